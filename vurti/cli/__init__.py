@@ -1,0 +1,1 @@
+"""The `vurti` command line."""

@@ -1,0 +1,335 @@
+"""Domain events: immutable facts the analyzers found, delivered to subscribers.
+
+Primitive fields only, so an event round-trips through the outbox table and the
+live feed as JSON (`to_record` / `from_record`). `describe()` is the one readable
+audit line for each event type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import msgspec
+
+from vurti.domain.exits import exit_reason_name
+
+
+@dataclass(frozen=True)
+class Event:
+    host_id: str
+    at: float  # engine time the change was observed
+
+    severity: ClassVar[str] = "normal"  # normal / warning / error / alert
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+    def to_record(self) -> dict[str, Any]:
+        data: dict[str, Any] = msgspec.to_builtins(self)
+        return {"type": type(self).__name__, "data": data}
+
+
+@dataclass(frozen=True)
+class HostStatusChanged(Event):
+    old: str = ""
+    new: str = ""
+    reason: str | None = None
+
+    def describe(self) -> str:
+        why = f" ({self.reason})" if self.reason else ""
+        return f"Host {self.host_id} status changed from {self.old} to {self.new}{why}"
+
+
+@dataclass(frozen=True)
+class HostNonResponsive(Event):
+    severity: ClassVar[str] = "error"
+    unanswered_attempts: int = 0
+    seconds_since_success: float | None = None
+    vms_affected: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"Host {self.host_id} is non responsive after {self.unanswered_attempts} unanswered polls; "
+            f"{self.vms_affected} VMs set to Unknown"
+        )
+
+
+@dataclass(frozen=True)
+class HostConnecting(Event):
+    severity: ClassVar[str] = "warning"
+    error: str = ""
+
+    def describe(self) -> str:
+        return f"Host {self.host_id} is not responding, it will stay in Connecting for a grace period ({self.error})"
+
+
+@dataclass(frozen=True)
+class HostNonOperational(Event):
+    severity: ClassVar[str] = "error"
+    reason: str = ""
+
+    def describe(self) -> str:
+        return f"Host {self.host_id} is non operational: {self.reason}"
+
+
+@dataclass(frozen=True)
+class HostRecovering(Event):
+    severity: ClassVar[str] = "warning"
+    message: str = ""
+
+    def describe(self) -> str:
+        return f"Host {self.host_id} agent is recovering: {self.message}"
+
+
+@dataclass(frozen=True)
+class HostRebooted(Event):
+    old_boot_time: str | None = None
+    new_boot_time: str | None = None
+
+    def describe(self) -> str:
+        return f"Host {self.host_id} agent restarted (boot time {self.old_boot_time} -> {self.new_boot_time})"
+
+
+@dataclass(frozen=True)
+class AgentError(Event):
+    severity: ClassVar[str] = "warning"
+    kind: str = ""
+    message: str = ""
+    verb: str = ""
+    code: int | None = None
+
+    def describe(self) -> str:
+        code = f" code {self.code}" if self.code is not None else ""
+        return f"Host {self.host_id} agent {self.verb} failed ({self.kind}{code}): {self.message}"
+
+
+@dataclass(frozen=True)
+class InvalidVmData(Event):
+    severity: ClassVar[str] = "warning"
+    vm_id: str = ""
+    problem: str = ""
+
+    def describe(self) -> str:
+        return f"VM {self.vm_id} on host {self.host_id}: invalid report ({self.problem})"
+
+
+@dataclass(frozen=True)
+class VmStateChanged(Event):
+    vm_id: str = ""
+    vm_name: str = ""
+    old: str = ""
+    new: str = ""
+    reason: str | None = None
+
+    def describe(self) -> str:
+        why = f" ({self.reason})" if self.reason else ""
+        return f"VM {self.vm_name or self.vm_id} on host {self.host_id} changed from {self.old} to {self.new}{why}"
+
+
+@dataclass(frozen=True)
+class VmDown(Event):
+    vm_id: str = ""
+    vm_name: str = ""
+    exit_code: int | None = None
+    exit_reason: int | None = None
+    exit_message: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.exit_code not in (None, 0)
+
+    def describe(self) -> str:
+        kind = "with error" if self.is_error else "normally"
+        return (
+            f"VM {self.vm_name or self.vm_id} is down {kind} on host {self.host_id}: "
+            f"{exit_reason_name(self.exit_reason)}, exit code {self.exit_code}"
+            + (f", {self.exit_message}" if self.exit_message else "")
+        )
+
+
+@dataclass(frozen=True)
+class VmDisappeared(Event):
+    severity: ClassVar[str] = "warning"
+    vm_id: str = ""
+    vm_name: str = ""
+    last_status: str = ""
+
+    def describe(self) -> str:
+        return (
+            f"VM {self.vm_name or self.vm_id} was {self.last_status} but is not on host {self.host_id}; "
+            "assuming it went down unexpectedly"
+        )
+
+
+@dataclass(frozen=True)
+class VmPaused(Event):
+    severity: ClassVar[str] = "warning"
+    vm_id: str = ""
+    vm_name: str = ""
+    pause_code: str = ""
+
+    def describe(self) -> str:
+        return f"VM {self.vm_name or self.vm_id} on host {self.host_id} paused ({self.pause_code or 'no reason'})"
+
+
+@dataclass(frozen=True)
+class VmNotResponding(Event):
+    severity: ClassVar[str] = "warning"
+    vm_id: str = ""
+    vm_name: str = ""
+
+    def describe(self) -> str:
+        return f"VM {self.vm_name or self.vm_id} on host {self.host_id} is not responding (qemu monitor)"
+
+
+@dataclass(frozen=True)
+class VmMigrationStarted(Event):
+    vm_id: str = ""
+    vm_name: str = ""
+    destination_host_id: str | None = None
+
+    def describe(self) -> str:
+        return f"VM {self.vm_name or self.vm_id} migrating from host {self.host_id} to {self.destination_host_id or '?'}"
+
+
+@dataclass(frozen=True)
+class VmMigrationEnded(Event):
+    vm_id: str = ""
+    vm_name: str = ""
+    source_host_id: str = ""
+    destination_host_id: str = ""
+
+    def describe(self) -> str:
+        return (
+            f"VM {self.vm_name or self.vm_id} migration from host {self.source_host_id} "
+            f"to host {self.destination_host_id} completed"
+        )
+
+
+@dataclass(frozen=True)
+class VmMigrationFailed(Event):
+    severity: ClassVar[str] = "error"
+    vm_id: str = ""
+    vm_name: str = ""
+    destination_host_id: str | None = None
+
+    def describe(self) -> str:
+        return f"VM {self.vm_name or self.vm_id} migration from host {self.host_id} failed; it keeps running there"
+
+
+@dataclass(frozen=True)
+class ExternalVmDiscovered(Event):
+    vm_id: str = ""
+    vm_name: str = ""
+    status: str = ""
+
+    def describe(self) -> str:
+        return f"External VM {self.vm_name or self.vm_id} ({self.status}) discovered on host {self.host_id}"
+
+
+@dataclass(frozen=True)
+class WatchdogEvent(Event):
+    severity: ClassVar[str] = "alert"
+    vm_id: str = ""
+    vm_name: str = ""
+    action: str = ""
+    event_time: float = 0.0
+
+    def describe(self) -> str:
+        return f"Watchdog of VM {self.vm_name or self.vm_id} on host {self.host_id} fired: action {self.action}"
+
+
+@dataclass(frozen=True)
+class GuestMemoryLow(Event):
+    severity: ClassVar[str] = "warning"
+    vm_id: str = ""
+    vm_name: str = ""
+    free_kib: int = 0
+    total_kib: int = 0
+
+    def describe(self) -> str:
+        return f"VM {self.vm_name or self.vm_id} guest memory low: {self.free_kib} of {self.total_kib} KiB free"
+
+
+@dataclass(frozen=True)
+class BalloonNotWorking(Event):
+    severity: ClassVar[str] = "warning"
+    vm_id: str = ""
+    vm_name: str = ""
+    target_kib: int = 0
+    current_kib: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"VM {self.vm_name or self.vm_id} balloon driver not responding: "
+            f"target {self.target_kib} KiB, current {self.current_kib} KiB"
+        )
+
+
+@dataclass(frozen=True)
+class VmNicStateChanged(Event):
+    vm_id: str = ""
+    vm_name: str = ""
+    nic: str = ""
+    old: str = ""
+    new: str = ""
+
+    def describe(self) -> str:
+        return f"VM {self.vm_name or self.vm_id} interface {self.nic} changed from {self.old} to {self.new}"
+
+
+@dataclass(frozen=True)
+class VmDestroyed(Event):
+    vm_id: str = ""
+    reason: str = ""
+
+    def describe(self) -> str:
+        return f"VM {self.vm_id} record destroyed on host {self.host_id} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class VmDestroyFailed(Event):
+    severity: ClassVar[str] = "warning"
+    vm_id: str = ""
+    error: str = ""
+    attempt: int = 0
+
+    def describe(self) -> str:
+        return f"Destroying VM {self.vm_id} on host {self.host_id} failed (attempt {self.attempt}): {self.error}"
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        HostStatusChanged,
+        HostNonResponsive,
+        HostConnecting,
+        HostNonOperational,
+        HostRecovering,
+        HostRebooted,
+        AgentError,
+        InvalidVmData,
+        VmStateChanged,
+        VmDown,
+        VmDisappeared,
+        VmPaused,
+        VmNotResponding,
+        VmMigrationStarted,
+        VmMigrationEnded,
+        VmMigrationFailed,
+        ExternalVmDiscovered,
+        WatchdogEvent,
+        GuestMemoryLow,
+        BalloonNotWorking,
+        VmNicStateChanged,
+        VmDestroyed,
+        VmDestroyFailed,
+    )
+}
+
+
+def from_record(record: dict[str, Any]) -> Event:
+    """Inverse of Event.to_record; raises KeyError / msgspec.ValidationError on bad input."""
+    cls = EVENT_TYPES[record["type"]]
+    return msgspec.convert(record["data"], cls)

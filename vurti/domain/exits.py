@@ -1,0 +1,81 @@
+"""VM exit codes and reasons: VDSM sends ints on the wire, its schema names strings."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    Normal = 0
+    Error = 1
+
+
+class ExitReason(IntEnum):
+    """vdsm/virt/vmexitreason.py."""
+
+    Success = 0
+    GenericError = 1
+    LostQemuConnection = 2
+    LibvirtStartFailed = 3
+    MigrationSucceeded = 4
+    SaveStateSucceeded = 5
+    AdminShutdown = 6
+    UserShutdown = 7
+    MigrationFailed = 8
+    LibvirtDomainMissing = 9
+    DestroyedOnStartup = 10
+    HostShutdown = 11
+    PostcopyMigrationFailed = 12
+    DestroyedOnPauseTimeout = 13
+    DestroyedOnReboot = 14
+
+
+# The schema's enum strings for the same values.
+EXIT_CODE_NAMES = {"NORMAL": ExitCode.Normal, "ERROR": ExitCode.Error}
+EXIT_REASON_NAMES = {
+    "success": ExitReason.Success,
+    "generic error": ExitReason.GenericError,
+    "lost qemu connection": ExitReason.LostQemuConnection,
+    "libvirt start failed": ExitReason.LibvirtStartFailed,
+    "migration succeeded": ExitReason.MigrationSucceeded,
+    "save state succeeded": ExitReason.SaveStateSucceeded,
+    "admin shutdown": ExitReason.AdminShutdown,
+    "user shutdown": ExitReason.UserShutdown,
+    "migration failed": ExitReason.MigrationFailed,
+    "libvirt domain missing": ExitReason.LibvirtDomainMissing,
+    "destroyed on startup": ExitReason.DestroyedOnStartup,
+}
+
+
+def exit_code_from_wire(value: object) -> int | None:
+    """An int (wire) or a schema name; None when absent or unrecognised."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        if value.strip().lstrip("-").isdigit():
+            return int(value)
+        code = EXIT_CODE_NAMES.get(value.upper())
+        return int(code) if code is not None else None
+    return None
+
+
+def exit_reason_from_wire(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        if value.strip().lstrip("-").isdigit():
+            return int(value)
+        reason = EXIT_REASON_NAMES.get(value.lower())
+        return int(reason) if reason is not None else None
+    return None
+
+
+def exit_reason_name(value: int | None) -> str:
+    try:
+        return ExitReason(value).name if value is not None else "unknown"
+    except ValueError:
+        return f"reason {value}"

@@ -1,0 +1,115 @@
+"""Stored state of clusters, hosts and VMs, as the analyzers see it.
+
+As in oVirt, a host or VM is split by how often each part changes: static
+configuration (HostConfig, Cluster), dynamic state that changes on transitions
+(HostState, VmState), and statistics that change on every sample (report.HostStats,
+report.VmStats). Repositories load and store these; analyzers take and return them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from vurti.domain.status import HostStatus, VmStatus
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str
+    name: str
+    refresh_interval: float = 3.0  # seconds between polls of each host
+    required_cpu_flags: tuple[str, ...] = ()
+    required_networks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """Static: what an administrator set."""
+
+    id: str
+    name: str
+    cluster_id: str
+    url: str  # agent base URL
+    is_spm: bool = False
+
+
+@dataclass(frozen=True)
+class HostState:
+    """Dynamic: changes on transitions, written only when it changed."""
+
+    host_id: str
+    status: HostStatus = HostStatus.Unassigned
+    status_reason: str | None = None  # why NonOperational / NonResponsive
+    unanswered_attempts: int = 0
+    last_success_at: float | None = None  # engine time of the last answered poll
+    last_report_at: float | None = None  # fetched_at of the newest report applied
+    recovering_since: float | None = None  # first error-99 reply in a row
+    boot_time: str | None = None  # agent bootTime; a change forgets VM timestamps
+    cpu_model: str | None = None
+    cpu_flags: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    vdsm_version: str | None = None
+    vm_count: int = 0
+
+
+@dataclass(frozen=True)
+class VmState:
+    """Dynamic state of one VM.
+
+    `status_time` is the agent statusTime of the newest report applied and
+    `status_time_host` the host that sent it: timestamps are compared only with
+    reports from that same host.
+    """
+
+    vm_id: str
+    name: str = ""
+    host_id: str | None = None  # run-on-host
+    status: VmStatus = VmStatus.Unassigned
+    managed: bool = True  # False: an external VM the engine discovered
+    migrating_to_host: str | None = None
+    status_time: int | None = None
+    status_time_host: str | None = None
+    exit_code: int | None = None
+    exit_reason: int | None = None
+    exit_message: str | None = None
+    pause_code: str | None = None
+    client_ip: str | None = None
+    guest_ips: str | None = None
+    hash: str | None = None
+    last_watchdog_time: float | None = None
+    nic_states: tuple[tuple[str, str], ...] = ()  # (nic name, "up"/"down")
+    auto_start: bool = False  # highly available: restart after an error exit
+
+
+@dataclass(frozen=True)
+class HostSnapshot:
+    """Everything the analyzers need for one host, loaded in a bounded number of queries.
+
+    `vms` holds the VMs that run on the host, migrate to it, or that it reported;
+    `host_statuses` the current status of every other host those VMs refer to.
+    `fence_token` is the DB's last accepted token for this host.
+    """
+
+    cluster: Cluster
+    config: HostConfig
+    state: HostState
+    vms: dict[str, VmState] = field(default_factory=dict)
+    host_statuses: dict[str, HostStatus] = field(default_factory=dict)
+    fence_token: int = 0
+
+
+def changed_fields(old: Any, new: Any) -> dict[str, Any]:
+    """The fields of a frozen dataclass that differ between two versions."""
+    return {f.name: getattr(new, f.name) for f in fields(new) if getattr(old, f.name) != getattr(new, f.name)}
+
+
+__all__ = [
+    "Cluster",
+    "HostConfig",
+    "HostState",
+    "VmState",
+    "HostSnapshot",
+    "changed_fields",
+    "replace",
+]

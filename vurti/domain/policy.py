@@ -1,0 +1,22 @@
+"""Monitoring rules' tunables, with oVirt's shipped defaults (ovirt-monitoring.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MonitoringPolicy:
+    refresh_interval: float = 3.0  # VdsRefreshRate, default for clusters
+    stats_every: int = 5  # NumberVmRefreshesBeforeSave
+    reset_timeout: float = 60.0  # TimeoutToResetVdsInSeconds
+    reset_delay_per_vm: float = 0.5  # DelayResetPerVmInSeconds
+    reset_delay_spm: float = 20.0  # DelayResetForSpmInSeconds
+    reset_attempts: int = 2  # VDSAttemptsToResetCount
+    recovery_timeout: float = 180.0  # error 99 for this long -> NonOperational
+    guest_mem_low_percent: float = 5.0  # guest free memory below this -> GuestMemoryLow
+    balloon_tolerance_kib: int = 10 * 1024  # balloon this far from target for a stats cycle -> warn
+
+    def grace_period(self, vm_count: int, is_spm: bool) -> float:
+        """Seconds after the last success before a silent host is NonResponsive."""
+        return self.reset_timeout + self.reset_delay_spm * is_spm + self.reset_delay_per_vm * vm_count

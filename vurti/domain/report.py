@@ -1,0 +1,198 @@
+"""What a fetch learned about a host: plain, typed, JSON-serialisable data.
+
+A HostReport is the only thing that travels from the fetch side to the update side
+(as JSON in a Celery message). It carries the agent's own clocks (VM statusTime,
+host bootTime) so stale or duplicated reports can be recognised, and fetch
+failures as data (FetchError), never as exceptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+from vurti.domain.status import VmStatus
+
+
+class FetchErrorKind(StrEnum):
+    UNREACHABLE = "unreachable"  # connection refused, DNS, TLS handshake
+    TIMEOUT = "timeout"  # connect or read timeout
+    PROTOCOL = "protocol"  # HTTP error, not JSON, not JSON-RPC, reply too large
+    AGENT_ERROR = "agent_error"  # a JSON-RPC error reply (code and message kept)
+    INVALID_DATA = "invalid_data"  # JSON-RPC result of the wrong shape
+
+
+# JSON-RPC error code VDSM answers every verb with while it recovers after a restart.
+AGENT_RECOVERING_CODE = 99
+
+
+@dataclass(frozen=True)
+class FetchError:
+    kind: FetchErrorKind
+    message: str
+    verb: str = ""
+    code: int | None = None
+
+    @property
+    def is_network_failure(self) -> bool:
+        """oVirt's handleNetworkException path: the host did not answer."""
+        return self.kind in (FetchErrorKind.UNREACHABLE, FetchErrorKind.TIMEOUT)
+
+    @property
+    def is_recovering(self) -> bool:
+        return self.kind is FetchErrorKind.AGENT_ERROR and self.code == AGENT_RECOVERING_CODE
+
+
+@dataclass(frozen=True)
+class NicStats:
+    name: str
+    state: str = "unknown"  # "up" / "down" / "unknown"
+    speed: int = 0  # Mbps
+    rx_rate: float = 0.0  # percent of speed
+    tx_rate: float = 0.0
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+    rx_errors: int = 0
+    tx_errors: int = 0
+    rx_dropped: int = 0
+    tx_dropped: int = 0
+
+
+@dataclass(frozen=True)
+class DiskStats:
+    name: str
+    read_rate: float = 0.0  # bytes/s
+    write_rate: float = 0.0
+    read_latency: float = 0.0  # seconds
+    write_latency: float = 0.0
+    flush_latency: float = 0.0
+    apparent_size: int = 0
+    true_size: int = 0
+
+
+@dataclass(frozen=True)
+class VmStats:
+    """A VM's sampled figures: written to statistics tables, every Nth cycle."""
+
+    cpu_user: float = 0.0  # percent
+    cpu_sys: float = 0.0
+    elapsed_time: float = 0.0  # seconds since start
+    mem_usage: int = 0  # percent
+    balloon_cur: int | None = None  # KiB
+    balloon_target: int | None = None
+    balloon_min: int | None = None
+    balloon_max: int | None = None
+    guest_mem_free: int | None = None  # KiB, from memoryStats
+    guest_mem_total: int | None = None
+    guest_mem_unused: int | None = None
+    migration_progress: int | None = None
+    nics: tuple[NicStats, ...] = ()
+    disks: tuple[DiskStats, ...] = ()
+
+
+@dataclass(frozen=True)
+class Watchdog:
+    action: str
+    time: float  # agent's wall time of the event
+
+
+@dataclass(frozen=True)
+class VmReport:
+    """One VM as one host reported it.
+
+    `status` is None when the agent sent a status string no engine status matches;
+    `problem` then says why, and the analyzer reports an error for this VM alone.
+    `stats` is None for the short form (Host.getVMList) and for Down records.
+    """
+
+    vm_id: str
+    status: VmStatus | None
+    vdsm_status: str = ""
+    status_time: int | None = None  # agent monotonic ms; compared per host only
+    name: str | None = None
+    exit_code: int | None = None
+    exit_reason: int | None = None
+    exit_message: str | None = None
+    pause_code: str | None = None
+    monitor_response: int | None = None  # -1: qemu monitor stuck
+    guest_cpu_count: int | None = None
+    client_ip: str | None = None
+    guest_ips: str | None = None
+    guest_fqdn: str | None = None
+    hash: str | None = None
+    watchdog: Watchdog | None = None
+    stats: VmStats | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class HostStats:
+    cpu_user: float = 0.0
+    cpu_sys: float = 0.0
+    cpu_idle: float = 100.0
+    cpu_load: float = 0.0
+    mem_free: int = 0  # MiB
+    mem_used: int = 0  # percent
+    mem_shared: int = 0
+    swap_free: int = 0  # MiB
+    swap_total: int = 0
+    vm_count: int = 0
+    vm_active: int = 0
+    vm_migrating: int = 0
+    elapsed_time: float = 0.0  # agent uptime, seconds
+    boot_time: str | None = None  # changes when the host reboots
+    nics: tuple[NicStats, ...] = ()
+
+
+@dataclass(frozen=True)
+class HostCapabilities:
+    cpu_model: str = ""
+    cpu_flags: tuple[str, ...] = ()
+    cpu_cores: int = 0
+    cpu_sockets: int = 0
+    mem_size_mb: int = 0
+    networks: tuple[str, ...] = ()
+    vdsm_version: str = ""
+    kvm_enabled: bool = True
+    host_uuid: str = ""
+
+
+@dataclass(frozen=True)
+class HostReport:
+    """One poll of one host.
+
+    `vms` is None when the VM list was not fetched, a full list otherwise (unless
+    `partial`, reserved for pushed events that carry some VMs only). `vms_full`
+    says whether the VMs carry statistics (Host.getAllVmStats) or are the short
+    form (Host.getVMList). `stats_due` marks a statistics cycle (every Nth poll),
+the only cycles whose statistics are written. `fetched_at` is the engine's wall clock when the poll
+    started; agent clocks are in the VM reports and in `stats.boot_time`.
+    """
+
+    host_id: str
+    fetched_at: float
+    error: FetchError | None = None
+    stats: HostStats | None = None
+    capabilities: HostCapabilities | None = None
+    vms: tuple[VmReport, ...] | None = None
+    vms_full: bool = False
+    stats_due: bool = False  # a statistics cycle: write host/VM statistics
+    partial: bool = False
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        """Builtin types only, for Celery's JSON serializer."""
+        result: dict[str, Any] = msgspec.to_builtins(self)
+        return result
+
+    @classmethod
+    def from_json(cls, data: Any) -> HostReport:
+        """Rebuild and type-check a report; raises msgspec.ValidationError."""
+        return msgspec.convert(data, cls)
