@@ -52,11 +52,14 @@ class Settings:
     agent: AgentSettings = field(default_factory=AgentSettings)
     policy: MonitoringPolicy = field(default_factory=MonitoringPolicy)
     lock_ttl: float = 30.0  # seconds; longer than an update task's time limit
+    fetch_batch: int = 50  # hosts per fetch_hosts message when many are due at once
+    fetch_concurrency: int = 32  # concurrent agent calls per fetching process
 
     def __repr__(self) -> str:
         return (
             f"Settings(database_url={redact_url(self.database_url)!r}, redis_url={redact_url(self.redis_url)!r}, "
-            f"agent={self.agent!r}, policy={self.policy!r}, lock_ttl={self.lock_ttl!r})"
+            f"agent={self.agent!r}, policy={self.policy!r}, lock_ttl={self.lock_ttl!r}, "
+            f"fetch_batch={self.fetch_batch!r}, fetch_concurrency={self.fetch_concurrency!r})"
         )
 
     @classmethod
@@ -87,6 +90,8 @@ class Settings:
             agent=agent,
             policy=policy,
             lock_ttl=_float(env, "VURTI_LOCK_TTL", 30.0),
+            fetch_batch=_int(env, "VURTI_FETCH_BATCH", 50),
+            fetch_concurrency=_int(env, "VURTI_FETCH_CONCURRENCY", 32),
         )
 
 

@@ -1,0 +1,14 @@
+"""Celery wiring for vurti: `celery -A tasks worker|beat` finds `app` here.
+
+Tasks are thin: they turn messages into calls on the services that
+vurti.bootstrap builds once per worker process, after the fork.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+app = Celery("vurti", set_as_current=False, include=["tasks.monitoring"])
+app.config_from_object("celeryconfig")
+
+__all__ = ["app"]

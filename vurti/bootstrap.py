@@ -1,0 +1,171 @@
+"""Build vurti's services from Settings: lazily, once per process, after any fork.
+
+Tasks, beat, the CLI and tests all get their parts here; nothing opens a
+connection at import time. `reset()` drops every pool so a forked worker child
+opens its own (SQLAlchemy and redis-py pools must not cross a fork).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import redis
+
+from vurti.config import Settings
+
+
+class Services:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+
+    def reset(self) -> None:
+        """Forget every connection pool (call in a forked child before first use)."""
+        for name in list(vars(self)):
+            if name not in ("settings", "clock"):
+                delattr(self, name)
+
+    # -- connections ---------------------------------------------------------
+    @cached_property
+    def engine(self) -> Any:
+        from vurti.store.db import make_engine
+
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+
+    @cached_property
+    def agent_client(self) -> Any:
+        from vurti.agent import AgentClient, make_session
+
+        return AgentClient(make_session(self.settings.agent), self.settings.agent)
+
+    def uow(self, scope: Any = None) -> Any:
+        from vurti.store.unit_of_work import Scope, SqlUnitOfWork
+
+        return SqlUnitOfWork(self.engine, scope or Scope())
+
+    # -- runtime state in Redis ------------------------------------------------
+    @cached_property
+    def schedule(self) -> Any:
+        from vurti.runtime.schedule import PollSchedule
+
+        return PollSchedule(self.redis, self.settings.policy.refresh_interval)
+
+    @cached_property
+    def cache(self) -> Any:
+        from vurti.runtime.host_cache import HostCache
+
+        return HostCache(self.redis)
+
+    @cached_property
+    def locks(self) -> Any:
+        from vurti.runtime.locking import HostLocks
+
+        return HostLocks(self.redis, self.settings.lock_ttl)
+
+    # -- services ------------------------------------------------------------
+    @cached_property
+    def bus(self) -> Any:
+        from vurti.bus.messagebus import MessageBus
+        from vurti.bus.subscribers import AuditLog, LiveFeed
+
+        # The one registry of subscribers: each with the event types it takes (None: all).
+        return MessageBus({AuditLog(self.uow): None, LiveFeed(self.redis): None}, self.uow)
+
+    @cached_property
+    def fetch(self) -> Any:
+        from vurti.agent import HostPoller
+        from vurti.pipeline.fetch import FetchService
+        from vurti.runtime.locking import FetchGuard
+
+        agent = self.settings.agent
+        return FetchService(
+            HostPoller(self.agent_client),
+            self.cache,
+            FetchGuard(self.redis),
+            self.settings.policy,
+            self.host_url,
+            self.clock,
+            guard_ttl=3 * (agent.connect_timeout + agent.read_timeout),
+            concurrency=self.settings.fetch_concurrency,
+        )
+
+    @cached_property
+    def update(self) -> Any:
+        from vurti.pipeline.update import UpdateService
+
+        return UpdateService(self.uow, self.locks, self.bus, self.cache, self.settings.policy, self.clock)
+
+    @cached_property
+    def commands(self) -> Any:
+        from vurti.agent import HostCommands
+        from vurti.pipeline.commands import CommandService
+
+        return CommandService(HostCommands(self.agent_client), self.uow, self.bus, self.clock)
+
+    # -- operations used by tasks, beat and the CLI ---------------------------
+    def host_url(self, host_id: str) -> str | None:
+        with self.uow() as uow:
+            found = uow.hosts.get_host(host_id)
+        return found.url if found is not None else None
+
+    def resolve_host(self, name_or_id: str) -> Any:
+        with self.uow() as uow:
+            return uow.hosts.get_host(name_or_id) or uow.hosts.get_host_by_name(name_or_id)
+
+    def sync_schedule(self, now: float) -> tuple[int, int]:
+        """Make the Redis schedule and poll cache match the hosts in the database."""
+        with self.uow() as uow:
+            hosts = uow.hosts.list_hosts()
+            intervals = {c.id: c.refresh_interval for c in uow.hosts.list_clusters()}
+        wanted = {}
+        for config, _state in hosts:
+            wanted[config.id] = intervals.get(config.cluster_id, self.settings.policy.refresh_interval)
+        known = self.cache.urls([c.id for c, _ in hosts])
+        for (config, _state), url in zip(hosts, known, strict=True):
+            if url != config.url:
+                self.cache.put_host(config.id, config.url)
+        return self.schedule.sync(wanted, now)
+
+    def refresh(self, name_or_id: str) -> Any:
+        """One immediate fetch and update of a host, waiting for its lock; what changed."""
+        from vurti.pipeline.update import UpdateOutcome
+
+        host = self.resolve_host(name_or_id)
+        if host is None:
+            return UpdateOutcome(name_or_id, False, "no such host")
+        self.cache.put_host(host.id, host.url)
+        (outcome,) = self.fetch.fetch_many([(host.id, None)], force=True)
+        if outcome.report is None:
+            return UpdateOutcome(host.id, False, f"skipped: {outcome.skipped}")
+        result = self.update.update(outcome.report, wait_for_lock=self.settings.lock_ttl)
+        if result.commands:
+            self.commands.run_due(host.id)
+        return result
+
+
+_lock = threading.Lock()
+_services: Services | None = None
+
+
+def services() -> Services:
+    """The process's Services, built from the environment on first use."""
+    global _services
+    with _lock:
+        if _services is None:
+            _services = Services(Settings.from_env())
+        return _services
+
+
+def set_services(value: Services | None) -> None:
+    """Install prebuilt services (tests, the CLI with explicit settings)."""
+    global _services
+    with _lock:
+        _services = value

@@ -1,0 +1,1 @@
+"""Event delivery: from the outbox, after commit, to subscribers."""

@@ -1,0 +1,115 @@
+"""Poll hosts and decide which reports need the update path.
+
+A steady-state cycle costs one cheap agent call (the short VM list) and a few
+Redis commands: if the host is Up, no statistics are due and the VM digest
+equals the one last committed, the report stops here. Otherwise a changed short
+list is re-polled in full (exit codes and reasons are only in the full form)
+and the report goes on to the update task.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from vurti.agent import HostPoller, plan_poll, vm_digest
+from vurti.domain.policy import MonitoringPolicy
+from vurti.domain.report import FetchError, FetchErrorKind, HostReport
+from vurti.domain.status import HostStatus
+from vurti.runtime.host_cache import CachedHost, HostCache
+from vurti.runtime.locking import FetchGuard
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    host_id: str
+    report: HostReport | None  # None when skipped
+    skipped: str | None = None  # "running", "unchanged"
+    due_at: float | None = None
+    started_at: float = 0.0
+
+    @property
+    def needs_update(self) -> bool:
+        return self.report is not None
+
+
+class FetchService:
+    def __init__(
+        self,
+        poller: HostPoller,
+        cache: HostCache,
+        guard: FetchGuard,
+        policy: MonitoringPolicy,
+        url_of: Callable[[str], str | None],
+        clock: Callable[[], float],
+        guard_ttl: float,
+        concurrency: int = 32,
+    ) -> None:
+        self._poller = poller
+        self._cache = cache
+        self._guard = guard
+        self._policy = policy
+        self._url_of = url_of
+        self._clock = clock
+        self._concurrency = concurrency
+        self._guard_ttl = guard_ttl
+        self._pool: ThreadPoolExecutor | None = None
+
+    def fetch_many(self, hosts: Sequence[tuple[str, float | None]], force: bool = False) -> list[FetchOutcome]:
+        """Poll each (host id, scheduled time) concurrently; never raises for agent trouble."""
+        if not hosts:
+            return []
+        cached = self._cache.begin_cycles([h for h, _ in hosts])
+        jobs = list(zip(cached, (due for _, due in hosts), strict=True))
+        if len(jobs) == 1:
+            return [self._fetch_one(jobs[0][0], jobs[0][1], force)]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="vurti-fetch")
+        return list(self._pool.map(lambda job: self._fetch_one(job[0], job[1], force), jobs))
+
+    def _fetch_one(self, host: CachedHost, due_at: float | None, force: bool) -> FetchOutcome:
+        started = self._clock()
+        token = uuid.uuid4().hex
+        if not self._guard.try_enter(host.host_id, self._guard_ttl, token):
+            log.info("host %s: previous fetch still running, skipping this one", host.host_id)
+            return FetchOutcome(host.host_id, None, "running", due_at, started)
+        try:
+            return FetchOutcome(host.host_id, self._poll(host, started, force), None, due_at, started)
+        except Exception as exc:  # noqa: BLE001 - one host's bug must not stop a batch
+            log.exception("host %s: fetch failed unexpectedly", host.host_id)
+            error = FetchError(FetchErrorKind.INVALID_DATA, f"internal error while fetching: {exc!r}")
+            return FetchOutcome(host.host_id, HostReport(host.host_id, started, error=error), None, due_at, started)
+        finally:
+            self._guard.leave(host.host_id, token)
+
+    def _poll(self, host: CachedHost, now: float, force: bool) -> HostReport | None:
+        url = host.url or self._url_of(host.host_id)
+        if url is None:
+            error = FetchError(FetchErrorKind.UNREACHABLE, "host has no agent URL (removed?)")
+            return HostReport(host.host_id, now, error=error)
+        if host.url is None:
+            self._cache.put_host(host.host_id, url)
+        status = host.status if host.status is not None else HostStatus.Unassigned
+        plan = plan_poll(status, 0 if force else host.cycle, self._policy.stats_every)
+        report = self._poller.poll(
+            host.host_id,
+            url,
+            now=now,
+            capabilities=plan.capabilities,
+            host_stats=plan.host_stats,
+            full_vms=plan.full_vms,
+            stats_due=plan.stats_due,
+        )
+        if force or not report.ok or plan.stats_due or plan.capabilities or status is not HostStatus.Up:
+            return report
+        if report.vms is not None and vm_digest(report.vms) == host.digest:
+            return None
+        if not plan.full_vms:
+            # Something changed: exit codes, reasons and pause codes are only in the full form.
+            return self._poller.poll(host.host_id, url, now=now, full_vms=True, stats_due=False)
+        return report

@@ -1,0 +1,97 @@
+"""Apply one report: lock the host, load, analyze, write in one transaction, then publish.
+
+Order matters: state, events (outbox) and host commands are committed together
+under the host's lock and fencing token; only after the commit are events
+delivered, the hot-path cache refreshed and commands sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vurti.agent import vm_digest
+from vurti.analyze import analyze
+from vurti.bus.messagebus import MessageBus
+from vurti.domain.analysis import Analysis
+from vurti.domain.policy import MonitoringPolicy
+from vurti.domain.report import HostReport
+from vurti.runtime.host_cache import HostCache
+from vurti.runtime.locking import HostLocks
+from vurti.store.updater import apply_analysis
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    host_id: str
+    applied: bool  # False: unknown host, stale report or a lost lock
+    reason: str | None = None
+    status: str | None = None
+    changes: tuple[str, ...] = field(default=())  # one readable line per event
+    commands: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host_id": self.host_id,
+            "applied": self.applied,
+            "reason": self.reason,
+            "status": self.status,
+            "changes": list(self.changes),
+            "commands": self.commands,
+        }
+
+
+class UpdateService:
+    def __init__(
+        self,
+        uow_factory: Callable[[], Any],
+        locks: HostLocks,
+        bus: MessageBus,
+        cache: HostCache,
+        policy: MonitoringPolicy,
+        clock: Callable[[], float],
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._locks = locks
+        self._bus = bus
+        self._cache = cache
+        self._policy = policy
+        self._clock = clock
+
+    def update(self, report: HostReport, wait_for_lock: float | None = None) -> UpdateOutcome:
+        """Raises LockBusy when another worker holds the host (periodic callers skip, manual ones retry)."""
+        with self._locks.hold(report.host_id, blocking_timeout=wait_for_lock) as lease:
+            now = self._clock()
+            reported = [vm.vm_id for vm in report.vms or ()]
+            with self._uow_factory() as uow:
+                snapshot = uow.hosts.load_snapshot(report.host_id, reported)
+                if snapshot is None:
+                    return UpdateOutcome(report.host_id, False, "unknown host")
+                analysis = analyze(snapshot, report, now, self._policy)
+                if analysis.stale:
+                    return UpdateOutcome(report.host_id, False, "stale report", snapshot.state.status.name)
+                written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
+            status = (analysis.host or snapshot.state).status
+            self._after_commit(report, analysis, written, status)
+            return UpdateOutcome(
+                report.host_id,
+                True,
+                None,
+                status.name,
+                tuple(e.describe() for e in analysis.events),
+                len(analysis.commands),
+            )
+
+    def _after_commit(self, report: HostReport, analysis: Analysis, written: Any, status: Any) -> None:
+        digest = vm_digest(report.vms) if report.vms is not None and not report.partial else None
+        try:
+            self._cache.record(report.host_id, status, digest)
+        except Exception:  # noqa: BLE001 - the cache refills on the next poll
+            log.warning("host %s: could not refresh the poll cache", report.host_id, exc_info=True)
+        items = getattr(written, "events", None) or ()
+        if items:
+            self._bus.deliver(list(items))

@@ -1,0 +1,26 @@
+"""Every Redis key vurti uses, in one place, under one prefix."""
+
+from __future__ import annotations
+
+PREFIX = "vurti"
+
+SCHEDULE = f"{PREFIX}:schedule"  # sorted set: host id -> next due time (epoch s)
+INTERVALS = f"{PREFIX}:intervals"  # hash: host id -> refresh interval (s)
+EVENTS_STREAM = f"{PREFIX}:events"  # stream: the live event feed
+LOCK_LOG = f"{PREFIX}:lock-log"  # stream: lock acquisitions/releases, for audits and tests
+
+
+def host_lock(host_id: str) -> str:
+    return f"{PREFIX}:lock:{host_id}"
+
+
+def host_fence(host_id: str) -> str:
+    return f"{PREFIX}:fence:{host_id}"
+
+
+def host_fetching(host_id: str) -> str:
+    return f"{PREFIX}:fetching:{host_id}"
+
+
+def host_cache(host_id: str) -> str:
+    return f"{PREFIX}:host:{host_id}"

@@ -1,0 +1,133 @@
+"""The poll schedule: one sorted set in Redis, host id -> next due time.
+
+Beat's own schedulers keep one entry per host and rescan them all every tick,
+which does not keep up with thousands of hosts (MACHINE-LIMITS.md). Here a
+dispatcher claims the hosts that are due with one Lua call: it reads them and
+moves each to its next slot atomically, so any number of beat processes can run
+for availability and a host is still claimed once per interval. Each host keeps a
+fixed phase inside its interval, derived from a hash of its id, so polls spread
+evenly over time instead of bunching (as Prometheus spreads its scrapes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import redis
+
+from vurti.runtime import keys
+
+# KEYS: schedule zset, intervals hash. ARGV: now, limit, default interval.
+# Returns a flat list: id1, due1, interval1, id2, ...
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local now = tonumber(ARGV[1])
+local out = {}
+for i = 1, #due, 2 do
+  local id = due[i]
+  local at = tonumber(due[i + 1])
+  local interval = tonumber(redis.call('HGET', KEYS[2], id) or ARGV[3])
+  local nxt = at + interval
+  if nxt <= now then
+    nxt = at + interval * (math.floor((now - at) / interval) + 1)
+  end
+  redis.call('ZADD', KEYS[1], nxt, id)
+  out[#out + 1] = id
+  out[#out + 1] = tostring(at)
+  out[#out + 1] = tostring(interval)
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    host_id: str
+    due_at: float  # the slot this poll was scheduled for
+    interval: float
+
+    @property
+    def expires_at(self) -> float:
+        """A poll not started within one interval is stale: the next one is already due."""
+        return self.due_at + self.interval
+
+
+def phase(host_id: str, interval: float) -> float:
+    """A stable offset in [0, interval) for the host."""
+    digest = hashlib.blake2b(host_id.encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") / 2**64) * interval
+
+
+def first_slot(host_id: str, interval: float, now: float) -> float:
+    base = math.floor(now / interval) * interval + phase(host_id, interval)
+    return base if base >= now else base + interval
+
+
+class PollSchedule:
+    def __init__(self, client: redis.Redis, default_interval: float = 3.0) -> None:
+        self._redis = client
+        self._default = default_interval
+        self._claim = client.register_script(_CLAIM)
+
+    def claim_due(self, now: float, limit: int = 10_000) -> list[Claim]:
+        flat = self._claim(keys=[keys.SCHEDULE, keys.INTERVALS], args=[repr(now), limit, repr(self._default)])
+        return [Claim(_text(flat[i]), float(flat[i + 1]), float(flat[i + 2])) for i in range(0, len(flat), 3)]
+
+    def add(self, host_id: str, interval: float, now: float) -> None:
+        """Schedule a host (keeping its slot if it is already scheduled)."""
+        pipe = self._redis.pipeline()
+        pipe.hset(keys.INTERVALS, host_id, repr(interval))
+        pipe.zadd(keys.SCHEDULE, {host_id: first_slot(host_id, interval, now)}, nx=True)
+        pipe.execute()
+
+    def remove(self, host_id: str) -> None:
+        pipe = self._redis.pipeline()
+        pipe.zrem(keys.SCHEDULE, host_id)
+        pipe.hdel(keys.INTERVALS, host_id)
+        pipe.execute()
+
+    def sync(self, wanted: Mapping[str, float], now: float) -> tuple[int, int]:
+        """Make the schedule hold exactly `wanted` (host id -> interval); return (added, removed)."""
+        current = {_text(m) for m in self._redis.zrange(keys.SCHEDULE, 0, -1)}
+        intervals = {_text(k): float(v) for k, v in self._redis.hgetall(keys.INTERVALS).items()}
+        pipe = self._redis.pipeline()
+        gone = current - set(wanted)
+        if gone:
+            pipe.zrem(keys.SCHEDULE, *gone)
+            pipe.hdel(keys.INTERVALS, *gone)
+        added = 0
+        for host_id, interval in wanted.items():
+            if intervals.get(host_id) != interval:
+                pipe.hset(keys.INTERVALS, host_id, repr(interval))
+            if host_id not in current:
+                pipe.zadd(keys.SCHEDULE, {host_id: first_slot(host_id, interval, now)}, nx=True)
+                added += 1
+        pipe.execute()
+        return added, len(gone)
+
+    def scheduled(self) -> dict[str, float]:
+        return {_text(m): float(s) for m, s in self._redis.zrange(keys.SCHEDULE, 0, -1, withscores=True)}
+
+    def interval(self, host_id: str) -> float:
+        raw = self._redis.hget(keys.INTERVALS, host_id)
+        return float(raw) if raw is not None else self._default
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def chunks(items: Iterable[Claim], size: int) -> list[list[Claim]]:
+    batch: list[Claim] = []
+    out: list[list[Claim]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            out.append(batch)
+            batch = []
+    if batch:
+        out.append(batch)
+    return out
