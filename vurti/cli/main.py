@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 
 @click.group()
 @click.version_option(package_name="vurti")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
     """vurti: monitoring of hypervisor hosts and their VMs."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _register() -> None:
-    from vurti.cli import sim_cmd
+    from vurti.cli import inventory, ops, run_cmd, sim_cmd
 
-    cli.add_command(sim_cmd.sim)
+    for command in (
+        inventory.hosts,
+        inventory.vms,
+        inventory.host,
+        ops.refresh,
+        ops.events,
+        ops.db,
+        run_cmd.run,
+        sim_cmd.sim,
+    ):
+        cli.add_command(command)
 
 
 def main() -> None:

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (see setup.sh, with PostgreSQL) and run every test: unit, integration
+# (real redis-server and PostgreSQL) and end-to-end (real celery worker and beat).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --postgres
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,98 @@
+"""`vurti refresh`, `vurti events [--follow]`, `vurti db upgrade`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import orjson
+import redis
+
+from vurti.cli.common import emit, get_services
+from vurti.runtime import keys
+
+
+@click.command("refresh")
+@click.argument("host")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def refresh(host: str, as_json: bool) -> None:
+    """Fetch and update HOST (name or id) now, and print what changed."""
+    outcome = get_services().refresh(host)
+    if as_json:
+        sys.stdout.write(orjson.dumps(outcome.to_json()).decode() + "\n")
+        return
+    if not outcome.applied:
+        raise click.ClickException(f"{host}: {outcome.reason}")
+    click.echo(f"{host}: {outcome.status}")
+    for line in outcome.changes:
+        click.echo(f"  {line}")
+    if not outcome.changes:
+        click.echo("  no changes")
+
+
+@click.command("events")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events from the live feed.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--host", default=None, help="Only events of this host (name or id).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def events(follow: bool, limit: int, host: str | None, as_json: bool) -> None:
+    """The audit log (newest last), and with --follow the live feed."""
+    svc = get_services()
+    host_id = None
+    if host is not None:
+        found = svc.resolve_host(host)
+        if found is None:
+            raise click.ClickException(f"no such host: {host}")
+        host_id = found.id
+    with svc.uow() as uow:
+        rows = uow.audit.recent(limit, host_id)
+    rows = sorted(rows, key=lambda r: r["id"])
+    if as_json and not follow:
+        emit(rows, [], True)
+        return
+    for row in rows:
+        _print(row, as_json)
+    if follow:
+        _follow(svc.redis, host_id, as_json)
+
+
+def _print(row: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(row, default=str).decode())
+    else:
+        click.echo(f"{row['at']}  {str(row['severity']).upper():7} {row['message']}")
+
+
+def _follow(client: redis.Redis, host_id: str | None, as_json: bool) -> None:
+    last = "$"
+    try:
+        while True:
+            for _stream, entries in client.xread({keys.EVENTS_STREAM: last}, block=1000, count=100) or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    data = {k.decode(): v.decode() for k, v in fields.items()}
+                    if host_id is not None and data.get("host_id") != host_id:
+                        continue
+                    _print(
+                        {"id": data["outbox_id"], "at": data["at"], "severity": data["severity"],
+                         "message": data["message"], "type": data["type"], "host_id": data["host_id"]},
+                        as_json,
+                    )
+    except KeyboardInterrupt:
+        pass
+
+
+@click.group("db")
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version (Alembic)."""
+    from vurti.config import redact_url
+    from vurti.store.db import upgrade
+
+    svc = get_services()
+    upgrade(svc.settings.database_url)
+    click.echo(f"database at {redact_url(svc.settings.database_url)} is up to date")

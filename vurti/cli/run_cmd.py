@@ -1,0 +1,101 @@
+"""`vurti run`: the whole system on one machine, on embedded defaults, until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from vurti.config import redact_url
+
+
+@click.command("run")
+@click.option("--hosts", default=20, show_default=True, type=click.IntRange(1, 20_000), help="Simulated hosts.")
+@click.option("--vms-per-host", default=10, show_default=True, type=click.IntRange(0, 500))
+@click.option("--churn", default=2.0, show_default=True, type=click.FloatRange(0), help="Simulator churn rate.")
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--workdir", default=".vurti", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Logs, and the SQLite database unless VURTI_DATABASE_URL is set.")
+@click.option("--duration", default=0.0, type=click.FloatRange(0), help="Stop after this many seconds (0: Ctrl-C).")
+def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, duration: float) -> None:
+    """Start redis-server, a simulated fleet, workers and beat; show a live summary."""
+    from vurti.bootstrap import Services, set_services
+    from vurti.config import Settings
+    from vurti.sim.registration import register_fleet
+    from vurti.stack import LocalStack
+    from vurti.store.db import upgrade
+
+    workdir = workdir.resolve()
+    env: dict[str, str] = {}
+    if not os.environ.get("VURTI_DATABASE_URL"):
+        env["VURTI_DATABASE_URL"] = f"sqlite:///{workdir / 'vurti.db'}"
+    stack = LocalStack(workdir, env)
+    stopping = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        if not os.environ.get("VURTI_REDIS_URL"):
+            click.echo("starting redis-server ...")
+            stack.start_redis()
+        settings = Settings.from_env(stack.env)
+        svc = Services(settings)
+        set_services(svc)
+        click.echo(f"database {redact_url(settings.database_url)}")
+        upgrade(settings.database_url)
+        click.echo(f"starting a simulated fleet of {hosts} hosts x {vms_per_host} VMs ...")
+        sim_url = stack.start_sim(hosts, vms_per_host, churn, seed)
+        registered = register_fleet(svc, sim_url)
+        click.echo(f"registered {registered} hosts; starting workers and beat ...")
+        stack.start_worker("fetch", "fetch", pool="threads", concurrency=16)
+        stack.start_worker("update", "update", pool="prefork", concurrency=2)
+        stack.start_beat()
+        click.echo(f"logs in {workdir}; Ctrl-C to stop")
+        _live(svc, duration, lambda: stopping)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("stopping ...")
+        stack.close()
+        click.echo("stopped")
+
+
+def _live(svc: object, duration: float, stop_requested: object) -> None:
+    from rich.live import Live
+
+    started = time.monotonic()
+    with Live(_summary(svc), refresh_per_second=2, screen=False) as live:
+        while not stop_requested() and (duration == 0 or time.monotonic() - started < duration):  # type: ignore[operator]
+            time.sleep(1.0)
+            live.update(_summary(svc))
+
+
+def _summary(svc: object) -> object:
+    from rich.console import Group
+    from rich.table import Table
+
+    with svc.uow() as uow:  # type: ignore[attr-defined]
+        hosts = uow.hosts.list_hosts()
+        vms = uow.vms.list_vms(None)
+        recent = uow.audit.recent(12, None)
+    host_counts = Counter(state.status.name for _, state in hosts)
+    vm_counts = Counter(vm.status.name for vm in vms)
+    counts = Table(title=f"vurti — {len(hosts)} hosts, {len(vms)} VMs", show_header=True)
+    counts.add_column("hosts by status")
+    counts.add_column("VMs by status")
+    left = [f"{k}: {v}" for k, v in host_counts.most_common()]
+    right = [f"{k}: {v}" for k, v in vm_counts.most_common()]
+    for i in range(max(len(left), len(right))):
+        counts.add_row(left[i] if i < len(left) else "", right[i] if i < len(right) else "")
+    events = Table(title="recent events", show_header=False)
+    events.add_column("event")
+    for row in sorted(recent, key=lambda r: r["id"]):
+        events.add_row(f"{time.strftime('%H:%M:%S', time.localtime(float(row['at'])))} {row['message']}")
+    return Group(counts, events)

@@ -1,0 +1,173 @@
+"""Start and stop a whole local vurti: redis-server, simulator, workers and beat.
+
+Used by `vurti run`, the end-to-end tests and the benchmark, so all three run
+the same processes the same way. Every server binds 127.0.0.1; every child runs
+in its own process group and is stopped (TERM, then KILL) when the stack closes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except Exception:  # noqa: BLE001 - not ready yet
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+@dataclass
+class LocalStack:
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    children: list[Child] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, **self.env}
+
+    # -- processes -------------------------------------------------------------
+    def spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Child:
+        log_path = self.workdir / f"{name}.log"
+        out: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - owned by the child until stop
+        proc = subprocess.Popen(
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**self.env, **(env or {})},
+            cwd=str(self.workdir),
+            start_new_session=True,
+        )
+        out.close()
+        child = Child(name, proc, log_path)
+        self.children.append(child)
+        return child
+
+    def stop(self, child: Child, timeout: float = 15.0) -> None:
+        if child.alive():
+            try:
+                os.killpg(child.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                child.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(child.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                child.proc.wait(timeout=timeout)
+        if child in self.children:
+            self.children.remove(child)
+
+    def close(self) -> None:
+        """Stop children newest first: beat, workers, simulator, then redis."""
+        for child in reversed(list(self.children)):
+            self.stop(child)
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- servers ---------------------------------------------------------------
+    def start_redis(self) -> str:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server not found: install it (apt-get install redis-server) or set VURTI_REDIS_URL")
+        port = free_port()
+        self.spawn(
+            "redis",
+            [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        )
+        wait_until(lambda: _port_open(port), 15, "redis-server")
+        url = f"redis://127.0.0.1:{port}/0"
+        self.env["VURTI_REDIS_URL"] = url
+        return url
+
+    def start_sim(self, hosts: int, vms_per_host: int, churn: float, seed: int = 1, extra: Sequence[str] = ()) -> str:
+        port = free_port()
+        argv = [
+            sys.executable, "-m", "vurti.cli.main", "sim",
+            "--hosts", str(hosts), "--vms-per-host", str(vms_per_host),
+            "--churn", str(churn), "--seed", str(seed), "--port", str(port), *extra,
+        ]
+        self.spawn("sim", argv)
+        wait_until(lambda: _port_open(port), 60, "simulator")
+        return f"http://127.0.0.1:{port}"
+
+    def start_worker(self, name: str, queues: str, pool: str = "prefork", concurrency: int = 2,
+                     extra: Sequence[str] = ()) -> Child:
+        argv = [
+            sys.executable, "-m", "celery", "-A", "tasks", "worker",
+            "-Q", queues, "-P", pool, "-c", str(concurrency), "-n", f"{name}@%h",
+            "--without-gossip", "--without-mingle", "-l", "INFO", *extra,
+        ]
+        child = self.spawn(name, argv, {"PYTHONPATH": _project_root()})
+        wait_until(lambda: b"ready." in child.log_path.read_bytes(), 60, f"worker {name}")
+        return child
+
+    def start_beat(self, name: str = "beat") -> Child:
+        argv = [sys.executable, "-m", "celery", "-A", "tasks", "beat", "-l", "INFO",
+                "--pidfile=", "-s", str(self.workdir / f"{name}-schedule")]
+        return self.spawn(name, argv, {"PYTHONPATH": _project_root()})
+
+    def logs(self, name: str) -> str:
+        for child in self.children:
+            if child.name == name:
+                return child.log_path.read_text(errors="replace")
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _project_root() -> str:
+    """The directory holding celeryconfig.py and tasks/ (for `celery -A tasks`)."""
+    here = Path(__file__).resolve().parent.parent
+    existing = os.environ.get("PYTHONPATH", "")
+    return str(here) + (os.pathsep + existing if existing else "")
+
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
