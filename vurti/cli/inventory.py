@@ -1,14 +1,11 @@
-"""`vurti hosts`, `vurti vms`, `vurti host add|remove`, `vurti cluster add`."""
+"""`vurti hosts`, `vurti vms`, `vurti host add|remove`."""
 
 from __future__ import annotations
-
-import time
-import uuid
 
 import click
 
 from vurti.cli.common import emit, get_services
-from vurti.domain.model import Cluster, HostConfig
+from vurti.inventory import InventoryError, NewHost, add_hosts, remove_host
 
 
 @click.command("hosts")
@@ -72,22 +69,11 @@ def host() -> None:
 @click.option("--cluster", default="default", show_default=True, help="Cluster name (created if missing).")
 @click.option("--spm", is_flag=True, help="The host is the storage pool manager (longer grace period).")
 def host_add(name: str, url: str, cluster: str, spm: bool) -> None:
-    """Monitor the agent at URL as host NAME; picked up by beat within one interval."""
-    if not url.startswith(("http://", "https://")):
-        raise click.BadParameter("must start with http:// or https://", param_hint="URL")
-    svc = get_services()
-    with svc.uow() as uow:
-        if uow.hosts.get_host_by_name(name) is not None:
-            raise click.ClickException(f"a host named {name!r} already exists")
-        found = uow.hosts.get_cluster_by_name(cluster)
-        if found is None:
-            found = Cluster(id=str(uuid.uuid5(uuid.NAMESPACE_DNS, f"cluster.{cluster}")), name=cluster)
-            uow.hosts.add_cluster(found)
-        config = HostConfig(str(uuid.uuid5(uuid.NAMESPACE_URL, url)), name, found.id, url.rstrip("/") + "/", spm)
-        uow.hosts.add_host(config)
-        uow.commit()
-    svc.cache.put_host(config.id, config.url)
-    svc.schedule.add(config.id, found.refresh_interval, time.time())
+    """Monitor the agent at URL as host NAME; polled from the next beat tick."""
+    try:
+        (config,) = add_hosts(get_services(), [NewHost(name, url, cluster, spm)])
+    except InventoryError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"added host {name} ({config.id}) in cluster {cluster}")
 
 
@@ -95,13 +81,8 @@ def host_add(name: str, url: str, cluster: str, spm: bool) -> None:
 @click.argument("name")
 def host_remove(name: str) -> None:
     """Stop monitoring host NAME (name or id)."""
-    svc = get_services()
-    found = svc.resolve_host(name)
-    if found is None:
-        raise click.ClickException(f"no such host: {name}")
-    with svc.uow() as uow:
-        uow.hosts.remove_host(found.id)
-        uow.commit()
-    svc.schedule.remove(found.id)
-    svc.cache.forget(found.id)
+    try:
+        found = remove_host(get_services(), name)
+    except InventoryError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"removed host {found.name}")

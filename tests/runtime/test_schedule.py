@@ -1,0 +1,96 @@
+"""The Redis poll schedule on a real redis-server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from vurti.runtime.schedule import PollSchedule, chunks, first_slot, phase
+
+
+@pytest.fixture()
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_url)
+    c.flushdb()
+    yield c
+    c.flushdb()
+    c.close()
+
+
+def test_phase_is_stable_and_within_interval() -> None:
+    assert phase("host-1", 3.0) == phase("host-1", 3.0)
+    values = [phase(f"host-{i}", 3.0) for i in range(1000)]
+    assert all(0 <= v < 3.0 for v in values)
+    # Spread: every third of the interval gets a fair share of hosts.
+    thirds = [sum(1 for v in values if k <= v < k + 1) for k in range(3)]
+    assert min(thirds) > 250
+
+
+def test_first_slot_is_not_in_the_past() -> None:
+    for i in range(100):
+        assert 1000.0 <= first_slot(f"h{i}", 3.0, 1000.0) < 1003.0
+
+
+def test_claim_returns_due_hosts_once_per_interval(client: redis.Redis) -> None:
+    schedule = PollSchedule(client, 3.0)
+    for i in range(10):
+        schedule.add(f"h{i}", 3.0, now=1000.0)
+    first = schedule.claim_due(now=1003.0)
+    assert sorted(c.host_id for c in first) == [f"h{i}" for i in range(10)]
+    assert all(1000.0 <= c.due_at <= 1003.0 and c.interval == 3.0 for c in first)
+    assert schedule.claim_due(now=1003.0) == []
+    again = schedule.claim_due(now=1006.0)
+    assert sorted(c.host_id for c in again) == [f"h{i}" for i in range(10)]
+    # Each host moved exactly one interval forward.
+    by_id = {c.host_id: c.due_at for c in first}
+    assert all(abs(c.due_at - by_id[c.host_id] - 3.0) < 1e-6 for c in again)
+
+
+def test_a_late_claim_skips_missed_slots_instead_of_replaying_them(client: redis.Redis) -> None:
+    schedule = PollSchedule(client, 3.0)
+    schedule.add("h", 3.0, now=1000.0)
+    (claim,) = schedule.claim_due(now=1030.0)
+    assert claim.due_at < 1003.0
+    assert schedule.claim_due(now=1030.0) == []
+    assert 1030.0 < schedule.scheduled()["h"] <= 1033.0
+
+
+def test_two_dispatchers_never_claim_the_same_slot(client: redis.Redis, redis_url: str) -> None:
+    for i in range(500):
+        PollSchedule(client, 3.0).add(f"h{i}", 3.0, now=1000.0)
+    results: list[list[str]] = [[], []]
+
+    def claimer(k: int) -> None:
+        own = redis.Redis.from_url(redis_url)
+        schedule = PollSchedule(own, 3.0)
+        for _ in range(20):
+            results[k].extend(c.host_id for c in schedule.claim_due(now=1003.0, limit=30))
+        own.close()
+
+    threads = [threading.Thread(target=claimer, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = results[0] + results[1]
+    assert len(claimed) == 500
+    assert len(set(claimed)) == 500
+
+
+def test_sync_adds_removes_and_updates_intervals(client: redis.Redis) -> None:
+    schedule = PollSchedule(client, 3.0)
+    schedule.add("old", 3.0, now=1000.0)
+    schedule.add("keep", 3.0, now=1000.0)
+    kept_slot = schedule.scheduled()["keep"]
+    added, removed = schedule.sync({"keep": 5.0, "new": 3.0}, now=1000.0)
+    assert (added, removed) == (1, 1)
+    assert set(schedule.scheduled()) == {"keep", "new"}
+    assert schedule.scheduled()["keep"] == kept_slot
+    assert schedule.interval("keep") == 5.0
+
+
+def test_chunks() -> None:
+    assert [len(c) for c in chunks(range(7), 3)] == [3, 3, 1]  # type: ignore[arg-type]

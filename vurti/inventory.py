@@ -1,0 +1,73 @@
+"""Adding and removing monitored hosts: one place for the CLI, `vurti run` and `vurti sim --register`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from vurti.domain.model import Cluster, HostConfig
+
+
+@dataclass(frozen=True)
+class NewHost:
+    name: str
+    url: str
+    cluster: str = "default"
+    is_spm: bool = False
+
+
+class InventoryError(ValueError):
+    """A host that cannot be added or removed; the message says why."""
+
+
+def cluster_id(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"cluster.{name}.vurti"))
+
+
+def host_id(url: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, url))
+
+
+def add_hosts(svc: Any, hosts: Iterable[NewHost], skip_existing: bool = False) -> list[HostConfig]:
+    """Store the hosts, then schedule them at once (beat would also find them within one interval)."""
+    added: list[tuple[HostConfig, float]] = []
+    with svc.uow() as uow:
+        clusters: dict[str, Cluster] = {}
+        for new in hosts:
+            if not new.url.startswith(("http://", "https://")):
+                raise InventoryError(f"{new.name}: agent URL must start with http:// or https://")
+            url = new.url.rstrip("/") + "/"
+            if uow.hosts.get_host_by_name(new.name) is not None:
+                if skip_existing:
+                    continue
+                raise InventoryError(f"a host named {new.name!r} already exists")
+            cluster = clusters.get(new.cluster) or uow.hosts.get_cluster_by_name(new.cluster)
+            if cluster is None:
+                cluster = Cluster(id=cluster_id(new.cluster), name=new.cluster,
+                                  refresh_interval=svc.settings.policy.refresh_interval)
+                uow.hosts.add_cluster(cluster)
+            clusters[new.cluster] = cluster
+            config = HostConfig(host_id(url), new.name, cluster.id, url, new.is_spm)
+            uow.hosts.add_host(config)
+            added.append((config, cluster.refresh_interval))
+        uow.commit()
+    now = time.time()
+    for config, interval in added:
+        svc.cache.put_host(config.id, config.url)
+        svc.schedule.add(config.id, interval, now)
+    return [c for c, _ in added]
+
+
+def remove_host(svc: Any, name_or_id: str) -> HostConfig:
+    found = svc.resolve_host(name_or_id)
+    if found is None:
+        raise InventoryError(f"no such host: {name_or_id}")
+    with svc.uow() as uow:
+        uow.hosts.remove_host(found.id)
+        uow.commit()
+    svc.schedule.remove(found.id)
+    svc.cache.forget(found.id)
+    return found
