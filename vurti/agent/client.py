@@ -164,22 +164,38 @@ def _translate(exc: BaseException, verb: str, url: str) -> AgentCallError:
     reason = _reason(exc)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return AgentTimeout(f"{where}: connect timeout: {reason}")
-    if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)):
+    if isinstance(exc, requests.exceptions.Timeout) or _is_timeout(exc):
         return AgentTimeout(f"{where}: read timeout: {reason}")
     if isinstance(exc, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)):
         return AgentUnreachable(f"{where}: TLS failure: {reason}")
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return AgentUnreachable(f"{where}: {reason}")
     if isinstance(exc, requests.exceptions.ConnectionError):
-        if any(isinstance(arg, urllib3.exceptions.TimeoutError) for arg in exc.args):
+        if any(_is_timeout(arg) for arg in exc.args):
             return AgentTimeout(f"{where}: read timeout: {reason}")
         return AgentUnreachable(f"{where}: {reason}")
-    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                        requests.exceptions.InvalidSchema, urllib3.exceptions.LocationValueError)):
+    if isinstance(
+        exc,
+        (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            urllib3.exceptions.LocationValueError,
+        ),
+    ):
         return AgentUnreachable(f"{verb}: invalid agent URL {redact_url(url)!r}")
     if isinstance(exc, urllib3.exceptions.ProtocolError):
         return ProtocolError(f"{where}: reply broken off: {reason}")
-    if isinstance(exc, OSError):
+    if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException):
         return AgentUnreachable(f"{where}: {reason}")
     return ProtocolError(f"{where}: {type(exc).__name__}: {reason}")
+
+
+def _is_timeout(exc: object) -> bool:
+    # urllib3's NewConnectionError (refused, DNS) subclasses its ConnectTimeoutError.
+    return isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
+        exc, urllib3.exceptions.NewConnectionError
+    )
 
 
 def _reason(exc: BaseException) -> str:

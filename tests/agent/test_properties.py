@@ -1,0 +1,155 @@
+"""Parsers never raise on arbitrary JSON (only InvalidData), and what they return survives JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vurti.agent import InvalidData, parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
+from vurti.domain.report import HostReport
+from vurti.domain.status import VDSM_VM_STATUS
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+numeric_strings = st.sampled_from(["12.5", "-1", "0", "1e3", "nan", "inf", "", " 7 ", "²", "--1", "9" * 30])
+json_values = st.recursive(
+    scalars | numeric_strings,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+VM_KEYS = [
+    "vmId",
+    "status",
+    "statusTime",
+    "vmName",
+    "cpuUser",
+    "cpuSys",
+    "elapsedTime",
+    "memUsage",
+    "monitorResponse",
+    "guestCPUCount",
+    "clientIp",
+    "guestIPs",
+    "guestFQDN",
+    "hash",
+    "pauseCode",
+    "exitCode",
+    "exitReason",
+    "exitMessage",
+    "migrationProgress",
+    "watchdogEvent",
+    "balloonInfo",
+    "memoryStats",
+    "network",
+    "disks",
+]
+HOST_KEYS = [
+    "cpuUser",
+    "cpuSys",
+    "cpuIdle",
+    "cpuLoad",
+    "memFree",
+    "memUsed",
+    "memShared",
+    "swapFree",
+    "swapTotal",
+    "vmCount",
+    "vmActive",
+    "vmMigrating",
+    "elapsedTime",
+    "bootTime",
+    "network",
+]
+CAPS_KEYS = [
+    "cpuModel",
+    "cpuFlags",
+    "cpuCores",
+    "cpuSockets",
+    "memSize",
+    "networks",
+    "software_version",
+    "kvmEnabled",
+    "uuid",
+]
+
+nic_like = st.fixed_dictionaries(
+    {},
+    optional={
+        k: json_values | numeric_strings
+        for k in (
+            "state",
+            "speed",
+            "rxRate",
+            "txRate",
+            "rx",
+            "tx",
+            "rxErrors",
+            "txErrors",
+            "rxDropped",
+            "txDropped",
+            "readRate",
+            "readLatency",
+            "apparentsize",
+            "truesize",
+        )
+    },
+)
+field_values = (
+    numeric_strings
+    | json_values
+    | st.sampled_from(sorted(VDSM_VM_STATUS) + ["ERROR", "NORMAL", "migration succeeded"])
+    | st.dictionaries(st.text(max_size=6), nic_like | json_values, max_size=3)
+    | st.fixed_dictionaries(
+        {}, optional={"action": json_values, "time": json_values, "balloon_cur": json_values, "mem_free": json_values}
+    )
+)
+
+
+def _like(keys: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({}, optional={k: field_values for k in keys})
+
+
+vm_like = _like(VM_KEYS) | json_values
+
+
+def _survives_json(report: HostReport) -> None:
+    assert HostReport.from_json(orjson.loads(orjson.dumps(report.to_json()))) == report
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(vm_like, max_size=5) | json_values, st.booleans())
+def test_vm_parsers_return_vms_or_raise_invalid_data(result: Any, full: bool) -> None:
+    warnings: list[str] = []
+    try:
+        vms = (parse_vm_stats if full else parse_vm_list)(result, warnings)
+    except InvalidData:
+        assert not isinstance(result, list) or (not full and all(isinstance(e, str) for e in result))
+        return
+    assert isinstance(result, list) and len(vms) <= len(result)
+    assert all(isinstance(w, str) for w in warnings)
+    _survives_json(HostReport(host_id="h", fetched_at=0.0, vms=vms, vms_full=full, warnings=tuple(warnings)))
+
+
+@settings(max_examples=300)
+@given(_like(HOST_KEYS) | json_values)
+def test_host_stats_parser_returns_stats_or_raises_invalid_data(result: Any) -> None:
+    try:
+        stats = parse_host_stats(result, [])
+    except InvalidData:
+        assert not isinstance(result, dict)
+        return
+    _survives_json(HostReport(host_id="h", fetched_at=0.0, stats=stats))
+
+
+@settings(max_examples=300)
+@given(_like(CAPS_KEYS) | json_values)
+def test_capabilities_parser_returns_capabilities_or_raises_invalid_data(result: Any) -> None:
+    try:
+        caps = parse_capabilities(result, [])
+    except InvalidData:
+        assert not isinstance(result, dict)
+        return
+    _survives_json(HostReport(host_id="h", fetched_at=0.0, capabilities=caps))

@@ -1,0 +1,74 @@
+"""What to ask a host this cycle, and whether its VM list changed: pure helpers.
+
+`plan_poll` encodes oVirt's cadence (ovirt-monitoring.md): hosts that are not
+Up get Host.getCapabilities and Host.getStats every cycle; Up hosts get
+Host.getStats with the full Host.getAllVmStats on statistics cycles (cycle 0
+and every `stats_every`-th) and only the cheap Host.getVMList otherwise.
+VMs are fetched only on hosts whose VMs oVirt monitors.
+
+Decisions where oVirt leaves room:
+- Maintenance: host statistics on statistics cycles only, no VMs. oVirt keeps
+  polling a host in maintenance (it "stays as it is" when it stops answering)
+  but runs no VMs on it.
+- Down, Installing, InstallFailed, Reboot, PendingApproval, InstallingOS,
+  Kdumping: nothing at all (`PollPlan.idle`); an administrator or an installer
+  owns them.
+- PreparingForMaintenance: treated as Up (its VMs are migrating away and must
+  be watched).
+- Unassigned and NonResponsive: capabilities and statistics, no VMs; oVirt
+  moves an answering host through Initializing first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+
+from vurti.domain.report import VmReport
+from vurti.domain.status import UNMONITORED_HOST_STATUSES, VM_MONITORED_HOST_STATUSES, HostStatus
+
+_UP_LIKE = frozenset({HostStatus.Up, HostStatus.PreparingForMaintenance})
+
+
+@dataclass(frozen=True)
+class PollPlan:
+    capabilities: bool = False
+    host_stats: bool = False
+    full_vms: bool = False
+    stats_due: bool = False
+    vms: bool = True  # False: no VM verb at all this cycle
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to ask: the caller skips the host this cycle."""
+        return not (self.capabilities or self.host_stats or self.vms)
+
+
+def plan_poll(host_status: HostStatus, cycle: int, stats_every: int) -> PollPlan:
+    """The calls due for a host in `host_status` on its `cycle`-th poll (0-based)."""
+    if stats_every < 1:
+        raise ValueError(f"stats_every must be at least 1, not {stats_every}")
+    due = cycle % stats_every == 0
+    if host_status is HostStatus.Maintenance:
+        return PollPlan(host_stats=due, stats_due=due, vms=False)
+    if host_status in UNMONITORED_HOST_STATUSES:
+        return PollPlan(vms=False)
+    vms = host_status in VM_MONITORED_HOST_STATUSES
+    if host_status in _UP_LIKE:
+        return PollPlan(host_stats=due, full_vms=due, stats_due=due, vms=vms)
+    return PollPlan(capabilities=True, host_stats=True, full_vms=vms and due, stats_due=due, vms=vms)
+
+
+def vm_digest(vms: tuple[VmReport, ...]) -> str:
+    """A stable hash of which VMs a host runs and in which VDSM status, to skip unchanged polls.
+
+    Only what both forms carry (the short Host.getVMList and the full
+    Host.getAllVmStats): vmId and status string, sorted by id. statusTime grows on
+    every poll and is left out; exit and pause details, the qemu monitor and
+    statistics come with the full form on statistics cycles, or right after a
+    short poll whose digest changed.
+    """
+    rows = sorted(orjson.dumps((vm.vm_id, vm.vdsm_status)) for vm in vms)
+    return hashlib.blake2b(b"\n".join(rows), digest_size=16).hexdigest()
