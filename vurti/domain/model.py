@@ -80,6 +80,10 @@ class VmState:
     last_watchdog_time: float | None = None
     nic_states: tuple[tuple[str, str], ...] = ()  # (nic name, "up"/"down")
     auto_start: bool = False  # highly available: restart after an error exit
+    # Added for the analyzers (defaults keep older rows valid):
+    migrating_from_host: str | None = None  # source of a migration handed over to host_id, until it runs there
+    guest_mem_low: bool = False  # last stats sample was below the low-memory threshold (warn on transition)
+    balloon_misses: int = 0  # consecutive stats samples with the balloon off target (capped at 2)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,234 @@
+"""VMs that appear (external), go Down, disappear; invalid data; staleness; statistics."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.analyze.builders import NOW, down, failed, host, names, report, run, snapshot, stats, up, vm, vm_after
+from vurti.analyze.lifecycle import NOT_FOUND
+from vurti.domain.analysis import Analysis
+from vurti.domain.commands import DestroyVm
+from vurti.domain.events import InvalidVmData, VmDown
+from vurti.domain.report import VmStats
+from vurti.domain.status import VmStatus
+
+# ---- unknown to the engine -------------------------------------------------------------
+
+EXTERNAL_CASES = [
+    ("running -> external", up("x", name="ext"), True, []),
+    ("migrating in -> external", up("x", VmStatus.MigratingTo), True, []),
+    ("paused on ENOSPC -> external", up("x", VmStatus.Paused, pause_code="ENOSPC"), True, []),
+    ("down -> destroyed only", down("x"), False, [DestroyVm("h1", "x", "unknown VM down")]),
+    ("paused on EIO -> destroyed only", up("x", VmStatus.Paused, pause_code="EIO"), False,
+     [DestroyVm("h1", "x", "unknown VM paused on EIO")]),
+]
+
+
+@pytest.mark.parametrize("reported, registered, commands", [c[1:] for c in EXTERNAL_CASES],
+                         ids=[c[0] for c in EXTERNAL_CASES])
+def test_unknown_vm(reported, registered, commands):
+    analysis = run(snapshot(), report((reported,)))
+    assert list(analysis.commands) == commands
+    if registered:
+        [new] = analysis.vms
+        assert (new.vm_id, new.host_id, new.managed, new.status) == ("x", "h1", False, reported.status)
+        assert new.name == (reported.name or "")
+        assert names(analysis) == ["ExternalVmDiscovered"]
+        assert analysis.events[0].status == reported.status.name
+    else:
+        assert analysis.vms == () and analysis.events == ()
+
+
+# ---- Down reported ------------------------------------------------------------------------
+
+DOWN_CASES = [
+    # stored status, report, expected status, VmDown?, expected event names
+    ("normal shutdown", VmStatus.Up, down(code=0, reason=7, message="user shutdown"), VmStatus.Down, True),
+    ("crash", VmStatus.Up, down(code=1, reason=2, message="lost qemu"), VmStatus.Down, True),
+    ("from unknown", VmStatus.Unknown, down(code=1, reason=1), VmStatus.Down, True),
+    ("powering down", VmStatus.PoweringDown, down(code=0, reason=6), VmStatus.Down, True),
+    ("hibernated", VmStatus.SavingState, down(code=0, reason=5), VmStatus.Suspended, False),
+    ("hibernation failed", VmStatus.SavingState, down(code=1, reason=1), VmStatus.Down, True),
+    ("left by migration, destination unknown", VmStatus.Up, down(code=0, reason=4), VmStatus.Down, False),
+]
+
+
+@pytest.mark.parametrize("stored, reported, expected, vm_down", [c[1:] for c in DOWN_CASES],
+                         ids=[c[0] for c in DOWN_CASES])
+def test_down_on_own_host(stored, reported, expected, vm_down):
+    snap = snapshot(vms=(vm(status=stored, client_ip="10.0.0.9"),))
+    analysis = run(snap, report((reported,)))
+    after = vm_after(analysis, snap)
+    assert (after.status, after.host_id, after.client_ip) == (expected, None, None)
+    assert (after.exit_code, after.exit_reason) == (reported.exit_code, reported.exit_reason)
+    assert ("VmDown" in names(analysis)) == vm_down
+    assert "VmStateChanged" in names(analysis)
+    assert analysis.commands == (DestroyVm("h1", "v1", "down recorded"),)
+    if vm_down:
+        [event] = [e for e in analysis.events if isinstance(e, VmDown)]
+        assert event.is_error == (reported.exit_code == 1)
+
+
+def test_down_record_seen_again_only_asks_for_destroy_again():
+    snap = snapshot(vms=(vm(),))
+    first = run(snap, report((down(code=1, reason=2, status_time=10),)))
+    again_snap = snapshot(first.host, first.vms)
+    again = run(again_snap, report((down(code=1, reason=2, status_time=20),), fetched_at=NOW + 15))
+    assert again.vms == () and again.events == ()
+    assert [c.key for c in again.commands] == ["destroy:h1:v1"]
+
+
+def test_down_record_of_a_vm_on_another_host_is_only_destroyed():
+    snap = snapshot(vms=(vm(host_id="h2"),))
+    analysis = run(snap, report((down(code=0, reason=4),)))
+    assert (analysis.vms, analysis.events) == ((), ())
+    assert [c.key for c in analysis.commands] == ["destroy:h1:v1"]
+
+
+# ---- disappeared ----------------------------------------------------------------------------
+
+DISAPPEARED_CASES = [
+    ("went away", VmStatus.Up, {}, VmStatus.Down, "h-none", 1, ["VmStateChanged", "VmDisappeared"]),
+    ("unknown and gone", VmStatus.Unknown, {}, VmStatus.Down, "h-none", 1, ["VmStateChanged", "VmDisappeared"]),
+    ("powering down done", VmStatus.PoweringDown, {}, VmStatus.Down, "h-none", 0, ["VmStateChanged"]),
+    ("reboot then gone", VmStatus.RebootInProgress, {}, VmStatus.Down, "h-none", 0, ["VmStateChanged"]),
+    ("migration without destination", VmStatus.MigratingFrom, {}, VmStatus.Down, "h-none", 1,
+     ["VmStateChanged", "VmDisappeared"]),
+    ("migration source gone: hand over", VmStatus.MigratingFrom, {"migrating_to_host": "h2"}, VmStatus.MigratingTo,
+     "h2", None, ["VmStateChanged"]),
+]
+
+
+@pytest.mark.parametrize("stored, extra, expected, host_id, exit_code, events", [c[1:] for c in DISAPPEARED_CASES],
+                         ids=[c[0] for c in DISAPPEARED_CASES])
+def test_disappeared(stored, extra, expected, host_id, exit_code, events):
+    snap = snapshot(vms=(vm(status=stored, **extra),))
+    analysis = run(snap, report(()))
+    after = vm_after(analysis, snap)
+    assert (after.status, after.host_id or "h-none", after.exit_code) == (expected, host_id, exit_code)
+    assert names(analysis) == events
+    assert "VmDown" not in names(analysis)  # that path logs no VM_DOWN
+    assert analysis.commands == ()
+
+
+def test_disappeared_message():
+    snap = snapshot(vms=(vm(),))
+    assert vm_after(run(snap, report(())), snap).exit_message == NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "rep",
+    [report((), partial=True), report(None)],
+    ids=["partial report", "no VM list"],
+)
+def test_absent_is_not_disappeared_without_a_full_list(rep):
+    snap = snapshot(vms=(vm(),))
+    assert run(snap, rep).vms == ()
+
+
+def test_disappearing_uses_only_this_hosts_vms():
+    snap = snapshot(vms=(vm(host_id="h2"), vm("v2", VmStatus.Down, host_id=None)))
+    assert run(snap, report(())).vms == ()
+
+
+# ---- invalid data ---------------------------------------------------------------------------
+
+
+def test_unknown_status_is_reported_and_the_vm_left_alone():
+    bad = up("v1", status=None, vdsm_status="Exploded", problem="unknown VM status 'Exploded'")
+    snap = snapshot(vms=(vm("v1"), vm("v2")))
+    analysis = run(snap, report((bad, up("v2", VmStatus.Paused))))
+    assert [(e.vm_id, e.problem) for e in analysis.events if isinstance(e, InvalidVmData)] == [
+        ("v1", "unknown VM status 'Exploded'")
+    ]
+    assert vm_after(analysis, snap, "v1") == snap.vms["v1"]  # not disappeared, unchanged
+    assert vm_after(analysis, snap, "v2").status == VmStatus.Paused  # others analysed
+
+
+def test_vm_reported_twice_in_one_report():
+    analysis = run(snapshot(vms=(vm(),)), report((up(), up(status=VmStatus.Paused))))
+    assert [e.problem for e in analysis.events if isinstance(e, InvalidVmData)] == ["VM reported twice in one report"]
+
+
+# ---- staleness ------------------------------------------------------------------------------
+
+
+def test_older_report_is_stale():
+    snap = snapshot(host(last_report_at=NOW + 5), (vm(),))
+    assert run(snap, report(())) == Analysis(stale=True)
+
+
+def test_same_report_twice_is_a_no_op():
+    snap = snapshot(vms=(vm(),))
+    rep = report((down(code=1),), stats=stats(), stats_due=True)
+    first = run(snap, rep)
+    assert first.changes_state
+    assert run(snapshot(first.host, tuple({**snap.vms, **{v.vm_id: v for v in first.vms}}.values())), rep) == Analysis()
+
+
+def test_report_for_another_host_is_ignored():
+    assert run(snapshot(), report((), host_id="h9")) == Analysis(stale=True)
+
+
+STALE_VM_CASES = [
+    ("older from same host", 100, "h1", 90, True),
+    ("equal from same host", 100, "h1", 100, True),
+    ("newer from same host", 100, "h1", 110, False),
+    ("older from another host's clock", 100, "h2", 5, False),
+    ("no stored time", None, None, 5, False),
+    ("no reported time", 100, "h1", None, False),
+]
+
+
+@pytest.mark.parametrize("stored_time, stored_host, reported_time, stale", [c[1:] for c in STALE_VM_CASES],
+                         ids=[c[0] for c in STALE_VM_CASES])
+def test_vm_staleness_per_reporting_host(stored_time, stored_host, reported_time, stale):
+    snap = snapshot(vms=(vm(status_time=stored_time, status_time_host=stored_host),))
+    analysis = run(snap, report((up(status=VmStatus.Paused, status_time=reported_time),)))
+    assert (vm_after(analysis, snap).status == VmStatus.Up) == stale
+
+
+def test_stale_vm_is_not_disappeared():
+    snap = snapshot(vms=(vm(status_time=100, status_time_host="h1"),))
+    assert run(snap, report((up(status_time=50),))).vms == ()
+
+
+# ---- statistics -----------------------------------------------------------------------------
+
+VM_STATS = VmStats(cpu_user=12.5)
+
+STATS_CASES = [
+    ("statistics cycle", True, True, True),
+    ("not a statistics cycle", False, True, False),
+    ("short VM list", True, False, False),
+]
+
+
+@pytest.mark.parametrize("due, full, saved", [c[1:] for c in STATS_CASES], ids=[c[0] for c in STATS_CASES])
+def test_statistics(due, full, saved):
+    snap = snapshot(vms=(vm("v1"), vm("v2", VmStatus.Up, host_id="h2")))
+    rep = report(
+        (up("v1", stats=VM_STATS), up("v2", VmStatus.Paused, stats=VM_STATS), down("v3")),
+        stats=stats(),
+        stats_due=due,
+        vms_full=full,
+    )
+    analysis = run(snap, rep)
+    assert (analysis.host_stats is not None) == due
+    # v2 is Paused on h1 while it runs on h2: its copy is not this host's VM.
+    assert analysis.vm_stats == ((("v1", VM_STATS),) if saved else ())
+
+
+def test_no_statistics_from_a_failed_poll():
+    analysis = run(snapshot(), failed(stats_due=True))
+    assert analysis.host_stats is None and analysis.vm_stats == ()
+
+
+
+def test_a_vm_whose_analysis_fails_does_not_stop_the_others():
+    weird = up("v1", status=VmStatus.Up, status_time="not a number")  # type: ignore[arg-type]
+    snap = snapshot(vms=(vm("v1", status_time=5, status_time_host="h1"), vm("v2")))
+    analysis = run(snap, report((weird, up("v2", VmStatus.Paused))))
+    assert [e.vm_id for e in analysis.events if isinstance(e, InvalidVmData)] == ["v1"]
+    assert vm_after(analysis, snap, "v1") == snap.vms["v1"]
+    assert vm_after(analysis, snap, "v2").status == VmStatus.Paused

@@ -1,0 +1,222 @@
+"""Migrations seen from both ends, in every order the reports can arrive."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tests.analyze.builders import NOW, POLICY, H, down, events_of, names, report, run, snapshot, up, vm, vm_after
+from vurti.analyze import analyze, apply_analysis
+from vurti.domain.model import HostConfig
+from vurti.domain.commands import DestroyVm
+from vurti.domain.events import VmMigrationEnded, VmMigrationFailed, VmMigrationStarted
+from vurti.domain.status import HostStatus, VmStatus
+
+MIGRATING = dict(status=VmStatus.MigratingFrom, migrating_to_host="h2")
+
+
+def ended(analysis):
+    return [(e.source_host_id, e.destination_host_id) for e in events_of(analysis, VmMigrationEnded)]
+
+
+# ---- on the source (h1 is the VM's host) ------------------------------------------------------
+
+
+def test_source_reports_migration_source():
+    snap = snapshot(vms=(vm(migrating_to_host=None),))
+    analysis = run(snap, report((up(status=VmStatus.MigratingFrom),)))
+    assert vm_after(analysis, snap).status == VmStatus.MigratingFrom
+    assert names(analysis) == ["VmMigrationStarted", "VmStateChanged"]
+
+
+def test_engine_started_migration_keeps_its_destination():
+    snap = snapshot(vms=(vm(status=VmStatus.Up, migrating_to_host="h2"),))
+    analysis = run(snap, report((up(status=VmStatus.MigratingFrom),)))
+    assert [e.destination_host_id for e in events_of(analysis, VmMigrationStarted)] == ["h2"]
+
+
+HAND_OVER_CASES = [
+    ("destination up", HostStatus.Up, VmStatus.MigratingTo),
+    ("destination connecting", HostStatus.Connecting, VmStatus.MigratingTo),
+    ("destination non responsive", HostStatus.NonResponsive, VmStatus.Unknown),
+]
+
+
+@pytest.mark.parametrize("dest_status, expected", [c[1:] for c in HAND_OVER_CASES], ids=[c[0] for c in HAND_OVER_CASES])
+def test_source_down_migration_succeeded_hands_over(dest_status, expected):
+    snap = snapshot(vms=(vm(**MIGRATING),), host_statuses={"h2": dest_status})
+    analysis = run(snap, report((down(code=0, reason=4, message="Migration succeeded"),)))
+    after = vm_after(analysis, snap)
+    assert (after.host_id, after.status, after.migrating_to_host, after.migrating_from_host) == (
+        "h2",
+        expected,
+        None,
+        H,
+    )
+    assert "VmDown" not in names(analysis)  # not a crash
+    assert analysis.commands == (DestroyVm(H, "v1", "down recorded"),)
+
+
+def test_source_crash_during_migration_aborts_it():
+    snap = snapshot(vms=(vm(**MIGRATING),))
+    analysis = run(snap, report((down(code=1, reason=8, message="Migration failed"),)))
+    after = vm_after(analysis, snap)
+    assert (after.status, after.host_id, after.migrating_to_host) == (VmStatus.Down, None, None)
+    assert "VmDown" in names(analysis)
+    assert {c.host_id for c in analysis.commands} == {"h1", "h2"}  # both copies destroyed
+
+
+def test_source_runs_it_again_migration_failed():
+    snap = snapshot(vms=(vm(**MIGRATING),))
+    analysis = run(snap, report((up(status=VmStatus.Up),)))
+    after = vm_after(analysis, snap)
+    assert (after.status, after.host_id, after.migrating_to_host) == (VmStatus.Up, H, None)
+    assert [e.destination_host_id for e in events_of(analysis, VmMigrationFailed)] == ["h2"]
+
+
+def test_postcopy_pause_on_the_source_is_not_a_pause():
+    snap = snapshot(vms=(vm(**MIGRATING),))
+    analysis = run(snap, report((up(status=VmStatus.Paused, pause_code="POSTCOPY"),)))
+    assert vm_after(analysis, snap).status == VmStatus.MigratingFrom
+    assert analysis.events == () and analysis.commands == ()
+
+
+# ---- on the destination (h1 is the destination; the VM's host is h2) ------------------------------
+
+
+DEST_CASES = [
+    # stored VM (on h2), h1 reports, expected host_id, status, migrating_to_host, ended?
+    ("migrating in: ignored", dict(MIGRATING, migrating_to_host=H), up(status=VmStatus.MigratingTo),
+     "h2", VmStatus.MigratingFrom, H, False),
+    ("external migration: destination learned", dict(status=VmStatus.MigratingFrom), up(status=VmStatus.MigratingTo),
+     "h2", VmStatus.MigratingFrom, H, False),
+    ("destination up: ended", dict(MIGRATING, migrating_to_host=H), up(), H, VmStatus.Up, None, True),
+    ("destination up, destination unknown before: ended", dict(status=VmStatus.MigratingFrom), up(), H, VmStatus.Up,
+     None, True),
+    ("destination powering down: ended", dict(MIGRATING, migrating_to_host=H), up(status=VmStatus.PoweringDown), H,
+     VmStatus.PoweringDown, None, True),
+    ("source still says migration source: ignored", dict(status=VmStatus.Up), up(status=VmStatus.MigratingFrom), "h2",
+     VmStatus.Up, None, False),
+    ("post-copy leftover: ignored", dict(status=VmStatus.Up), up(status=VmStatus.Paused, pause_code="POSTCOPY"), "h2",
+     VmStatus.Up, None, False),
+]
+
+
+@pytest.mark.parametrize(
+    "stored, reported, host_id, status, to_host, migration_ended",
+    [c[1:] for c in DEST_CASES],
+    ids=[c[0] for c in DEST_CASES],
+)
+def test_reported_by_the_destination(stored, reported, host_id, status, to_host, migration_ended):
+    snap = snapshot(vms=(vm(host_id="h2", **stored),))
+    analysis = run(snap, report((reported,)))
+    after = vm_after(analysis, snap)
+    assert (after.host_id, after.status, after.migrating_to_host) == (host_id, status, to_host)
+    assert ended(analysis) == ([("h2", H)] if migration_ended else [])
+    assert analysis.commands == ()
+
+
+def test_handed_over_vm_becomes_up_on_the_destination():
+    snap = snapshot(vms=(vm(status=VmStatus.MigratingTo, migrating_from_host="h2"),))
+    analysis = run(snap, report((up(),)))
+    after = vm_after(analysis, snap)
+    assert (after.status, after.migrating_from_host) == (VmStatus.Up, None)
+    assert ended(analysis) == [("h2", H)]
+
+
+def test_handed_over_vm_still_migrating_in_changes_nothing():
+    snap = snapshot(vms=(vm(status=VmStatus.MigratingTo, migrating_from_host="h2"),))
+    assert run(snap, report((up(status=VmStatus.MigratingTo),))).events == ()
+
+
+def test_handed_over_to_unknown_then_restored_ends_the_migration():
+    snap = snapshot(vms=(vm(status=VmStatus.Unknown, migrating_from_host="h2"),))
+    analysis = run(snap, report((up(),)))
+    assert ended(analysis) == [("h2", H)]
+
+
+def test_left_by_migration_then_found_on_the_destination():
+    # The source said "migration succeeded" before anyone knew where the VM went.
+    snap = snapshot(vms=(vm(status=VmStatus.Down, host_id=None, exit_code=0, exit_reason=4, migrating_from_host="h2"),))
+    analysis = run(snap, report((up(),)))
+    after = vm_after(analysis, snap)
+    assert (after.host_id, after.status, after.migrating_from_host) == (H, VmStatus.Up, None)
+    assert ended(analysis) == [("h2", H)]
+
+
+def test_failed_migration_copy_on_the_destination_is_only_destroyed():
+    snap = snapshot(vms=(vm(host_id="h2", **dict(MIGRATING, migrating_to_host=H)),))
+    analysis = run(snap, report((down(code=1, reason=8),)))
+    assert (analysis.vms, analysis.events) == ((), ())
+    assert analysis.commands == (DestroyVm(H, "v1", "Down record of a VM not on this host"),)
+
+
+def test_source_leftover_after_the_destination_took_over():
+    snap = snapshot(vms=(vm(host_id="h2", status=VmStatus.Up),))
+    analysis = run(snap, report((down(code=0, reason=4),)))
+    assert (analysis.vms, analysis.events) == ((), ())
+    assert [c.key for c in analysis.commands] == ["destroy:h1:v1"]
+
+
+# ---- a VM reported by another host outside a migration --------------------------------------------
+
+OTHER_HOST_CASES = [
+    ("paused copy while running elsewhere: destroyed", VmStatus.Up, "h2", up(status=VmStatus.Paused, pause_code="EIO"),
+     "h2", VmStatus.Up, ["destroy:h1:v1"]),
+    ("paused while unknown elsewhere: ignored", VmStatus.Unknown, "h2", up(status=VmStatus.Paused), "h2",
+     VmStatus.Unknown, []),
+    ("up while unknown elsewhere: restored here", VmStatus.Unknown, "h2", up(), H, VmStatus.Up, []),
+    ("up while up elsewhere: moves here", VmStatus.Up, "h2", up(), H, VmStatus.Up, []),
+    ("powering up while up elsewhere: ignored", VmStatus.Up, "h2", up(status=VmStatus.PoweringUp), "h2", VmStatus.Up,
+     []),
+    ("running while down in the DB: moves here", VmStatus.Down, None, up(status=VmStatus.PoweringUp), H,
+     VmStatus.PoweringUp, []),
+]
+
+
+@pytest.mark.parametrize(
+    "stored, stored_host, reported, host_id, status, commands",
+    [c[1:] for c in OTHER_HOST_CASES],
+    ids=[c[0] for c in OTHER_HOST_CASES],
+)
+def test_reported_on_another_host(stored, stored_host, reported, host_id, status, commands):
+    snap = snapshot(vms=(vm(status=stored, host_id=stored_host),))
+    analysis = run(snap, report((reported,)))
+    after = vm_after(analysis, snap)
+    assert (after.host_id, after.status) == (host_id, status)
+    assert [c.key for c in analysis.commands] == commands
+    assert ended(analysis) == []
+
+
+def test_full_migration_sequence_source_first():
+    """Source h1: Migration Source -> Down(4); destination h2: Up. One VM, one host at a time."""
+    src = snapshot(vms=(vm(**MIGRATING),))
+    a1 = run(src, report((up(status=VmStatus.MigratingFrom, status_time=1),)))
+    src = apply_analysis(src, a1)
+    a2 = run(src, report((down(code=0, reason=4, status_time=2),), fetched_at=NOW + 3), now=NOW + 3)
+    src = apply_analysis(src, a2)
+    handed = src.vms["v1"]
+    assert (handed.host_id, handed.status) == ("h2", VmStatus.MigratingTo)
+
+    dst = replace(
+        src,
+        config=HostConfig(id="h2", name="h2", cluster_id="c1", url="http://h2"),
+        state=replace(src.state, host_id="h2", last_report_at=None),
+    )
+    a3 = analyze(dst, report((up(status_time=7),), host_id="h2", fetched_at=NOW + 4), NOW + 4, POLICY)
+    assert [(e.source_host_id, e.destination_host_id) for e in events_of(a3, VmMigrationEnded)] == [("h1", "h2")]
+    final = apply_analysis(dst, a3).vms["v1"]
+    assert (final.host_id, final.status, final.migrating_from_host, final.migrating_to_host) == (
+        "h2",
+        VmStatus.Up,
+        None,
+        None,
+    )
+
+
+def test_postcopy_pause_unseen_migration_is_a_migration_source():
+    snap = snapshot(vms=(vm(status=VmStatus.Up),))
+    analysis = run(snap, report((up(status=VmStatus.Paused, pause_code="POSTCOPY"),)))
+    assert vm_after(analysis, snap).status == VmStatus.MigratingFrom
+    assert "VmMigrationStarted" in names(analysis) and "VmPaused" not in names(analysis)

@@ -1,0 +1,71 @@
+"""Analyzers: oVirt's HostMonitoring / VmAnalyzer rules as pure functions.
+
+`analyze(snapshot, report, now, policy)` compares one host's stored state with one
+report from its agent and returns an Analysis: the changed host and VM states, the
+events, the commands for the host (DestroyVm) and the statistics to save. No I/O,
+no clock reads: `now` is an argument. docs/rules.md maps each oVirt rule to the
+function implementing it and to its test.
+
+Modules: host (reachability, grace, recovery, cluster checks), vms (per-report VM
+orchestration), lifecycle (external, Down, disappeared, Unknown), running (a VM on
+its own host), migration (a VM reported by another host), checks (watchdog,
+memory, balloon, NICs), staleness, apply (fold an Analysis into a snapshot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vurti.domain.analysis import Analysis
+from vurti.domain.model import HostSnapshot
+from vurti.domain.policy import MonitoringPolicy
+from vurti.domain.report import HostReport, VmStats
+
+from vurti.analyze._work import Work
+from vurti.analyze.apply import apply_analysis
+from vurti.analyze.host import analyze_host
+from vurti.analyze.lifecycle import lost_with_host
+from vurti.analyze.staleness import Freshness, forget_host_clock, report_freshness
+from vurti.analyze.vms import analyze_vms
+
+__all__ = ["analyze", "apply_analysis"]
+
+
+def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: MonitoringPolicy) -> Analysis:
+    """One report against the stored state of its host.
+
+    A report older than the newest applied one is stale (Analysis(stale=True)); the
+    newest one delivered again is a duplicate and yields an empty Analysis, so
+    redelivery is harmless. A report for another host is treated as stale.
+    """
+    host_id = snapshot.config.id
+    if report.host_id != host_id:
+        return Analysis(stale=True)
+    freshness = report_freshness(snapshot.state, report)
+    if freshness is Freshness.STALE:
+        return Analysis(stale=True)
+    if freshness is Freshness.DUPLICATE:
+        return Analysis()
+
+    work = Work(host_id=host_id, now=now, vms=dict(snapshot.vms), host_statuses=snapshot.host_statuses)
+    outcome = analyze_host(work, snapshot, report, policy)
+    state = outcome.state
+    vm_stats: tuple[tuple[str, VmStats], ...] = ()
+    if outcome.rebooted:
+        forget_host_clock(work.vms, host_id)
+    if outcome.vms_unknown:
+        lost_with_host(work)
+    if outcome.analyse_vms and report.vms is not None:
+        vm_stats = analyze_vms(work, report.vms, report, policy)
+        if not report.partial:
+            state = replace(state, vm_count=len(work.running_here()))
+
+    host_stats = report.stats if outcome.answered and report.stats_due else None
+    return Analysis(
+        host=state if state != snapshot.state else None,
+        vms=tuple(vm for vm_id, vm in work.vms.items() if snapshot.vms.get(vm_id) != vm),
+        host_stats=host_stats,
+        vm_stats=vm_stats,
+        events=tuple(work.events),
+        commands=tuple(work.commands),
+    )

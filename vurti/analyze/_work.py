@@ -1,0 +1,57 @@
+"""The scratchpad one analysis writes into: working VM states, events and commands.
+
+Local and mutable while one `analyze` call runs, never shared: the analysis as a
+whole stays a pure function of its arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vurti.domain.commands import Command, DestroyVm
+from vurti.domain.events import Event, VmStateChanged
+from vurti.domain.model import VmState
+from vurti.domain.status import RUNNING_VM_STATUSES, HostStatus, VmStatus
+
+
+@dataclass
+class Work:
+    host_id: str
+    now: float
+    vms: dict[str, VmState]
+    host_statuses: Mapping[str, HostStatus]
+    events: list[Event] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+
+    def emit(self, cls: type[Event], **data: Any) -> None:
+        """Every event is about the analysed host and stamped with the analysis time."""
+        self.events.append(cls(host_id=self.host_id, at=self.now, **data))
+
+    def destroy(self, vm_id: str, reason: str, host_id: str | None = None) -> None:
+        command = DestroyVm(host_id=host_id or self.host_id, vm_id=vm_id, reason=reason)
+        if all(c.key != command.key for c in self.commands):
+            self.commands.append(command)
+
+    def status_changed(self, old: VmState, new: VmState, reason: str | None = None) -> None:
+        if old.status != new.status:
+            self.emit(
+                VmStateChanged,
+                vm_id=new.vm_id,
+                vm_name=new.name,
+                old=old.status.name,
+                new=new.status.name,
+                reason=reason,
+            )
+
+    def running_here(self) -> list[VmState]:
+        """VMs the stored state says occupy the analysed host."""
+        return [vm for vm in self.vms.values() if vm.host_id == self.host_id and vm.status in RUNNING_VM_STATUSES]
+
+
+def destination_status(work: Work, destination: str) -> VmStatus:
+    """oVirt's handOverVm: Unknown when the destination is NonResponsive, else MigratingTo."""
+    if work.host_statuses.get(destination) == HostStatus.NonResponsive:
+        return VmStatus.Unknown
+    return VmStatus.MigratingTo

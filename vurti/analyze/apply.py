@@ -1,0 +1,22 @@
+"""Fold an Analysis back into a snapshot: what the updaters will have stored.
+
+Pure; used by tests, the simulator and anything that replays reports without a
+database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vurti.domain.analysis import Analysis
+from vurti.domain.model import HostSnapshot
+
+
+def apply_analysis(snapshot: HostSnapshot, analysis: Analysis) -> HostSnapshot:
+    """The snapshot the next analysis of this host would load after `analysis` is stored."""
+    if analysis.stale or (analysis.host is None and not analysis.vms):
+        return snapshot
+    vms = dict(snapshot.vms)
+    for vm in analysis.vms:
+        vms[vm.vm_id] = vm
+    return replace(snapshot, state=analysis.host or snapshot.state, vms=vms)

@@ -1,0 +1,174 @@
+"""Host rules: reachability and grace period, agent recovery, reboot, cluster checks.
+
+oVirt: VdsManager.handleNetworkException / isHostInGracePeriod (grace),
+HostMonitoring (capabilities and cluster checks for hosts that are not Up),
+VDSRecoveringException (error 99 -> Initializing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from vurti.domain.events import (
+    AgentError,
+    HostConnecting,
+    HostNonOperational,
+    HostNonResponsive,
+    HostRebooted,
+    HostRecovering,
+    HostStatusChanged,
+)
+from vurti.domain.model import Cluster, HostSnapshot, HostState
+from vurti.domain.policy import MonitoringPolicy
+from vurti.domain.report import FetchError, HostCapabilities, HostReport
+from vurti.domain.status import UNMONITORED_HOST_STATUSES, HostStatus, VmStatus
+
+from vurti.analyze._work import Work
+
+RECOVERY_TOO_LONG = "agent recovery takes too long"
+
+# Hosts that get Host.getCapabilities and the cluster checks when the report has them.
+CHECKED_STATUSES = frozenset(
+    {
+        HostStatus.Unassigned,
+        HostStatus.Initializing,
+        HostStatus.NonOperational,
+        HostStatus.Connecting,
+        HostStatus.NonResponsive,
+    }
+)
+# handleNetworkException: these are not moved to Connecting during the grace period.
+NOT_TO_CONNECTING = frozenset({HostStatus.Connecting, HostStatus.PreparingForMaintenance, HostStatus.NonResponsive})
+
+
+@dataclass(frozen=True)
+class HostOutcome:
+    state: HostState
+    analyse_vms: bool = False  # the report's VM list may be analysed
+    vms_unknown: bool = False  # host past its grace period: its running VMs become Unknown
+    rebooted: bool = False  # boot time changed: forget this host's VM timestamps
+    answered: bool = False  # a monitored host answered: its statistics may be saved
+
+
+def analyze_host(work: Work, snapshot: HostSnapshot, report: HostReport, policy: MonitoringPolicy) -> HostOutcome:
+    state = replace(snapshot.state, last_report_at=report.fetched_at)
+    if state.status in UNMONITORED_HOST_STATUSES:
+        # oVirt does not monitor these at all (isMonitoringNeeded); an administrator or
+        # installer owns the status. A report still in flight only advances the clock.
+        return HostOutcome(state)
+    if report.error is not None:
+        if report.error.is_recovering:
+            return HostOutcome(_recovering(work, state, report.error, policy))
+        return _unanswered(work, snapshot, state, report.error, policy)
+    if report.partial:
+        # A pushed VM event: says nothing about the host itself.
+        return HostOutcome(state, analyse_vms=report.vms is not None)
+    return _answered(work, snapshot.cluster, state, report)
+
+
+def set_status(work: Work, state: HostState, status: HostStatus, reason: str | None = None) -> HostState:
+    """Every host status change is a HostStatusChanged event."""
+    if state.status != status:
+        work.emit(HostStatusChanged, old=state.status.name, new=status.name, reason=reason)
+    return replace(state, status=status, status_reason=reason)
+
+
+def cluster_problem(cluster: Cluster, caps: HostCapabilities) -> str | None:
+    """What keeps the host out of the cluster (oVirt's NonOperational reasons), or None."""
+    problems = []
+    flags = set(caps.cpu_flags)
+    missing_flags = [f for f in cluster.required_cpu_flags if f not in flags]
+    if missing_flags:
+        problems.append("missing CPU flags: " + ", ".join(missing_flags))
+    networks = set(caps.networks)
+    missing_networks = [n for n in cluster.required_networks if n not in networks]
+    if missing_networks:
+        problems.append("missing networks: " + ", ".join(missing_networks))
+    if not caps.kvm_enabled:
+        problems.append("KVM is not enabled")
+    return "; ".join(problems) or None
+
+
+def _answered(work: Work, cluster: Cluster, state: HostState, report: HostReport) -> HostOutcome:
+    state = replace(state, unanswered_attempts=0, last_success_at=work.now, recovering_since=None)
+    rebooted = False
+    boot_time = report.stats.boot_time if report.stats is not None else None
+    if boot_time is not None:
+        if state.boot_time is not None and state.boot_time != boot_time:
+            work.emit(HostRebooted, old_boot_time=state.boot_time, new_boot_time=boot_time)
+            rebooted = True
+        state = replace(state, boot_time=boot_time)
+    caps = report.capabilities
+    if caps is not None:
+        state = replace(
+            state,
+            cpu_model=caps.cpu_model,
+            cpu_flags=caps.cpu_flags,
+            networks=caps.networks,
+            vdsm_version=caps.vdsm_version,
+        )
+    if caps is not None and state.status in CHECKED_STATUSES:
+        state = _cluster_checks(work, cluster, state, caps)
+    elif state.status in (HostStatus.Connecting, HostStatus.NonResponsive):
+        # Back from silence without capabilities: re-initialise first (oVirt).
+        state = set_status(work, state, HostStatus.Initializing, "host answers again")
+    return HostOutcome(state, analyse_vms=report.vms is not None, rebooted=rebooted, answered=True)
+
+
+def _cluster_checks(work: Work, cluster: Cluster, state: HostState, caps: HostCapabilities) -> HostState:
+    problem = cluster_problem(cluster, caps)
+    if problem is None:
+        return set_status(work, state, HostStatus.Up)
+    if state.status != HostStatus.NonOperational or state.status_reason != problem:
+        work.emit(HostNonOperational, reason=problem)
+    return set_status(work, state, HostStatus.NonOperational, problem)
+
+
+def _recovering(work: Work, state: HostState, error: FetchError, policy: MonitoringPolicy) -> HostState:
+    """Error 99: the agent answers but is still recovering; its VMs stay as they are."""
+    since = state.recovering_since if state.recovering_since is not None else work.now
+    first = state.recovering_since is None
+    state = replace(state, unanswered_attempts=0, last_success_at=work.now, recovering_since=since)
+    if work.now - since > policy.recovery_timeout:
+        if state.status != HostStatus.NonOperational or state.status_reason != RECOVERY_TOO_LONG:
+            work.emit(HostNonOperational, reason=RECOVERY_TOO_LONG)
+        return set_status(work, state, HostStatus.NonOperational, RECOVERY_TOO_LONG)
+    if first:
+        work.emit(HostRecovering, message=error.message)
+    return set_status(work, state, HostStatus.Initializing, "agent recovering")
+
+
+def in_grace_period(state: HostState, attempts: int, now: float, grace: float, policy: MonitoringPolicy) -> bool:
+    """isHostInGracePeriod: the grace ends only when BOTH limits are exceeded.
+
+    A host that never answered has no last success to count from: only the
+    attempts limit protects it.
+    """
+    if attempts <= policy.reset_attempts:
+        return True
+    return state.last_success_at is not None and now <= state.last_success_at + grace
+
+
+def _unanswered(
+    work: Work, snapshot: HostSnapshot, state: HostState, error: FetchError, policy: MonitoringPolicy
+) -> HostOutcome:
+    """handleNetworkException. Protocol and data errors count as unanswered polls too:
+    the engine could not learn the host's state, and the grace period absorbs flaps."""
+    if state.unanswered_attempts == 0:
+        # Once per run of failures; Connecting / NonResponsive events follow the run.
+        work.emit(AgentError, kind=str(error.kind), message=error.message, verb=error.verb, code=error.code)
+    attempts = state.unanswered_attempts + 1
+    state = replace(state, unanswered_attempts=attempts, recovering_since=None)
+    running = work.running_here()
+    grace = policy.grace_period(len(running), snapshot.config.is_spm)
+    if in_grace_period(state, attempts, work.now, grace, policy):
+        if state.status not in NOT_TO_CONNECTING:
+            state = set_status(work, state, HostStatus.Connecting, error.message)
+            work.emit(HostConnecting, error=error.message)
+        return HostOutcome(state)
+    if state.status != HostStatus.NonResponsive:
+        since = work.now - state.last_success_at if state.last_success_at is not None else None
+        affected = sum(1 for vm in running if vm.status != VmStatus.Unknown)
+        state = set_status(work, state, HostStatus.NonResponsive, f"{attempts} unanswered polls: {error.message}")
+        work.emit(HostNonResponsive, unanswered_attempts=attempts, seconds_since_success=since, vms_affected=affected)
+    return HostOutcome(state, vms_unknown=True)

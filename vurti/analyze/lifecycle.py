@@ -1,0 +1,131 @@
+"""VMs that appear, go Down, disappear, or are lost with their host.
+
+oVirt: VmAnalyzer.proceedDownVm, proceedDisappearedVm, processUnmanagedVm (external
+VMs) and VdsManager's move of a NonResponsive host's VMs to Unknown.
+
+Down records (wire: a Down VM stays in the host's list until VM.destroy): the first
+time one is seen on the VM's own host it is recorded and the VM leaves the host
+(host_id None, as oVirt clears run_on_vds). Every later sighting of a Down record is
+then "not this host's VM" and only asks for DestroyVm again: the command is repeated
+on every report that still shows the record, and the pipeline dedupes it by
+`DestroyVm.key` while one is in flight, so a failed destroy is retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vurti.domain.events import ExternalVmDiscovered, VmDisappeared, VmDown
+from vurti.domain.exits import ExitCode, ExitReason
+from vurti.domain.model import VmState
+from vurti.domain.report import HostReport, VmReport
+from vurti.domain.status import VmStatus
+
+from vurti.analyze._work import Work
+from vurti.analyze.migration import hand_over
+from vurti.analyze.running import apply_runtime
+
+NOT_FOUND = "Could not find VM on host, assuming it went down unexpectedly"
+
+
+def to_down(vm: VmState, code: int | None, reason: int | None, message: str | None) -> VmState:
+    """internalSetVmStatus(Down): the VM leaves its host and loses its runtime data."""
+    return replace(
+        vm,
+        status=VmStatus.Down,
+        host_id=None,
+        migrating_to_host=None,
+        migrating_from_host=None,
+        exit_code=code,
+        exit_reason=reason,
+        exit_message=message,
+        pause_code=None,
+        client_ip=None,
+        guest_ips=None,
+        guest_mem_low=False,
+        balloon_misses=0,
+    )
+
+
+def discovered(work: Work, reported: VmReport, status: VmStatus, report: HostReport) -> VmState | None:
+    """A VM the engine does not know: external, unless it is Down or paused on EIO."""
+    if status == VmStatus.Down:
+        work.destroy(reported.vm_id, "unknown VM down")
+        return None
+    if status == VmStatus.Paused and reported.pause_code == "EIO":
+        work.destroy(reported.vm_id, "unknown VM paused on EIO")
+        return None
+    vm = VmState(vm_id=reported.vm_id, name=reported.name or "", host_id=work.host_id, status=status, managed=False)
+    vm = apply_runtime(vm, reported, status, report)
+    work.emit(ExternalVmDiscovered, vm_id=vm.vm_id, vm_name=vm.name, status=status.name)
+    return vm
+
+
+def down_reported(work: Work, vm: VmState, reported: VmReport) -> VmState:
+    """proceedDownVm: a Down record. Only the VM's own host changes the VM."""
+    if vm.host_id != work.host_id:
+        # Leftover on a migration's source, a failed migration's copy on the
+        # destination, or a Down record already recorded: just clean it up.
+        work.destroy(vm.vm_id, "Down record of a VM not on this host")
+        return vm
+    work.destroy(vm.vm_id, "down recorded")
+    code, reason, message = reported.exit_code, reported.exit_reason, reported.exit_message
+    if vm.status == VmStatus.MigratingFrom:
+        if code == ExitCode.Error:
+            # abortVmMigration: the source crashed; stop the destination's copy too.
+            if vm.migrating_to_host is not None:
+                work.destroy(vm.vm_id, "migration aborted", host_id=vm.migrating_to_host)
+            return _down(work, vm, code, reason, message)
+        if vm.migrating_to_host is not None:
+            return hand_over(work, vm, vm.migrating_to_host, "migration succeeded on the source")
+    if reason == ExitReason.MigrationSucceeded:
+        # The VM left by migration to a host we do not know yet: not a crash. The host
+        # that reports it running next ends the migration (migration.migration_source).
+        new = replace(to_down(vm, code, reason, message), migrating_from_host=work.host_id)
+        work.status_changed(vm, new, "migration succeeded; destination not known yet")
+        return new
+    if vm.status == VmStatus.SavingState and code != ExitCode.Error:
+        new = replace(to_down(vm, code, reason, message), status=VmStatus.Suspended)
+        work.status_changed(vm, new, "state saved")
+        return new
+    return _down(work, vm, code, reason, message)
+
+
+def _down(work: Work, vm: VmState, code: int | None, reason: int | None, message: str | None) -> VmState:
+    """auditVmOnDownEvent + clearVm: VM_DOWN / VM_DOWN_ERROR come from an explicit Down report."""
+    new = to_down(vm, code, reason, message)
+    work.status_changed(vm, new, message)
+    work.emit(VmDown, vm_id=vm.vm_id, vm_name=vm.name, exit_code=code, exit_reason=reason, exit_message=message or "")
+    return new
+
+
+def disappeared(work: Work, vm: VmState) -> VmState:
+    """proceedDisappearedVm: running on this host in the DB, absent from a full report.
+
+    No VmDown event on this path (oVirt logs no VM_DOWN here), VmDisappeared instead.
+    """
+    if vm.status == VmStatus.MigratingFrom:
+        if vm.migrating_to_host is not None:
+            return hand_over(work, vm, vm.migrating_to_host, "gone from the migration source")
+        message = "migration aborted: VM gone from the source"
+        new = to_down(vm, int(ExitCode.Error), int(ExitReason.MigrationFailed), message)
+        work.status_changed(vm, new, new.exit_message)
+        work.emit(VmDisappeared, vm_id=vm.vm_id, vm_name=vm.name, last_status=vm.status.name)
+        return new
+    if vm.status in (VmStatus.PoweringDown, VmStatus.RebootInProgress):
+        new = to_down(vm, int(ExitCode.Normal), int(ExitReason.Success), "shutdown complete")
+        work.status_changed(vm, new, "shutdown complete")
+        return new
+    new = to_down(vm, int(ExitCode.Error), int(ExitReason.GenericError), NOT_FOUND)
+    work.status_changed(vm, new, NOT_FOUND)
+    work.emit(VmDisappeared, vm_id=vm.vm_id, vm_name=vm.name, last_status=vm.status.name)
+    return new
+
+
+def lost_with_host(work: Work) -> None:
+    """The host is NonResponsive: only its running VMs' status becomes Unknown."""
+    for vm in work.running_here():
+        if vm.status != VmStatus.Unknown:
+            new = replace(vm, status=VmStatus.Unknown, migrating_to_host=None)
+            work.status_changed(vm, new, "host non responsive")
+            work.vms[vm.vm_id] = new

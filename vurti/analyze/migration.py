@@ -1,0 +1,84 @@
+"""A VM reported by a host other than the one the stored state says it runs on.
+
+oVirt: VmAnalyzer.proceedVmReportedOnOtherHost and handOverVm. The report usually
+comes from one end of a migration:
+
+- the destination's "Migration Destination" copy is ignored until the migration is
+  done (but it tells us the destination of a migration the engine did not start);
+- the source's "Migration Source" copy, and its post-copy Paused copy (POSTCOPY,
+  read as a migration source by running.effective_status), are ignored;
+- the destination reporting the VM running ends the migration: the VM moves there;
+- a Paused copy of a VM that runs elsewhere (not Unknown) is destroyed;
+- Up elsewhere, or anything when the VM runs nowhere, moves the VM to this host;
+  other statuses are ignored while the VM runs on another host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vurti.domain.events import VmMigrationEnded
+from vurti.domain.exits import ExitReason
+from vurti.domain.model import VmState
+from vurti.domain.policy import MonitoringPolicy
+from vurti.domain.report import HostReport, VmReport
+from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
+
+from vurti.analyze._work import Work, destination_status
+from vurti.analyze.running import accept_running
+
+
+def hand_over(work: Work, vm: VmState, destination: str, why: str) -> VmState:
+    """handOverVm: the source is done; the VM now belongs to the destination."""
+    new = replace(
+        vm,
+        host_id=destination,
+        status=destination_status(work, destination),
+        migrating_to_host=None,
+        migrating_from_host=vm.host_id,
+    )
+    work.status_changed(vm, new, f"{why}; handed over to host {destination}")
+    return new
+
+
+def migration_source(vm: VmState, host_id: str) -> str | None:
+    """The source host when `host_id` reporting the VM running ends its migration."""
+    if vm.status == VmStatus.MigratingFrom and vm.migrating_to_host in (host_id, None):
+        return vm.host_id
+    if (
+        vm.status == VmStatus.Down
+        and vm.exit_reason == ExitReason.MigrationSucceeded
+        and vm.migrating_from_host not in (None, host_id)
+    ):
+        # The source reported "migration succeeded" before anyone knew the destination.
+        return vm.migrating_from_host
+    return None
+
+
+def on_other_host(
+    work: Work, vm: VmState, reported: VmReport, status: VmStatus, report: HostReport, policy: MonitoringPolicy
+) -> VmState:
+    """`vm.host_id` is not the reporting host and the report is not Down."""
+    here = work.host_id
+    if status == VmStatus.MigratingTo:
+        if vm.status == VmStatus.MigratingFrom and vm.migrating_to_host is None:
+            return replace(vm, migrating_to_host=here)  # learn an external migration's destination
+        return vm
+    if status == VmStatus.MigratingFrom:  # includes a post-copy source's Paused copy
+        return vm
+    cleared = replace(vm, migrating_to_host=None, migrating_from_host=None)
+    source = migration_source(vm, here)
+    if source is not None:
+        work.emit(VmMigrationEnded, vm_id=vm.vm_id, vm_name=vm.name, source_host_id=source, destination_host_id=here)
+        reason = f"migration from host {source} completed"
+        return accept_running(work, vm, cleared, reported, status, report, policy, reason)
+    if vm.host_id is None or vm.status not in RUNNING_VM_STATUSES:
+        return accept_running(work, vm, cleared, reported, status, report, policy, f"found on host {here}")
+    if status == VmStatus.Paused:
+        if vm.status != VmStatus.Unknown:
+            work.destroy(vm.vm_id, f"paused copy of a VM running on host {vm.host_id}")
+        return vm
+    if status == VmStatus.Up:
+        reason = "restored from unknown" if vm.status == VmStatus.Unknown else f"found running on host {here}"
+        return accept_running(work, vm, cleared, reported, status, report, policy, reason)
+    return vm  # ignored until a migration in progress is done

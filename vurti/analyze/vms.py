@@ -1,0 +1,89 @@
+"""VM analysis of one report: each reported VM, then the VMs that disappeared.
+
+oVirt: VmsMonitoring / VmAnalyzer.analyze, in its order: disappeared, unknown to the
+engine (external), Down, reported on another host, reported on the expected host.
+A report's VM list is full unless `report.partial` (a push): then absent VMs are
+simply not known, never disappeared.
+"""
+
+from __future__ import annotations
+
+from vurti.domain.events import InvalidVmData
+from vurti.domain.model import VmState
+from vurti.domain.policy import MonitoringPolicy
+from vurti.domain.report import HostReport, VmReport, VmStats
+from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
+
+from vurti.analyze._work import Work
+from vurti.analyze.lifecycle import disappeared, discovered, down_reported
+from vurti.analyze.migration import on_other_host
+from vurti.analyze.running import effective_status, on_own_host
+from vurti.analyze.staleness import stamp, vm_report_is_stale
+
+
+def analyze_vms(
+    work: Work, reported_vms: tuple[VmReport, ...], report: HostReport, policy: MonitoringPolicy
+) -> tuple[tuple[str, VmStats], ...]:
+    """Update `work.vms`; return the statistics to save (only on statistics cycles)."""
+    seen: set[str] = set()
+    stats: list[tuple[str, VmStats]] = []
+    for reported in reported_vms:
+        if reported.vm_id in seen:
+            work.emit(InvalidVmData, vm_id=reported.vm_id, problem="VM reported twice in one report")
+            continue
+        seen.add(reported.vm_id)
+        vm = analyze_isolated(work, reported, report, policy)
+        if (
+            vm is not None
+            and reported.stats is not None
+            and report.stats_due
+            and report.vms_full
+            and vm.host_id == work.host_id
+            and vm.status in RUNNING_VM_STATUSES
+        ):
+            stats.append((vm.vm_id, reported.stats))
+    if not report.partial:
+        for vm in work.running_here():
+            if vm.vm_id not in seen:
+                work.vms[vm.vm_id] = disappeared(work, vm)
+    return tuple(stats)
+
+
+def analyze_isolated(work: Work, reported: VmReport, report: HostReport, policy: MonitoringPolicy) -> VmState | None:
+    """One VM's analysis fails alone (VmAnalyzer: "fail in isolated way"): its partial
+    events and commands are dropped, its state kept, and the others go on."""
+    events, commands = len(work.events), len(work.commands)
+    try:
+        return analyze_reported(work, reported, report, policy)
+    except Exception as exc:  # a rule bug or data no rule foresaw must not stop the host's monitoring
+        del work.events[events:], work.commands[commands:]
+        work.emit(InvalidVmData, vm_id=reported.vm_id, problem=f"analysis failed: {exc!r}")
+        return None
+
+
+def analyze_reported(work: Work, reported: VmReport, report: HostReport, policy: MonitoringPolicy) -> VmState | None:
+    """One reported VM; returns its state after the analysis (None: not known/accepted)."""
+    status = effective_status(reported)
+    if status is None:
+        problem = reported.problem or f"unknown status {reported.vdsm_status!r}"
+        work.emit(InvalidVmData, vm_id=reported.vm_id, problem=problem)
+        return None
+    vm = work.vms.get(reported.vm_id)
+    if vm is None:
+        new = discovered(work, reported, status, report)
+        if new is None:
+            return None
+        new = stamp(VmState(vm_id=new.vm_id), new, reported, work.host_id)
+        work.vms[new.vm_id] = new
+        return new
+    if vm_report_is_stale(vm, reported, work.host_id):
+        return None
+    if status == VmStatus.Down:
+        new = down_reported(work, vm, reported)
+    elif vm.host_id == work.host_id:
+        new = on_own_host(work, vm, reported, status, report, policy)
+    else:
+        new = on_other_host(work, vm, reported, status, report, policy)
+    new = stamp(vm, new, reported, work.host_id)
+    work.vms[new.vm_id] = new
+    return new
