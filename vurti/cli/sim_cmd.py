@@ -1,0 +1,49 @@
+"""`vurti sim`: serve a simulated fleet of VDSM hosts on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from vurti.sim.server import SimConfig, is_loopback, serve
+
+
+@click.command()
+@click.option("--hosts", type=click.IntRange(1, 100_000), default=10, show_default=True, help="Number of hosts.")
+@click.option("--vms-per-host", type=click.IntRange(0, 5_000), default=20, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same ids and same history.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8700, show_default=True)
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--churn", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Life events per host per simulated minute; 0: statuses never change by themselves.")
+@click.option("--clusters", type=click.IntRange(1), default=1, show_default=True,
+              help="Hosts are split into this many clusters; migrations stay inside a cluster.")
+@click.option("--push-url", default=None, help="POST signed |virt|VM_status| events here.")
+@click.option("--control-token", envvar="VURTI_SIM_CONTROL_TOKEN", default=None,
+              help="Bearer token of /control/ (required unless bound to loopback).")
+@click.option("--tick-seconds", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="Wall seconds per tick (one simulated second); 0: ticks only via POST /control/tick.")
+@click.option("--postcopy-share", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Share of life's migrations that go post-copy.")
+@click.option("--render-cache/--no-render-cache", default=True, show_default=True,
+              help="Reuse a host's rendered VM statistics within a statistics period.")
+def sim(hosts: int, vms_per_host: int, seed: int, port: int, bind: str, churn: float, clusters: int,
+        push_url: str | None, control_token: str | None, tick_seconds: float, postcopy_share: float,
+        render_cache: bool) -> None:
+    """Serve HOSTS simulated VDSM hosts at http://BIND:PORT/hosts/host-0001/ ... with a control API at /control/."""
+    if not is_loopback(bind) and not control_token:
+        raise click.UsageError("--control-token is required when --bind is not a loopback address")
+    config = SimConfig(hosts=hosts, vms_per_host=vms_per_host, seed=seed, port=port, bind=bind, churn=churn,
+                       clusters=clusters, push_url=push_url, control_token=control_token, tick_seconds=tick_seconds,
+                       postcopy_share=postcopy_share, render_cache=render_cache)
+
+    def ready(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        asyncio.run(serve(config, ready))
+    except OSError as exc:
+        click.echo(f"vurti sim: cannot listen on {bind}:{port}: {exc}", err=True)
+        sys.exit(1)
