@@ -65,8 +65,13 @@ def remove_host(svc: Any, name_or_id: str) -> HostConfig:
     found = svc.resolve_host(name_or_id)
     if found is None:
         raise InventoryError(f"no such host: {name_or_id}")
+    from vurti.store.errors import StoreError
+
     with svc.uow() as uow:
-        uow.hosts.remove_host(found.id)
+        try:
+            uow.hosts.remove_host(found.id)
+        except StoreError as exc:
+            raise InventoryError(f"cannot remove {found.name}: {exc}") from None
         uow.commit()
     svc.schedule.remove(found.id)
     svc.cache.forget(found.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 
 import click
 
@@ -29,9 +30,11 @@ from vurti.sim.server import SimConfig, is_loopback, serve
               help="Share of life's migrations that go post-copy.")
 @click.option("--render-cache/--no-render-cache", default=True, show_default=True,
               help="Reuse a host's rendered VM statistics within a statistics period.")
+@click.option("--register", is_flag=True,
+              help="Once listening, add the simulated hosts to vurti's database (VURTI_DATABASE_URL, VURTI_REDIS_URL).")
 def sim(hosts: int, vms_per_host: int, seed: int, port: int, bind: str, churn: float, clusters: int,
         push_url: str | None, control_token: str | None, tick_seconds: float, postcopy_share: float,
-        render_cache: bool) -> None:
+        render_cache: bool, register: bool) -> None:
     """Serve HOSTS simulated VDSM hosts at http://BIND:PORT/hosts/host-0001/ ... with a control API at /control/."""
     if not is_loopback(bind) and not control_token:
         raise click.UsageError("--control-token is required when --bind is not a loopback address")
@@ -41,9 +44,25 @@ def sim(hosts: int, vms_per_host: int, seed: int, port: int, bind: str, churn: f
 
     def ready(line: str) -> None:
         print(line, flush=True)
+        if register:
+            threading.Thread(target=_register, args=(bind, port, control_token), daemon=True).start()
 
     try:
         asyncio.run(serve(config, ready))
     except OSError as exc:
         click.echo(f"vurti sim: cannot listen on {bind}:{port}: {exc}", err=True)
         sys.exit(1)
+
+
+def _register(bind: str, port: int, token: str | None) -> None:
+    """Runs beside the server: the control API it reads is served by the same process."""
+    from vurti.bootstrap import services
+    from vurti.sim.registration import register_fleet
+
+    host = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
+    try:
+        added = register_fleet(services(), f"http://{host}:{port}", token)
+    except Exception as exc:  # noqa: BLE001 - the fleet keeps serving; say why registration failed
+        print(f"vurti sim: registration failed: {exc}", file=sys.stderr, flush=True)
+        return
+    print(f"registered {added} hosts in vurti's database", flush=True)

@@ -20,7 +20,8 @@ from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport
 from vurti.runtime.host_cache import HostCache
 from vurti.runtime.locking import HostLocks
-from vurti.store.updater import apply_analysis
+from vurti.domain.status import HostStatus
+from vurti.store.updater import ApplyResult, apply_analysis
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ class UpdateService:
                 if analysis.stale:
                     return UpdateOutcome(report.host_id, False, "stale report", snapshot.state.status.name)
                 written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
+            if not written:
+                return UpdateOutcome(report.host_id, False, "lost the host's lock (fencing token refused)")
             status = (analysis.host or snapshot.state).status
             self._after_commit(report, analysis, written, status)
             return UpdateOutcome(
@@ -86,12 +89,11 @@ class UpdateService:
                 len(analysis.commands),
             )
 
-    def _after_commit(self, report: HostReport, analysis: Analysis, written: Any, status: Any) -> None:
+    def _after_commit(self, report: HostReport, analysis: Analysis, written: ApplyResult, status: HostStatus) -> None:
         digest = vm_digest(report.vms) if report.vms is not None and not report.partial else None
         try:
             self._cache.record(report.host_id, status, digest)
         except Exception:  # noqa: BLE001 - the cache refills on the next poll
             log.warning("host %s: could not refresh the poll cache", report.host_id, exc_info=True)
-        items = getattr(written, "events", None) or ()
-        if items:
-            self._bus.deliver(list(items))
+        if written.events:
+            self._bus.deliver(list(written.events))

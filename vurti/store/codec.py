@@ -43,10 +43,10 @@ class Codec(Generic[T]):
         cols = self.columns
         return {cols[k]: v for k, v in data.items() if k in cols}
 
-    def fields_of(self, row: Mapping[str, Any]) -> dict[str, Any]:
+    def fields_of(self, row: Mapping[Any, Any]) -> dict[str, Any]:
         return {name: row[col] for name, col in self.columns.items()}
 
-    def from_row(self, row: Mapping[str, Any]) -> T:
+    def from_row(self, row: Mapping[Any, Any]) -> T:
         return msgspec.convert(self.fields_of(row), self.cls)
 
 

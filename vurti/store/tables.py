@@ -135,6 +135,9 @@ vm_dynamic = Table(
     Column("hash", NAME),
     Column("last_watchdog_time", Float),
     Column("nic_states", JSON, nullable=False),
+    Column("migrating_from_host", ID),
+    Column("guest_mem_low", Boolean, nullable=False),
+    Column("balloon_misses", Integer, nullable=False),
 )
 
 vm_statistics = Table(

@@ -1,0 +1,92 @@
+"""Carry out host commands (VM.destroy) after the state change that asked for them committed.
+
+Commands wait in the host_commands table, written in the update's transaction,
+once per record. A sender takes those that are due, calls the host, and marks each
+done, or failed with an exponential backoff (given up after `max_attempts`); each
+outcome is an audit line. Destroy is idempotent on the host ("no such VM" counts
+as done), so two senders racing on one command do no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from vurti.agent import HostCommands
+from vurti.bus.messagebus import MessageBus
+from vurti.domain.events import Event, VmDestroyed, VmDestroyFailed
+
+log = logging.getLogger(__name__)
+
+
+def backoff(attempts: int, base: float = 2.0, cap: float = 300.0) -> float:
+    """Seconds before retry number `attempts` (1, 2, ...)."""
+    return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+class CommandService:
+    def __init__(
+        self,
+        host_commands: HostCommands,
+        uow_factory: Callable[[], Any],
+        bus: MessageBus,
+        clock: Callable[[], float],
+        max_attempts: int = 10,
+    ) -> None:
+        self._host_commands = host_commands
+        self._uow_factory = uow_factory
+        self._bus = bus
+        self._clock = clock
+        self._max_attempts = max_attempts
+
+    def run_due(self, host_id: str | None = None, limit: int = 200) -> int:
+        """Send the commands that are due (of one host, or all); return how many succeeded."""
+        now = self._clock()
+        with self._uow_factory() as uow:
+            due = uow.commands.due(now, limit, host_id)
+            urls: dict[str, str | None] = {}
+            for pending in due:
+                if pending.command.host_id not in urls:
+                    config = uow.hosts.get_host(pending.command.host_id)
+                    urls[pending.command.host_id] = config.url if config is not None else None
+        if not due:
+            return 0
+        outcomes: list[tuple[Any, bool, str | None]] = []
+        for pending in due:
+            url = urls.get(pending.command.host_id)
+            if url is None:
+                outcomes.append((pending, False, "host no longer exists"))
+                continue
+            result = self._host_commands.run(url, pending.command)
+            outcomes.append((pending, result.ok, None if result.ok else _text(result.error)))
+        return self._record(outcomes)
+
+    def _record(self, outcomes: list[tuple[Any, bool, str | None]]) -> int:
+        now = self._clock()
+        events: list[Event] = []
+        succeeded = 0
+        with self._uow_factory() as uow:
+            for pending, ok, error in outcomes:
+                command = pending.command
+                if ok:
+                    uow.commands.mark_done(pending.key)
+                    events.append(VmDestroyed(command.host_id, now, vm_id=command.vm_id, reason=command.reason))
+                    succeeded += 1
+                    continue
+                attempt = pending.attempts + 1
+                retry_at = None if attempt >= self._max_attempts else now + backoff(attempt)
+                uow.commands.mark_failed(pending.key, error or "failed", retry_at)
+                events.append(VmDestroyFailed(command.host_id, now, vm_id=command.vm_id, error=error or "", attempt=attempt))
+                log.warning("destroy of VM %s on host %s failed (attempt %d): %s",
+                            command.vm_id, command.host_id, attempt, error)
+            items = uow.outbox.add(events, self._bus.names, now)
+            uow.commit()
+        self._bus.deliver(items)
+        return succeeded
+
+
+def _text(error: Any) -> str:
+    if error is None:
+        return "failed"
+    return f"{error.kind}: {error.message}" if hasattr(error, "kind") else str(error)

@@ -1,0 +1,50 @@
+"""Small SQL helpers shared by the repositories: dialect-specific upserts and chunking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection
+
+# Well under SQLite's and PostgreSQL's limits on bound parameters per statement.
+CHUNK = 5000
+
+
+def chunked(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def insert_for(connection: Connection, table: Table) -> Any:
+    """The dialect's INSERT construct, which knows ON CONFLICT."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+def upsert(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    update: bool = True,
+) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE every other column (or DO NOTHING), in one executemany.
+
+    All rows must carry the same columns.
+    """
+    if not rows:
+        return
+    stmt = insert_for(connection, table)
+    if update:
+        columns = [c for c in rows[0] if c not in keys]
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    connection.execute(stmt, list(rows))

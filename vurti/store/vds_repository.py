@@ -1,0 +1,253 @@
+"""Hosts: clusters, host configuration, dynamic state, statistics, and the snapshot the analyzers read.
+
+Repositories never commit: they run in the unit of work's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ARRAY, String, and_, any_, bindparam, delete, or_, select, update
+from sqlalchemy.engine import Connection
+
+from vurti.domain.model import Cluster, HostConfig, HostSnapshot, HostState, VmState, changed_fields
+from vurti.domain.report import HostStats
+from vurti.domain.status import RUNNING_VM_STATUSES, HostStatus
+from vurti.store.codec import Codec
+from vurti.store.errors import HostInUse, HostNotFound, OutOfScope
+from vurti.store.scope import Scope, ScopeGuard
+from vurti.store.sqlutil import chunked, upsert
+from vurti.store.tables import clusters, host_commands, vds_dynamic, vds_static, vds_statistics, vm_dynamic, vm_static
+from vurti.store.vm_codec import VM, vm_columns
+
+CLUSTER = Codec(Cluster)
+HOST_CONFIG = Codec(HostConfig)
+HOST_STATE = Codec(HostState, {"host_id": "vds_id"})
+HOST_STATS = Codec(HostStats)
+
+_STATE_COLUMNS = [vds_dynamic.c[c] for c in HOST_STATE.columns.values()]
+# vm_dynamic columns naming a host, whose status the analyzers may need.
+_HOST_REFS = tuple(c for c in ("run_on_host", "migrating_to_host", "migrating_from_host") if c in vm_dynamic.c)
+_CLUSTER_COLUMNS = [clusters.c[c].label(f"cluster__{c}") for c in CLUSTER.columns.values()]
+
+
+class VdsRepository:
+    def __init__(self, connection: Connection, scope: Scope | None = None, guard: ScopeGuard | None = None) -> None:
+        self._conn = connection
+        self.scope = scope or Scope()
+        self._guard = guard or ScopeGuard(connection, self.scope)
+
+    # -- clusters -------------------------------------------------------------------------
+
+    def add_cluster(self, cluster: Cluster) -> None:
+        if not self.scope.allows_cluster(cluster.id):
+            raise OutOfScope(f"cluster {cluster.id} is outside {self.scope}")
+        self._conn.execute(clusters.insert().values(CLUSTER.to_row(cluster)))
+
+    def get_cluster(self, cluster_id: str) -> Cluster | None:
+        if not self.scope.allows_cluster(cluster_id):
+            return None
+        row = self._conn.execute(select(clusters).where(clusters.c.id == cluster_id)).mappings().first()
+        return CLUSTER.from_row(row) if row else None
+
+    def get_cluster_by_name(self, name: str) -> Cluster | None:
+        stmt = self._scoped(select(clusters).where(clusters.c.name == name), clusters.c.id)
+        row = self._conn.execute(stmt).mappings().first()
+        return CLUSTER.from_row(row) if row else None
+
+    def list_clusters(self) -> list[Cluster]:
+        stmt = self._scoped(select(clusters), clusters.c.id).order_by(clusters.c.name)
+        return [CLUSTER.from_row(r) for r in self._conn.execute(stmt).mappings()]
+
+    # -- hosts --------------------------------------------------------------------------
+
+    def add_host(self, config: HostConfig) -> None:
+        """A new host starts Unassigned, with fence token 0."""
+        if not self.scope.allows_cluster(config.cluster_id):
+            raise OutOfScope(f"cluster {config.cluster_id} is outside {self.scope}")
+        self._conn.execute(vds_static.insert().values(HOST_CONFIG.to_row(config)))
+        self._conn.execute(vds_dynamic.insert().values(HOST_STATE.to_row(HostState(host_id=config.id))))
+        self._guard.note_inside(config.id)
+
+    def remove_host(self, host_id: str) -> int:
+        """Remove a host that runs no VM; return how many (stopped) VMs forgot it.
+
+        Like oVirt, which removes only hosts without running VMs: a running or
+        migrating VM on it raises HostInUse. VMs that last ran there stay, with no
+        run-on-host; the host's pending commands are dropped; its dynamic and
+        statistics rows go with it (ON DELETE CASCADE). The audit log keeps its lines.
+        """
+        self._guard.require([host_id])
+        running = [int(s) for s in RUNNING_VM_STATUSES]
+        busy = self._conn.execute(
+            select(vm_dynamic.c.vm_id)
+            .where(
+                or_(vm_dynamic.c.run_on_host == host_id, vm_dynamic.c.migrating_to_host == host_id),
+                vm_dynamic.c.status.in_(running),
+            )
+            .limit(1)
+        ).first()
+        if busy is not None:
+            raise HostInUse(f"host {host_id} still runs VM {busy[0]}")
+        detached = self._conn.execute(
+            update(vm_dynamic).where(vm_dynamic.c.run_on_host == host_id).values(run_on_host=None)
+        ).rowcount
+        self._conn.execute(
+            update(vm_dynamic).where(vm_dynamic.c.migrating_to_host == host_id).values(migrating_to_host=None)
+        )
+        self._conn.execute(
+            delete(host_commands).where(host_commands.c.host_id == host_id, host_commands.c.state == "pending")
+        )
+        if self._conn.execute(delete(vds_static).where(vds_static.c.id == host_id)).rowcount == 0:
+            raise HostNotFound(host_id)
+        return int(detached)
+
+    def get_host(self, host_id: str) -> HostConfig | None:
+        rows = self._hosts(vds_static.c.id == host_id)
+        return rows[0][0] if rows else None
+
+    def get_host_by_name(self, name: str) -> HostConfig | None:
+        rows = self._hosts(vds_static.c.name == name)
+        return rows[0][0] if rows else None
+
+    def get_host_state(self, host_id: str) -> HostState | None:
+        rows = self._hosts(vds_static.c.id == host_id)
+        return rows[0][1] if rows else None
+
+    def list_hosts(self) -> list[tuple[HostConfig, HostState]]:
+        return self._hosts(None)
+
+    def _hosts(self, condition: Any) -> list[tuple[HostConfig, HostState]]:
+        stmt = select(vds_static, *_STATE_COLUMNS[1:]).join(vds_dynamic, vds_dynamic.c.vds_id == vds_static.c.id)
+        if condition is not None:
+            stmt = stmt.where(condition)
+        stmt = self._scoped(stmt, vds_static.c.cluster_id).order_by(vds_static.c.name)
+        result = []
+        for row in self._conn.execute(stmt).mappings():
+            state = dict(row, vds_id=row["id"])
+            result.append((HOST_CONFIG.from_row(row), HOST_STATE.from_row(state)))
+        return result
+
+    def _scoped(self, stmt: Any, cluster_column: Any) -> Any:
+        if self.scope.cluster_ids is None:
+            return stmt
+        return stmt.where(cluster_column.in_(sorted(self.scope.cluster_ids)))
+
+    # -- the analyzers' view --------------------------------------------------------------
+
+    def load_snapshot(self, host_id: str, reported_vm_ids: Iterable[str] = ()) -> HostSnapshot | None:
+        """Host, cluster, and every VM the analysis may touch, in two queries whatever the VM count.
+
+        1: host static + dynamic + cluster. 2: VMs that run on the host, migrate to it
+        or that it reported, each joined to the status of the hosts it refers to.
+        (On SQLite, more than 5,000 reported ids take one more query per 5,000.)
+        None when the host does not exist or is outside the scope.
+        """
+        stmt = (
+            select(vds_static, *_STATE_COLUMNS[1:], vds_dynamic.c.fence_token, *_CLUSTER_COLUMNS)
+            .join(vds_dynamic, vds_dynamic.c.vds_id == vds_static.c.id)
+            .join(clusters, clusters.c.id == vds_static.c.cluster_id)
+            .where(vds_static.c.id == host_id)
+        )
+        row = self._conn.execute(self._scoped(stmt, vds_static.c.cluster_id)).mappings().first()
+        if row is None:
+            return None
+        self._guard.note_inside(host_id)
+        config = HOST_CONFIG.from_row(row)
+        state = HOST_STATE.from_row(dict(row, vds_id=host_id))
+        cluster = CLUSTER.from_row({c: row[f"cluster__{c}"] for c in CLUSTER.columns.values()})
+        vms, statuses = self._snapshot_vms(host_id, sorted(set(reported_vm_ids)))
+        return HostSnapshot(
+            cluster=cluster,
+            config=config,
+            state=state,
+            vms=vms,
+            host_statuses=statuses,
+            fence_token=int(row["fence_token"]),
+        )
+
+    def _snapshot_vms(self, host_id: str, reported: list[str]) -> tuple[dict[str, VmState], dict[str, HostStatus]]:
+        # The status of every host column a VM row refers to, by one outer join each.
+        joined = vm_dynamic.join(vm_static, vm_static.c.vm_id == vm_dynamic.c.vm_id)
+        status_columns = []
+        for ref in _HOST_REFS:
+            other = vds_dynamic.alias(f"{ref}__host")
+            joined = joined.outerjoin(other, other.c.vds_id == vm_dynamic.c[ref])
+            status_columns.append(other.c.status.label(f"{ref}__status"))
+        base = select(*vm_columns(), *status_columns).select_from(joined)
+        mine = or_(vm_dynamic.c.run_on_host == host_id, vm_dynamic.c.migrating_to_host == host_id)
+        statements = []
+        if self._conn.dialect.name == "postgresql":
+            # One array parameter: one statement and one cached plan whatever the count.
+            ids = bindparam("reported", reported, type_=ARRAY(String))
+            statements.append(base.where(or_(mine, vm_dynamic.c.vm_id == any_(ids))) if reported else base.where(mine))
+        else:
+            parts = list(chunked(reported)) or [[]]
+            statements.append(base.where(or_(mine, vm_dynamic.c.vm_id.in_(parts[0]))) if reported else base.where(mine))
+            statements.extend(base.where(vm_dynamic.c.vm_id.in_(p)) for p in parts[1:])
+        vms: dict[str, VmState] = {}
+        statuses: dict[str, HostStatus] = {}
+        for stmt in statements:
+            for row in self._conn.execute(stmt).mappings():
+                vm = VM.from_row(row)
+                vms[vm.vm_id] = vm
+                for ref in _HOST_REFS:
+                    other, status = row[ref], row[f"{ref}__status"]
+                    if other is not None and other != host_id and status is not None:
+                        statuses[other] = HostStatus(status)
+        return vms, statuses
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def fence(self, host_id: str, token: int, old: HostState | None = None, new: HostState | None = None) -> bool:
+        """Record `token` as the newest writer of the host; False if a newer one already wrote.
+
+        Runs in the caller's transaction and row-locks the host until commit, so a
+        writer holding an older token (one that lost its lock) can never write after
+        a newer one, whatever the order in which they reach the database. Given
+        `old` and `new` states, their changed columns are written by the same
+        statement (one round trip less), and only if the token is accepted.
+        """
+        self._guard.require([host_id])
+        values: dict[str, Any] = {}
+        if old is not None and new is not None:
+            if old.host_id != host_id or new.host_id != host_id:
+                raise ValueError(f"states of {old.host_id} / {new.host_id} fenced as {host_id}")
+            values = HOST_STATE.encode(changed_fields(old, new))
+        stmt = (
+            update(vds_dynamic)
+            .where(and_(vds_dynamic.c.vds_id == host_id, vds_dynamic.c.fence_token <= token))
+            .values({**values, "fence_token": token})
+        )
+        return bool(self._conn.execute(stmt).rowcount == 1)
+
+    def fence_token(self, host_id: str) -> int | None:
+        self._guard.require([host_id])
+        value = self._conn.execute(select(vds_dynamic.c.fence_token).where(vds_dynamic.c.vds_id == host_id)).scalar()
+        return None if value is None else int(value)
+
+    def save_host_state(self, old: HostState, new: HostState) -> bool:
+        """Write only the columns that differ between `old` and `new`; False when nothing did."""
+        if old.host_id != new.host_id:
+            raise ValueError(f"states of two hosts: {old.host_id} / {new.host_id}")
+        changes = changed_fields(old, new)
+        if not changes:
+            return False
+        self._guard.require([new.host_id])
+        stmt = update(vds_dynamic).where(vds_dynamic.c.vds_id == new.host_id).values(HOST_STATE.encode(changes))
+        if self._conn.execute(stmt).rowcount == 0:
+            raise HostNotFound(new.host_id)
+        return True
+
+    def save_host_stats(self, host_id: str, stats: HostStats, at: float) -> None:
+        """Overwrite the host's one statistics row."""
+        self._guard.require([host_id])
+        row = HOST_STATS.to_row(stats)
+        row.update(vds_id=host_id, updated_at=at)
+        upsert(self._conn, vds_statistics, [row], ["vds_id"])
+
+    def get_host_stats(self, host_id: str) -> tuple[float, HostStats] | None:
+        self._guard.require([host_id])
+        row = self._conn.execute(select(vds_statistics).where(vds_statistics.c.vds_id == host_id)).mappings().first()
+        return (row["updated_at"], HOST_STATS.from_row(row)) if row else None

@@ -1,0 +1,116 @@
+"""VMs: dynamic state written as changed columns only, statistics in bulk.
+
+Writes are batched the way oVirt's VmsMonitoring flushes them: all VMs that change
+the same set of columns go in one executemany, so a cycle with 20 VMs changing
+status costs one UPDATE execution, not 20.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
+
+from vurti.domain.model import VmState, changed_fields
+from vurti.domain.report import VmStats
+from vurti.store.codec import Codec
+from vurti.store.errors import OutOfScope
+from vurti.store.scope import Scope, ScopeGuard
+from vurti.store.sqlutil import upsert
+from vurti.store.tables import vds_static, vm_dynamic, vm_static, vm_statistics
+from vurti.store.vm_codec import KEY, VM, split, vm_columns
+
+VM_STATS = Codec(VmStats)
+_KEY_PARAM = "_key"
+
+
+class VmRepository:
+    def __init__(self, connection: Connection, scope: Scope | None = None, guard: ScopeGuard | None = None) -> None:
+        self._conn = connection
+        self.scope = scope or Scope()
+        self._guard = guard or ScopeGuard(connection, self.scope)
+
+    def save_vms(self, previous: Mapping[str, VmState], changed: Sequence[VmState]) -> int:
+        """Insert VMs absent from `previous`, update only the changed columns of the others.
+
+        New VMs are upserted (vm_static: insert if absent, keeping an administrator's
+        configuration; vm_dynamic: insert or overwrite with the full state), so
+        applying the same change twice is harmless. A scoped repository writes a VM
+        only if its host before or after the change is in scope (or it has none).
+        Returns the number of VMs written.
+        """
+        latest = {vm.vm_id: vm for vm in changed}  # the last state of a VM listed twice wins
+        self._check_scope(previous, latest.values())
+        new_static: list[dict[str, Any]] = []
+        new_dynamic: list[dict[str, Any]] = []
+        groups: dict[tuple[Any, frozenset[str]], list[dict[str, Any]]] = defaultdict(list)
+        for vm in latest.values():
+            old = previous.get(vm.vm_id)
+            if old is None:
+                static, dynamic = split(VM.to_row(vm))
+                new_static.append({KEY: vm.vm_id, **static})
+                new_dynamic.append({KEY: vm.vm_id, **dynamic})
+                continue
+            static, dynamic = split(VM.encode(changed_fields(old, vm)))
+            for table, values in ((vm_static, static), (vm_dynamic, dynamic)):
+                if values:
+                    groups[(table, frozenset(values))].append({_KEY_PARAM: vm.vm_id, **values})
+        upsert(self._conn, vm_static, new_static, [KEY], update=False)
+        upsert(self._conn, vm_dynamic, new_dynamic, [KEY])
+        for (table, _columns), rows in groups.items():
+            # The SET clause comes from the rows' keys; one executemany per column set.
+            stmt = update(table).where(table.c[KEY] == bindparam(_KEY_PARAM))
+            self._conn.execute(stmt, rows)
+        return len(new_static) + len({r[_KEY_PARAM] for rows in groups.values() for r in rows})
+
+    def _check_scope(self, previous: Mapping[str, VmState], changed: Any) -> None:
+        if self.scope.is_system:
+            return
+        refs: dict[str, set[str]] = {}
+        for vm in changed:
+            old = previous.get(vm.vm_id)
+            refs[vm.vm_id] = {h for h in (vm.host_id, old.host_id if old else None) if h is not None}
+        allowed = self._guard.inside(set().union(*refs.values()) if refs else set())
+        refused = sorted(vm_id for vm_id, hosts in refs.items() if hosts and not hosts & allowed)
+        if refused:
+            raise OutOfScope(f"VMs on hosts outside {self.scope}: {refused}")
+
+    def save_vm_stats(self, rows: Sequence[tuple[str, VmStats]], at: float) -> None:
+        """Overwrite each VM's statistics row, all in one executemany upsert.
+
+        Keyed by VM only: the caller passes the VMs of a host it has already fenced.
+        """
+        if not rows:
+            return
+        latest = {vm_id: stats for vm_id, stats in rows}
+        values = [{KEY: vm_id, "updated_at": at, **VM_STATS.to_row(stats)} for vm_id, stats in latest.items()]
+        upsert(self._conn, vm_statistics, values, [KEY])
+
+    def get_vm(self, vm_id: str) -> VmState | None:
+        vms = self._select(vm_dynamic.c.vm_id == vm_id)
+        return vms[0] if vms else None
+
+    def list_vms(self, host_id: str | None = None) -> list[VmState]:
+        """VMs running on `host_id`, or every VM in scope (on a host of the scope)."""
+        if host_id is not None:
+            self._guard.require([host_id])
+            return self._select(vm_dynamic.c.run_on_host == host_id)
+        return self._select(None)
+
+    def _select(self, condition: Any) -> list[VmState]:
+        stmt = select(*vm_columns()).select_from(vm_dynamic.join(vm_static, vm_static.c.vm_id == vm_dynamic.c.vm_id))
+        if condition is not None:
+            stmt = stmt.where(condition)
+        if self.scope.cluster_ids is not None:
+            stmt = stmt.join(vds_static, vds_static.c.id == vm_dynamic.c.run_on_host).where(
+                vds_static.c.cluster_id.in_(sorted(self.scope.cluster_ids))
+            )
+        stmt = stmt.order_by(vm_static.c.name, vm_static.c.vm_id)
+        return [VM.from_row(row) for row in self._conn.execute(stmt).mappings()]
+
+    def get_vm_stats(self, vm_id: str) -> tuple[float, VmStats] | None:
+        row = self._conn.execute(select(vm_statistics).where(vm_statistics.c.vm_id == vm_id)).mappings().first()
+        return (row["updated_at"], VM_STATS.from_row(row)) if row else None
