@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 import orjson
@@ -46,12 +47,16 @@ def events(follow: bool, limit: int, host: str | None, as_json: bool) -> None:
         host_id = found.id
     with svc.uow() as uow:
         rows = uow.audit.recent(limit, host_id)
-    rows = sorted(rows, key=lambda r: r["id"])
+    lines = [
+        {"id": e.id, "at": e.at, "severity": e.severity, "host_id": e.host_id, "vm_id": e.vm_id,
+         "type": e.event_type, "message": e.message}
+        for e in sorted(rows, key=lambda e: e.id)
+    ]
     if as_json and not follow:
-        emit(rows, [], True)
+        emit(lines, [], True)
         return
-    for row in rows:
-        _print(row, as_json)
+    for line in lines:
+        _print(line, as_json)
     if follow:
         _follow(svc.redis, host_id, as_json)
 
@@ -60,7 +65,8 @@ def _print(row: dict[str, object], as_json: bool) -> None:
     if as_json:
         click.echo(orjson.dumps(row, default=str).decode())
     else:
-        click.echo(f"{row['at']}  {str(row['severity']).upper():7} {row['message']}")
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(str(row["at"]))))
+        click.echo(f"{when}  {str(row['severity']).upper():7} {row['message']}")
 
 
 def _follow(client: redis.Redis, host_id: str | None, as_json: bool) -> None:

@@ -96,6 +96,6 @@ def _summary(svc: object) -> object:
         counts.add_row(left[i] if i < len(left) else "", right[i] if i < len(right) else "")
     events = Table(title="recent events", show_header=False)
     events.add_column("event")
-    for row in sorted(recent, key=lambda r: r["id"]):
-        events.add_row(f"{time.strftime('%H:%M:%S', time.localtime(float(row['at'])))} {row['message']}")
+    for entry in sorted(recent, key=lambda e: e.id):
+        events.add_row(f"{time.strftime('%H:%M:%S', time.localtime(entry.at))} {entry.message}")
     return Group(counts, events)
