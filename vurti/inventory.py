@@ -44,6 +44,8 @@ def add_hosts(svc: Any, hosts: Iterable[NewHost], skip_existing: bool = False) -
                 if skip_existing:
                     continue
                 raise InventoryError(f"a host named {new.name!r} already exists")
+            if not isinstance(new.cluster, str) or not new.cluster:
+                raise InventoryError(f"{new.name}: cluster must be a non-empty name")
             cluster = clusters.get(new.cluster) or uow.hosts.get_cluster_by_name(new.cluster)
             if cluster is None:
                 cluster = Cluster(id=cluster_id(new.cluster), name=new.cluster,

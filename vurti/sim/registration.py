@@ -8,9 +8,15 @@ from vurti.inventory import NewHost, add_hosts
 from vurti.sim.control_client import ControlClient
 
 
-def register_fleet(svc: Any, sim_url: str, token: str | None = None) -> int:
-    """Add every host the simulator at `sim_url` serves (already known hosts are kept); return how many were added."""
+def fleet_hosts(sim_url: str, token: str | None = None) -> list[NewHost]:
+    """The hosts the simulator at `sim_url` serves, as vurti inventory entries."""
     base = sim_url.rstrip("/")
-    hosts = ControlClient(base, token).hosts()
-    new = [NewHost(h["name"], f"{base}{h['path']}", h.get("cluster") or "default") for h in hosts]
-    return len(add_hosts(svc, new, skip_existing=True))
+    return [
+        NewHost(h["name"], f"{base}{h['path']}", f"sim-cluster-{h.get('cluster', 0)}")
+        for h in ControlClient(base, token).hosts()
+    ]
+
+
+def register_fleet(svc: Any, sim_url: str, token: str | None = None) -> int:
+    """Add every simulated host (already known hosts are kept); return how many were added."""
+    return len(add_hosts(svc, fleet_hosts(sim_url, token), skip_existing=True))
