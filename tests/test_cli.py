@@ -1,0 +1,72 @@
+"""The `vurti` CLI against real redis, SQLite and the simulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner
+
+from tests.support.sim import SimProcess, running_sim
+from vurti.bootstrap import Services, set_services
+from vurti.cli.main import _register, cli
+from vurti.config import Settings
+from vurti.store.db import upgrade
+
+_register()
+
+
+@pytest.fixture()
+def sim() -> Iterator[SimProcess]:
+    with running_sim(hosts=2, vms_per_host=2, seed=9) as s:
+        yield s
+
+
+@pytest.fixture()
+def runner(tmp_path: Path, redis_url: str) -> Iterator[CliRunner]:
+    redis.Redis.from_url(redis_url).flushdb()
+    settings = Settings.from_env({"VURTI_DATABASE_URL": f"sqlite:///{tmp_path / 'v.db'}", "VURTI_REDIS_URL": redis_url})
+    upgrade(settings.database_url)
+    services = Services(settings)
+    set_services(services)
+    yield CliRunner()
+    set_services(None)
+    services.engine.dispose()
+
+
+def test_add_refresh_list_and_remove_a_host(runner: CliRunner, sim: SimProcess) -> None:
+    url = sim.host_url("host-0001")
+    out = runner.invoke(cli, ["host", "add", "h1", url])
+    assert out.exit_code == 0, out.output
+    assert "added host h1" in out.output
+    out = runner.invoke(cli, ["refresh", "h1"])
+    assert out.exit_code == 0, out.output
+    assert "h1: Up" in out.output and "Unassigned to Up" in out.output
+    out = runner.invoke(cli, ["hosts", "--json"])
+    (row,) = json.loads(out.output)
+    assert (row["name"], row["status"]) == ("h1", "Up")
+    out = runner.invoke(cli, ["vms", "--host", "h1", "--json"])
+    assert len(json.loads(out.output)) == 2
+    out = runner.invoke(cli, ["events", "--json"])
+    assert any("Unassigned to Up" in e["message"] for e in json.loads(out.output))
+
+
+def test_bad_arguments_give_clear_errors(runner: CliRunner) -> None:
+    out = runner.invoke(cli, ["host", "add", "h1", "ftp://x"])
+    assert out.exit_code != 0 and "http://" in out.output
+    out = runner.invoke(cli, ["refresh", "nope"])
+    assert out.exit_code != 0 and "no such host" in out.output
+    out = runner.invoke(cli, ["host", "remove", "nope"])
+    assert out.exit_code != 0 and "no such host" in out.output
+    out = runner.invoke(cli, ["events", "--limit", "0"])
+    assert out.exit_code == 2
+
+
+def test_bad_configuration_is_reported() -> None:
+    set_services(None)
+    out = CliRunner().invoke(cli, ["hosts"], env={"VURTI_REFRESH_INTERVAL": "fast"})
+    assert out.exit_code != 0
+    assert "VURTI_REFRESH_INTERVAL" in out.output
