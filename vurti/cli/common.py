@@ -20,8 +20,18 @@ def get_services() -> Services:
         raise click.ClickException(f"bad configuration: {exc}") from None
 
 
+def host_id_option(svc: Services, host: str | None) -> str | None:
+    """The id of a --host option given by name or id (None when not given)."""
+    if host is None:
+        return None
+    found = svc.resolve_host(host)
+    if found is None:
+        raise click.ClickException(f"no such host: {host}")
+    return str(found.id)
+
+
 def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, title: str | None = None) -> None:
-    """A table for people, or JSON lines-free JSON for scripts."""
+    """A table for people, or a JSON list for scripts."""
     if as_json:
         sys.stdout.write(orjson.dumps(list(rows), option=orjson.OPT_INDENT_2).decode() + "\n")
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vurti.cli.common import emit, get_services
+from vurti.cli.common import emit, get_services, host_id_option
 from vurti.inventory import InventoryError, NewHost, add_hosts, remove_host
 
 
@@ -35,12 +35,7 @@ def hosts(as_json: bool) -> None:
 def vms(host: str | None, as_json: bool) -> None:
     """List VMs with their status and host."""
     svc = get_services()
-    host_id = None
-    if host is not None:
-        found = svc.resolve_host(host)
-        if found is None:
-            raise click.ClickException(f"no such host: {host}")
-        host_id = found.id
+    host_id = host_id_option(svc, host)
     with svc.uow() as uow:
         rows = [
             {

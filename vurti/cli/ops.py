@@ -9,7 +9,7 @@ import click
 import orjson
 import redis
 
-from vurti.cli.common import emit, get_services
+from vurti.cli.common import emit, get_services, host_id_option
 from vurti.runtime import keys
 
 
@@ -39,12 +39,7 @@ def refresh(host: str, as_json: bool) -> None:
 def events(follow: bool, limit: int, host: str | None, as_json: bool) -> None:
     """The audit log (newest last), and with --follow the live feed."""
     svc = get_services()
-    host_id = None
-    if host is not None:
-        found = svc.resolve_host(host)
-        if found is None:
-            raise click.ClickException(f"no such host: {host}")
-        host_id = found.id
+    host_id = host_id_option(svc, host)
     with svc.uow() as uow:
         rows = uow.audit.recent(limit, host_id)
     lines = [

@@ -47,8 +47,8 @@ EXIT_REASON_NAMES = {
 }
 
 
-def exit_code_from_wire(value: object) -> int | None:
-    """An int (wire) or a schema name; None when absent or unrecognised."""
+def _from_wire(value: object, names: dict[str, int]) -> int | None:
+    """An int (the wire), a string of one, or a schema name; None when absent or unrecognised."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -56,22 +56,17 @@ def exit_code_from_wire(value: object) -> int | None:
     if isinstance(value, str):
         if value.strip().lstrip("-").isdigit():
             return int(value)
-        code = EXIT_CODE_NAMES.get(value.upper())
-        return int(code) if code is not None else None
+        named = names.get(value.strip().lower())
+        return int(named) if named is not None else None
     return None
+
+
+def exit_code_from_wire(value: object) -> int | None:
+    return _from_wire(value, {k.lower(): v for k, v in EXIT_CODE_NAMES.items()})
 
 
 def exit_reason_from_wire(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        if value.strip().lstrip("-").isdigit():
-            return int(value)
-        reason = EXIT_REASON_NAMES.get(value.lower())
-        return int(reason) if reason is not None else None
-    return None
+    return _from_wire(value, EXIT_REASON_NAMES)
 
 
 def exit_reason_name(value: int | None) -> str:
