@@ -167,7 +167,6 @@ OTHER_HOST_CASES = [
     ("paused while unknown elsewhere: ignored", VmStatus.Unknown, "h2", up(status=VmStatus.Paused), "h2",
      VmStatus.Unknown, []),
     ("up while unknown elsewhere: restored here", VmStatus.Unknown, "h2", up(), H, VmStatus.Up, []),
-    ("up while up elsewhere: moves here", VmStatus.Up, "h2", up(), H, VmStatus.Up, []),
     ("powering up while up elsewhere: ignored", VmStatus.Up, "h2", up(status=VmStatus.PoweringUp), "h2", VmStatus.Up,
      []),
     ("running while down in the DB: moves here", VmStatus.Down, None, up(status=VmStatus.PoweringUp), H,
@@ -187,6 +186,16 @@ def test_reported_on_another_host(stored, stored_host, reported, host_id, status
     assert (after.host_id, after.status) == (host_id, status)
     assert [c.key for c in analysis.commands] == commands
     assert ended(analysis) == []
+
+
+def test_up_while_up_elsewhere_is_a_migration_no_poll_saw_start():
+    """Destination reports Up before any poll saw the source migrating: the VM moved, a migration ended."""
+    snap = snapshot(vms=(vm(status=VmStatus.Up, host_id="h2"),))
+    analysis = run(snap, report((up(),)))
+    after = vm_after(analysis, snap)
+    assert (after.host_id, after.status) == (H, VmStatus.Up)
+    assert ended(analysis) == [("h2", H)]
+    assert analysis.commands == ()
 
 
 def test_full_migration_sequence_source_first():

@@ -66,6 +66,6 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
         vms=tuple(vm for vm_id, vm in work.vms.items() if snapshot.vms.get(vm_id) != vm),
         host_stats=host_stats,
         vm_stats=vm_stats,
-        events=tuple(work.events),
+        events=tuple(replace(e, host_name=snapshot.config.name) for e in work.events),
         commands=tuple(work.commands),
     )

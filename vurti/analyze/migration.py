@@ -9,7 +9,8 @@ comes from one end of a migration:
   read as a migration source by running.effective_status), are ignored;
 - the destination reporting the VM running ends the migration: the VM moves there;
 - a Paused copy of a VM that runs elsewhere (not Unknown) is destroyed;
-- Up elsewhere, or anything when the VM runs nowhere, moves the VM to this host;
+- Up elsewhere ends a migration no poll saw start; anything when the VM runs nowhere
+  moves the VM to this host;
   other statuses are ignored while the VM runs on another host.
 """
 
@@ -79,6 +80,13 @@ def on_other_host(
             work.destroy(vm.vm_id, f"paused copy of a VM running on host {vm.host_id}")
         return vm
     if status == VmStatus.Up:
-        reason = "restored from unknown" if vm.status == VmStatus.Unknown else f"found running on host {here}"
+        if vm.status == VmStatus.Unknown:
+            return accept_running(work, vm, cleared, reported, status, report, policy, "restored from unknown")
+        # Up here while stored as running on another host: a migration whose start and
+        # source side no poll caught (a fast migration between two polls). The source's
+        # Down record (exitReason 4) will arrive as a leftover to destroy.
+        source = vm.host_id
+        work.emit(VmMigrationEnded, vm_id=vm.vm_id, vm_name=vm.name, source_host_id=source, destination_host_id=here)
+        reason = f"migration from host {source} completed"
         return accept_running(work, vm, cleared, reported, status, report, policy, reason)
     return vm  # ignored until a migration in progress is done

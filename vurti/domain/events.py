@@ -7,7 +7,7 @@ audit line for each event type.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import msgspec
@@ -19,8 +19,13 @@ from vurti.domain.exits import exit_reason_name
 class Event:
     host_id: str
     at: float  # engine time the change was observed
+    host_name: str = field(default="", kw_only=True)  # for readable audit lines; the id stays the reference
 
     severity: ClassVar[str] = "normal"  # normal / warning / error / alert
+
+    @property
+    def host(self) -> str:
+        return self.host_name or self.host_id
 
     def describe(self) -> str:
         return type(self).__name__
@@ -38,7 +43,7 @@ class HostStatusChanged(Event):
 
     def describe(self) -> str:
         why = f" ({self.reason})" if self.reason else ""
-        return f"Host {self.host_id} status changed from {self.old} to {self.new}{why}"
+        return f"Host {self.host} status changed from {self.old} to {self.new}{why}"
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ class HostNonResponsive(Event):
 
     def describe(self) -> str:
         return (
-            f"Host {self.host_id} is non responsive after {self.unanswered_attempts} unanswered polls; "
+            f"Host {self.host} is non responsive after {self.unanswered_attempts} unanswered polls; "
             f"{self.vms_affected} VMs set to Unknown"
         )
 
@@ -61,7 +66,7 @@ class HostConnecting(Event):
     error: str = ""
 
     def describe(self) -> str:
-        return f"Host {self.host_id} is not responding, it will stay in Connecting for a grace period ({self.error})"
+        return f"Host {self.host} is not responding, it will stay in Connecting for a grace period ({self.error})"
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class HostNonOperational(Event):
     reason: str = ""
 
     def describe(self) -> str:
-        return f"Host {self.host_id} is non operational: {self.reason}"
+        return f"Host {self.host} is non operational: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ class HostRecovering(Event):
     message: str = ""
 
     def describe(self) -> str:
-        return f"Host {self.host_id} agent is recovering: {self.message}"
+        return f"Host {self.host} agent is recovering: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ class HostRebooted(Event):
     new_boot_time: str | None = None
 
     def describe(self) -> str:
-        return f"Host {self.host_id} agent restarted (boot time {self.old_boot_time} -> {self.new_boot_time})"
+        return f"Host {self.host} agent restarted (boot time {self.old_boot_time} -> {self.new_boot_time})"
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ class AgentError(Event):
 
     def describe(self) -> str:
         code = f" code {self.code}" if self.code is not None else ""
-        return f"Host {self.host_id} agent {self.verb} failed ({self.kind}{code}): {self.message}"
+        return f"Host {self.host} agent {self.verb} failed ({self.kind}{code}): {self.message}"
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ class InvalidVmData(Event):
     problem: str = ""
 
     def describe(self) -> str:
-        return f"VM {self.vm_id} on host {self.host_id}: invalid report ({self.problem})"
+        return f"VM {self.vm_id} on host {self.host}: invalid report ({self.problem})"
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ class VmStateChanged(Event):
 
     def describe(self) -> str:
         why = f" ({self.reason})" if self.reason else ""
-        return f"VM {self.vm_name or self.vm_id} on host {self.host_id} changed from {self.old} to {self.new}{why}"
+        return f"VM {self.vm_name or self.vm_id} on host {self.host} changed from {self.old} to {self.new}{why}"
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ class VmDown(Event):
     def describe(self) -> str:
         kind = "with error" if self.is_error else "normally"
         return (
-            f"VM {self.vm_name or self.vm_id} is down {kind} on host {self.host_id}: "
+            f"VM {self.vm_name or self.vm_id} is down {kind} on host {self.host}: "
             f"{exit_reason_name(self.exit_reason)}, exit code {self.exit_code}"
             + (f", {self.exit_message}" if self.exit_message else "")
         )
@@ -157,7 +162,7 @@ class VmDisappeared(Event):
 
     def describe(self) -> str:
         return (
-            f"VM {self.vm_name or self.vm_id} was {self.last_status} but is not on host {self.host_id}; "
+            f"VM {self.vm_name or self.vm_id} was {self.last_status} but is not on host {self.host}; "
             "assuming it went down unexpectedly"
         )
 
@@ -170,7 +175,7 @@ class VmPaused(Event):
     pause_code: str = ""
 
     def describe(self) -> str:
-        return f"VM {self.vm_name or self.vm_id} on host {self.host_id} paused ({self.pause_code or 'no reason'})"
+        return f"VM {self.vm_name or self.vm_id} on host {self.host} paused ({self.pause_code or 'no reason'})"
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,7 @@ class VmNotResponding(Event):
     vm_name: str = ""
 
     def describe(self) -> str:
-        return f"VM {self.vm_name or self.vm_id} on host {self.host_id} is not responding (qemu monitor)"
+        return f"VM {self.vm_name or self.vm_id} on host {self.host} is not responding (qemu monitor)"
 
 
 @dataclass(frozen=True)
@@ -190,7 +195,7 @@ class VmMigrationStarted(Event):
     destination_host_id: str | None = None
 
     def describe(self) -> str:
-        return f"VM {self.vm_name or self.vm_id} migrating from host {self.host_id} to {self.destination_host_id or '?'}"
+        return f"VM {self.vm_name or self.vm_id} migrating from host {self.host} to {self.destination_host_id or '?'}"
 
 
 @dataclass(frozen=True)
@@ -215,7 +220,7 @@ class VmMigrationFailed(Event):
     destination_host_id: str | None = None
 
     def describe(self) -> str:
-        return f"VM {self.vm_name or self.vm_id} migration from host {self.host_id} failed; it keeps running there"
+        return f"VM {self.vm_name or self.vm_id} migration from host {self.host} failed; it keeps running there"
 
 
 @dataclass(frozen=True)
@@ -225,7 +230,7 @@ class ExternalVmDiscovered(Event):
     status: str = ""
 
     def describe(self) -> str:
-        return f"External VM {self.vm_name or self.vm_id} ({self.status}) discovered on host {self.host_id}"
+        return f"External VM {self.vm_name or self.vm_id} ({self.status}) discovered on host {self.host}"
 
 
 @dataclass(frozen=True)
@@ -237,7 +242,7 @@ class WatchdogEvent(Event):
     event_time: float = 0.0
 
     def describe(self) -> str:
-        return f"Watchdog of VM {self.vm_name or self.vm_id} on host {self.host_id} fired: action {self.action}"
+        return f"Watchdog of VM {self.vm_name or self.vm_id} on host {self.host} fired: action {self.action}"
 
 
 @dataclass(frozen=True)
@@ -285,7 +290,7 @@ class VmDestroyed(Event):
     reason: str = ""
 
     def describe(self) -> str:
-        return f"VM {self.vm_id} record destroyed on host {self.host_id} ({self.reason})"
+        return f"VM {self.vm_id} record destroyed on host {self.host} ({self.reason})"
 
 
 @dataclass(frozen=True)
@@ -296,7 +301,7 @@ class VmDestroyFailed(Event):
     attempt: int = 0
 
     def describe(self) -> str:
-        return f"Destroying VM {self.vm_id} on host {self.host_id} failed (attempt {self.attempt}): {self.error}"
+        return f"Destroying VM {self.vm_id} on host {self.host} failed (attempt {self.attempt}): {self.error}"
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

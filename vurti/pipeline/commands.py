@@ -45,24 +45,24 @@ class CommandService:
         now = self._clock()
         with self._uow_factory() as uow:
             due = uow.commands.due(now, limit, host_id)
-            urls: dict[str, str | None] = {}
+            hosts: dict[str, Any] = {}
             for pending in due:
-                if pending.command.host_id not in urls:
-                    config = uow.hosts.get_host(pending.command.host_id)
-                    urls[pending.command.host_id] = config.url if config is not None else None
+                if pending.command.host_id not in hosts:
+                    hosts[pending.command.host_id] = uow.hosts.get_host(pending.command.host_id)
         if not due:
             return 0
         outcomes: list[tuple[Any, bool, str | None]] = []
         for pending in due:
-            url = urls.get(pending.command.host_id)
-            if url is None:
+            config = hosts.get(pending.command.host_id)
+            if config is None:
                 outcomes.append((pending, False, "host no longer exists"))
                 continue
-            result = self._host_commands.run(url, pending.command)
+            result = self._host_commands.run(config.url, pending.command)
             outcomes.append((pending, result.ok, None if result.ok else _text(result.error)))
-        return self._record(outcomes)
+        names = {host_id: config.name for host_id, config in hosts.items() if config is not None}
+        return self._record(outcomes, names)
 
-    def _record(self, outcomes: list[tuple[Any, bool, str | None]]) -> int:
+    def _record(self, outcomes: list[tuple[Any, bool, str | None]], names: dict[str, str]) -> int:
         now = self._clock()
         events: list[Event] = []
         succeeded = 0
@@ -71,13 +71,15 @@ class CommandService:
                 command = pending.command
                 if ok:
                     uow.commands.mark_done(pending.key)
-                    events.append(VmDestroyed(command.host_id, now, vm_id=command.vm_id, reason=command.reason))
+                    events.append(VmDestroyed(command.host_id, now, host_name=names.get(command.host_id, ""),
+                                              vm_id=command.vm_id, reason=command.reason))
                     succeeded += 1
                     continue
                 attempt = pending.attempts + 1
                 retry_at = None if attempt >= self._max_attempts else now + backoff(attempt)
                 uow.commands.mark_failed(pending.key, error or "failed", retry_at)
-                events.append(VmDestroyFailed(command.host_id, now, vm_id=command.vm_id, error=error or "", attempt=attempt))
+                events.append(VmDestroyFailed(command.host_id, now, host_name=names.get(command.host_id, ""),
+                                              vm_id=command.vm_id, error=error or "", attempt=attempt))
                 log.warning("destroy of VM %s on host %s failed (attempt %d): %s",
                             command.vm_id, command.host_id, attempt, error)
             items = uow.outbox.add(events, self._bus.names, now)
