@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from celery.beat import Scheduler
@@ -59,7 +60,7 @@ class HostScheduler(Scheduler):
                     app.send_task(
                         "vurti.fetch_host",
                         args=[c.host_id, c.due_at],
-                        expires=c.expires_at,
+                        expires=_utc(c.expires_at),
                         producer=producer,
                     )
                 return
@@ -68,6 +69,11 @@ class HostScheduler(Scheduler):
                     "vurti.fetch_hosts",
                     args=[[[c.host_id, c.due_at] for c in batch]],
                     argsrepr=f"{len(batch)} hosts: {batch[0].host_id}..{batch[-1].host_id}",
-                    expires=min(c.expires_at for c in batch),
+                    expires=_utc(min(c.expires_at for c in batch)),
                     producer=producer,
                 )
+
+
+def _utc(epoch: float) -> datetime:
+    """Celery reads a number as seconds from now; an absolute expiry must be a datetime."""
+    return datetime.fromtimestamp(epoch, tz=UTC)

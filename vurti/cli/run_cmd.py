@@ -68,26 +68,54 @@ def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, d
 
 
 def _live(svc: object, duration: float, stop_requested: object) -> None:
+    """A live table on a terminal; a plain summary line every few seconds otherwise (logs, pipes)."""
+    from rich.console import Console
     from rich.live import Live
 
     started = time.monotonic()
+
+    def running() -> bool:
+        return not stop_requested() and (duration == 0 or time.monotonic() - started < duration)  # type: ignore[operator]
+
+    if not Console().is_terminal:
+        while running():
+            click.echo(_summary_line(svc), nl=True)
+            _sleep_while(running, 5.0)
+        return
     with Live(_summary(svc), refresh_per_second=2, screen=False) as live:
-        while not stop_requested() and (duration == 0 or time.monotonic() - started < duration):  # type: ignore[operator]
-            time.sleep(1.0)
+        while running():
+            _sleep_while(running, 1.0)
             live.update(_summary(svc))
+
+
+def _sleep_while(running: object, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and running():  # type: ignore[operator]
+        time.sleep(0.1)
+
+
+def _counts(svc: object) -> tuple[Counter[str], Counter[str], list[object]]:
+    with svc.uow() as uow:  # type: ignore[attr-defined]
+        hosts = uow.hosts.list_hosts()
+        vms = uow.vms.list_vms(None)
+        recent = uow.audit.recent(12, None)
+    return Counter(state.status.name for _, state in hosts), Counter(vm.status.name for vm in vms), recent
+
+
+def _summary_line(svc: object) -> str:
+    hosts, vms, _ = _counts(svc)
+    fmt = ", ".join
+    return (f"{time.strftime('%H:%M:%S')} hosts: {fmt(f'{k}: {v}' for k, v in hosts.most_common())} | "
+            f"VMs: {fmt(f'{k}: {v}' for k, v in vms.most_common())}")
 
 
 def _summary(svc: object) -> object:
     from rich.console import Group
     from rich.table import Table
 
-    with svc.uow() as uow:  # type: ignore[attr-defined]
-        hosts = uow.hosts.list_hosts()
-        vms = uow.vms.list_vms(None)
-        recent = uow.audit.recent(12, None)
-    host_counts = Counter(state.status.name for _, state in hosts)
-    vm_counts = Counter(vm.status.name for vm in vms)
-    counts = Table(title=f"vurti — {len(hosts)} hosts, {len(vms)} VMs", show_header=True)
+    host_counts, vm_counts, recent = _counts(svc)
+    counts = Table(title=f"vurti — {sum(host_counts.values())} hosts, {sum(vm_counts.values())} VMs",
+                   show_header=True)
     counts.add_column("hosts by status")
     counts.add_column("VMs by status")
     left = [f"{k}: {v}" for k, v in host_counts.most_common()]
@@ -96,6 +124,6 @@ def _summary(svc: object) -> object:
         counts.add_row(left[i] if i < len(left) else "", right[i] if i < len(right) else "")
     events = Table(title="recent events", show_header=False)
     events.add_column("event")
-    for entry in sorted(recent, key=lambda e: e.id):
+    for entry in sorted(recent, key=lambda e: e.id):  # type: ignore[attr-defined]
         events.add_row(f"{time.strftime('%H:%M:%S', time.localtime(entry.at))} {entry.message}")
     return Group(counts, events)

@@ -1,0 +1,59 @@
+"""`vurti run`: the whole system from one command, stopped cleanly with nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.procs import wait_for
+
+
+def _processes_in(workdir: Path) -> list[int]:
+    """Pids of processes whose working directory is inside `workdir` (the stack runs its children there)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if cwd.startswith(str(workdir)):
+            found.append(int(entry.name))
+    return found
+
+
+def test_run_shows_a_live_fleet_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    workdir = tmp_path / "run"
+    log = tmp_path / "out.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VURTI_")}
+    env["COLUMNS"] = "200"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vurti.cli.main", "run", "--hosts", "3", "--vms-per-host", "2",
+             "--churn", "0", "--workdir", str(workdir)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[2],
+        )
+    try:
+        wait_for(lambda: "Up: 3" in log.read_text(errors="replace"), timeout=90, what="three hosts Up in the summary")
+        assert len(_processes_in(workdir)) >= 5  # redis, simulator, two workers, beat (and pool children)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, log.read_text(errors="replace")[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text(errors="replace")
+    assert "stopped" in text
+    assert "Traceback" not in text
+    wait_for(lambda: _processes_in(workdir) == [], timeout=10, what="no process left behind")
+    assert (workdir / "vurti.db").exists()
+
+
+def test_run_rejects_bad_arguments() -> None:
+    out = subprocess.run([sys.executable, "-m", "vurti.cli.main", "run", "--hosts", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "--hosts" in out.stderr
