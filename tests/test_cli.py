@@ -70,3 +70,62 @@ def test_bad_configuration_is_reported() -> None:
     out = CliRunner().invoke(cli, ["hosts"], env={"VURTI_REFRESH_INTERVAL": "fast"})
     assert out.exit_code != 0
     assert "VURTI_REFRESH_INTERVAL" in out.output
+
+
+def test_cluster_settings_reach_the_schedule(runner: CliRunner, sim: SimProcess) -> None:
+    out = runner.invoke(cli, ["cluster", "set", "fast", "--interval", "1.5", "--cpu-flags", "vmx, sse4_2"])
+    assert out.exit_code == 0, out.output
+    assert runner.invoke(cli, ["host", "add", "h1", sim.host_url("host-0001"), "--cluster", "fast"]).exit_code == 0
+    from vurti.bootstrap import services
+
+    svc = services()
+    host_id = svc.resolve_host("h1").id
+    assert svc.schedule.interval(host_id) == 1.5
+    out = runner.invoke(cli, ["cluster", "set", "fast", "--interval", "4"])
+    assert out.exit_code == 0
+    svc.sync_schedule(0.0)  # what beat does every two seconds
+    assert svc.schedule.interval(host_id) == 4.0
+    (row,) = json.loads(runner.invoke(cli, ["clusters", "--json"]).output)
+    assert (row["name"], row["refresh_interval"], row["required_cpu_flags"]) == ("fast", 4.0, "vmx,sse4_2")
+    assert runner.invoke(cli, ["cluster", "set", "fast", "--interval", "0"]).exit_code != 0
+
+
+def test_db_upgrade_is_idempotent(runner: CliRunner) -> None:
+    for _ in range(2):
+        out = runner.invoke(cli, ["db", "upgrade"])
+        assert out.exit_code == 0, out.output
+        assert "up to date" in out.output
+
+
+def test_events_follow_prints_the_live_feed(runner: CliRunner, sim: SimProcess, redis_url: str) -> None:
+    import threading
+
+    from vurti.bootstrap import services
+    from vurti.bus.subscribers import LiveFeed
+    from vurti.domain.events import HostStatusChanged
+
+    feed = LiveFeed(services().redis)
+    stop = threading.Event()
+
+    def publish() -> None:  # keep publishing until the follower has printed one
+        n = 0
+        while not stop.is_set() and n < 200:
+            feed.handle([(n, HostStatusChanged("h9", 1.0, old="Up", new="Connecting", host_name="host-x"))])
+            n += 1
+            stop.wait(0.05)
+
+    import os
+    import signal
+
+    publisher = threading.Thread(target=publish)
+    # Ctrl-C ends --follow; here it arrives after three seconds of following.
+    timer = threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    publisher.start()
+    timer.start()
+    try:
+        out = runner.invoke(cli, ["events", "--follow"])
+    finally:
+        stop.set()
+        timer.cancel()
+        publisher.join()
+    assert "Host host-x status changed from Up to Connecting" in out.output

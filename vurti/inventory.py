@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vurti.domain.model import Cluster, HostConfig
@@ -21,6 +21,35 @@ class NewHost:
 
 class InventoryError(ValueError):
     """A host that cannot be added or removed; the message says why."""
+
+
+def set_cluster(
+    svc: Any,
+    name: str,
+    refresh_interval: float | None = None,
+    required_cpu_flags: tuple[str, ...] | None = None,
+    required_networks: tuple[str, ...] | None = None,
+) -> Cluster:
+    """Create a cluster or change what is given; beat applies a new interval within seconds."""
+    if refresh_interval is not None and not 0.1 <= refresh_interval <= 3600:
+        raise InventoryError("refresh interval must be between 0.1 and 3600 seconds")
+    with svc.uow() as uow:
+        found = uow.hosts.get_cluster_by_name(name)
+        base = found or Cluster(id=cluster_id(name), name=name, refresh_interval=svc.settings.policy.refresh_interval)
+        changes: dict[str, Any] = {}
+        if refresh_interval is not None:
+            changes["refresh_interval"] = refresh_interval
+        if required_cpu_flags is not None:
+            changes["required_cpu_flags"] = required_cpu_flags
+        if required_networks is not None:
+            changes["required_networks"] = required_networks
+        cluster = replace(base, **changes)
+        if found is None:
+            uow.hosts.add_cluster(cluster)
+        else:
+            uow.hosts.save_cluster(cluster)
+        uow.commit()
+    return cluster
 
 
 def cluster_id(name: str) -> str:

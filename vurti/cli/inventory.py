@@ -1,11 +1,11 @@
-"""`vurti hosts`, `vurti vms`, `vurti host add|remove`."""
+"""`vurti hosts`, `vurti vms`, `vurti host add|remove`, `vurti clusters`, `vurti cluster set`."""
 
 from __future__ import annotations
 
 import click
 
 from vurti.cli.common import emit, get_services, host_id_option
-from vurti.inventory import InventoryError, NewHost, add_hosts, remove_host
+from vurti.inventory import InventoryError, NewHost, add_hosts, remove_host, set_cluster
 
 
 @click.command("hosts")
@@ -81,3 +81,45 @@ def host_remove(name: str) -> None:
     except InventoryError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"removed host {found.name}")
+
+
+@click.command("clusters")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def clusters(as_json: bool) -> None:
+    """List clusters with their poll interval and the checks their hosts must pass."""
+    with get_services().uow() as uow:
+        rows = [
+            {
+                "id": c.id,
+                "name": c.name,
+                "refresh_interval": c.refresh_interval,
+                "required_cpu_flags": ",".join(c.required_cpu_flags),
+                "required_networks": ",".join(c.required_networks),
+            }
+            for c in uow.hosts.list_clusters()
+        ]
+    emit(rows, ["name", "refresh_interval", "required_cpu_flags", "required_networks"], as_json, "Clusters")
+
+
+@click.group("cluster")
+def cluster() -> None:
+    """Create or configure clusters."""
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@cluster.command("set")
+@click.argument("name")
+@click.option("--interval", type=float, default=None, help="Seconds between polls of each host of the cluster.")
+@click.option("--cpu-flags", default=None, help="Comma-separated CPU flags every host must have.")
+@click.option("--networks", default=None, help="Comma-separated networks every host must have.")
+def cluster_set(name: str, interval: float | None, cpu_flags: str | None, networks: str | None) -> None:
+    """Create cluster NAME, or change the given settings of it."""
+    try:
+        found = set_cluster(get_services(), name, interval, _csv(cpu_flags), _csv(networks))
+    except InventoryError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"cluster {found.name}: interval {found.refresh_interval}s, "
+               f"cpu flags [{','.join(found.required_cpu_flags)}], networks [{','.join(found.required_networks)}]")

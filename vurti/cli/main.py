@@ -23,6 +23,8 @@ def _register() -> None:
         inventory.hosts,
         inventory.vms,
         inventory.host,
+        inventory.clusters,
+        inventory.cluster,
         ops.refresh,
         ops.events,
         ops.db,

@@ -45,6 +45,12 @@ class VdsRepository:
             raise OutOfScope(f"cluster {cluster.id} is outside {self.scope}")
         self._conn.execute(clusters.insert().values(CLUSTER.to_row(cluster)))
 
+    def save_cluster(self, cluster: Cluster) -> None:
+        """Change an existing cluster's settings (interval, requirements)."""
+        if not self.scope.allows_cluster(cluster.id):
+            raise OutOfScope(f"cluster {cluster.id} is outside {self.scope}")
+        self._conn.execute(clusters.update().where(clusters.c.id == cluster.id).values(CLUSTER.to_row(cluster)))
+
     def get_cluster(self, cluster_id: str) -> Cluster | None:
         if not self.scope.allows_cluster(cluster_id):
             return None
