@@ -34,7 +34,10 @@ class Services:
     def engine(self) -> Any:
         from vurti.store.db import make_engine
 
-        return make_engine(self.settings.database_url)
+        engine = make_engine(self.settings.database_url)
+        if self.bench_recorder is not None:
+            self.bench_recorder.count_sql(engine)
+        return engine
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -45,6 +48,13 @@ class Services:
         from vurti.agent import AgentClient, make_session
 
         return AgentClient(make_session(self.settings.agent), self.settings.agent)
+
+    @cached_property
+    def bench_recorder(self) -> Any:
+        """Benchmark instrumentation, only when VURTI_BENCH_RECORD is set (`vurti bench`)."""
+        from vurti.bench.recorder import make_recorder
+
+        return make_recorder(self.settings.bench_record_url)
 
     def uow(self, scope: Any = None) -> Any:
         from vurti.store.unit_of_work import Scope, SqlUnitOfWork
@@ -95,13 +105,15 @@ class Services:
             self.clock,
             guard_ttl=3 * (agent.connect_timeout + agent.read_timeout),
             concurrency=self.settings.fetch_concurrency,
+            recorder=self.bench_recorder,
         )
 
     @cached_property
     def update(self) -> Any:
         from vurti.pipeline.update import UpdateService
 
-        return UpdateService(self.uow, self.locks, self.bus, self.cache, self.settings.policy, self.clock)
+        return UpdateService(self.uow, self.locks, self.bus, self.cache, self.settings.policy, self.clock,
+                             recorder=self.bench_recorder)
 
     @cached_property
     def commands(self) -> Any:

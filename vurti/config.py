@@ -54,6 +54,7 @@ class Settings:
     lock_ttl: float = 30.0  # seconds; longer than an update task's time limit
     fetch_batch: int = 50  # hosts per fetch_hosts message when many are due at once
     fetch_concurrency: int = 32  # concurrent agent calls per fetching process
+    bench_record_url: str | None = field(default=None, repr=False)  # Redis for `vurti bench` records; off if None
 
     def __repr__(self) -> str:
         return (
@@ -92,6 +93,7 @@ class Settings:
             lock_ttl=_float(env, "VURTI_LOCK_TTL", 30.0),
             fetch_batch=_int(env, "VURTI_FETCH_BATCH", 50),
             fetch_concurrency=_int(env, "VURTI_FETCH_CONCURRENCY", 32),
+            bench_record_url=env.get("VURTI_BENCH_RECORD") or None,
         )
 
 

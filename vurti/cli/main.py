@@ -17,7 +17,7 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from vurti.cli import inventory, ops, run_cmd, sim_cmd
+    from vurti.cli import bench_cmd, inventory, ops, run_cmd, sim_cmd
 
     for command in (
         inventory.hosts,
@@ -30,6 +30,7 @@ def _register() -> None:
         ops.db,
         run_cmd.run,
         sim_cmd.sim,
+        bench_cmd.bench,
     ):
         cli.add_command(command)
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from vurti.agent import HostPoller, plan_poll, vm_digest
 from vurti.domain.policy import MonitoringPolicy
@@ -49,6 +50,7 @@ class FetchService:
         clock: Callable[[], float],
         guard_ttl: float,
         concurrency: int = 32,
+        recorder: Any = None,
     ) -> None:
         self._poller = poller
         self._cache = cache
@@ -59,6 +61,7 @@ class FetchService:
         self._concurrency = concurrency
         self._guard_ttl = guard_ttl
         self._pool: ThreadPoolExecutor | None = None
+        self._recorder = recorder  # benchmark instrumentation (vurti.bench.recorder), None in production
 
     def fetch_many(self, hosts: Sequence[tuple[str, float | None]], force: bool = False) -> list[FetchOutcome]:
         """Poll each (host id, scheduled time) concurrently; never raises for agent trouble."""
@@ -67,10 +70,14 @@ class FetchService:
         cached = self._cache.begin_cycles([h for h, _ in hosts])
         jobs = list(zip(cached, (due for _, due in hosts), strict=True))
         if len(jobs) == 1:
-            return [self._fetch_one(jobs[0][0], jobs[0][1], force)]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="vurti-fetch")
-        return list(self._pool.map(lambda job: self._fetch_one(job[0], job[1], force), jobs))
+            outcomes = [self._fetch_one(jobs[0][0], jobs[0][1], force)]
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="vurti-fetch")
+            outcomes = list(self._pool.map(lambda job: self._fetch_one(job[0], job[1], force), jobs))
+        if self._recorder is not None:
+            self._recorder.polls(outcomes)
+        return outcomes
 
     def _fetch_one(self, host: CachedHost, due_at: float | None, force: bool) -> FetchOutcome:
         started = self._clock()

@@ -55,7 +55,11 @@ class UpdateService:
         cache: HostCache,
         policy: MonitoringPolicy,
         clock: Callable[[], float],
+        recorder: Any = None,
     ) -> None:
+        self._recorder = recorder  # benchmark instrumentation (vurti.bench.recorder), None in production
+        self._committed_at: float | None = None  # the last update's commit time and events, for the recorder
+        self._events: tuple[Any, ...] = ()
         self._uow_factory = uow_factory
         self._locks = locks
         self._bus = bus
@@ -65,6 +69,16 @@ class UpdateService:
 
     def update(self, report: HostReport, wait_for_lock: float | None = None) -> UpdateOutcome:
         """Raises LockBusy when another worker holds the host (periodic callers skip, manual ones retry)."""
+        if self._recorder is None:
+            return self._update(report, wait_for_lock)
+        started, sql = self._clock(), self._recorder.sql_count()
+        self._committed_at, self._events = None, ()
+        outcome = self._update(report, wait_for_lock)
+        self._recorder.update(report, started, self._committed_at, outcome.applied, self._events,
+                              self._recorder.sql_count() - sql)
+        return outcome
+
+    def _update(self, report: HostReport, wait_for_lock: float | None) -> UpdateOutcome:
         with self._locks.hold(report.host_id, blocking_timeout=wait_for_lock) as lease:
             now = self._clock()
             reported = [vm.vm_id for vm in report.vms or ()]
@@ -78,6 +92,8 @@ class UpdateService:
                 written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
             if not written:
                 return UpdateOutcome(report.host_id, False, "lost the host's lock (fencing token refused)")
+            if self._recorder is not None:
+                self._committed_at, self._events = self._clock(), analysis.events
             status = (analysis.host or snapshot.state).status
             self._after_commit(report, analysis, written, status)
             return UpdateOutcome(

@@ -1,0 +1,1 @@
+"""`vurti bench`: run the whole pipeline against a simulated fleet and measure it."""
