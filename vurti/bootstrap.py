@@ -93,13 +93,11 @@ class Services:
     def fetch(self) -> Any:
         from vurti.agent import HostPoller
         from vurti.pipeline.fetch import FetchService
-        from vurti.runtime.locking import FetchGuard
 
         agent = self.settings.agent
         return FetchService(
             HostPoller(self.agent_client),
             self.cache,
-            FetchGuard(self.redis),
             self.settings.policy,
             self.host_url,
             self.clock,

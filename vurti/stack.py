@@ -78,19 +78,18 @@ class LocalStack:
         return child
 
     def stop(self, child: Child, timeout: float = 15.0) -> None:
+        """TERM the child itself (Celery's warm shutdown stops its pool); KILL its whole group if it lingers."""
         if child.alive():
-            try:
-                os.killpg(child.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            child.proc.terminate()
             try:
                 child.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(child.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                child.proc.kill()
                 child.proc.wait(timeout=timeout)
+        try:
+            os.killpg(child.proc.pid, signal.SIGKILL)  # pool children left behind, if any
+        except (ProcessLookupError, PermissionError):
+            pass
         if child in self.children:
             self.children.remove(child)
 

@@ -80,10 +80,10 @@ def test_fetch_chains_into_update_and_skips_unchanged_polls(svc: Services, ran: 
 
 
 def test_fetch_of_a_host_whose_fetch_is_running_is_skipped(svc: Services, ran: list[str]) -> None:
-    from vurti.runtime.locking import FetchGuard
+    from vurti.runtime import keys
 
     host = svc.resolve_host("host-0001")
-    assert FetchGuard(svc.redis).try_enter(host.id, 30, "someone-else")
+    assert svc.redis.set(keys.host_fetching(host.id), "someone-else", nx=True, ex=30)  # a fetch in progress
     fetch_host.delay(host.id)
     assert ran == ["vurti.fetch_host"]
     assert _status(svc, "host-0001") is HostStatus.Unassigned

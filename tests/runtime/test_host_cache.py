@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.support.procs import wait_for
 from vurti.domain.status import HostStatus
+from vurti.runtime import keys
 from vurti.runtime.host_cache import HostCache
 
 
@@ -20,25 +22,61 @@ def cache(redis_url: str) -> Iterator[HostCache]:
     c.close()
 
 
+def _cycle(cache: HostCache, ids: list[str]) -> list:  # type: ignore[type-arg]
+    token = cache.new_token()
+    got = cache.begin_cycles(ids, token, 5)
+    cache.end_cycles([h.host_id for h in got if not h.busy], token)
+    return got
+
+
 def test_cycles_count_per_host_and_unknown_hosts_read_empty(cache: HostCache) -> None:
     cache.put_host("a", "http://127.0.0.1:1/hosts/a/")
-    first = cache.begin_cycles(["a", "b"])
-    assert [(h.host_id, h.cycle, h.url, h.status, h.digest) for h in first] == [
-        ("a", 0, "http://127.0.0.1:1/hosts/a/", None, None),
-        ("b", 0, None, None, None),
+    first = _cycle(cache, ["a", "b"])
+    assert [(h.host_id, h.cycle, h.url, h.status, h.digest, h.busy) for h in first] == [
+        ("a", 0, "http://127.0.0.1:1/hosts/a/", None, None, False),
+        ("b", 0, None, None, None, False),
     ]
-    assert [h.cycle for h in cache.begin_cycles(["a"])] == [1]
+    assert [h.cycle for h in _cycle(cache, ["a"])] == [1]
 
 
-def test_record_after_commit_and_forget(cache: HostCache) -> None:
+def test_a_host_whose_fetch_runs_is_busy_and_only_the_holder_releases_it(cache: HostCache) -> None:
+    first, second = cache.new_token(), cache.new_token()
+    assert first != second
+    (a,) = cache.begin_cycles(["a"], first, 5)
+    assert not a.busy
+    busy, b = cache.begin_cycles(["a", "b"], second, 5)
+    assert busy.busy and not b.busy
+    assert busy.cycle == -1  # a skipped poll is not counted
+    cache.end_cycles(["a", "b"], second)  # not the holder of "a": its mark stays
+    (still,) = cache.begin_cycles(["a"], cache.new_token(), 5)
+    assert still.busy
+    cache.end_cycles(["a"], first)
+    (free,) = _cycle(cache, ["a"])
+    assert not free.busy and free.cycle == 1
+
+
+def test_a_crashed_fetchers_mark_expires(cache: HostCache) -> None:
+    cache.begin_cycles(["a"], cache.new_token(), 0.05)  # never ended
+    client = cache._redis  # noqa: SLF001 - read the key the mark lives in
+    wait_for(lambda: not client.exists(keys.host_fetching("a")), timeout=5, what="the mark to expire")
+    (a,) = _cycle(cache, ["a"])
+    assert not a.busy
+
+
+def test_pending_digest_and_commit_record(cache: HostCache) -> None:
     cache.put_host("a", "http://x/")
+    token = cache.new_token()
+    cache.begin_cycles(["a"], token, 5)
+    cache.end_cycles(["a"], token, [("a", "d-new", 100.5)])
+    (a,) = _cycle(cache, ["a"])
+    assert (a.pending, a.pending_at, a.digest) == ("d-new", 100.5, None)
     cache.record("a", HostStatus.Up, "d1")
-    (a,) = cache.begin_cycles(["a"])
+    (a,) = _cycle(cache, ["a"])
     assert (a.status, a.digest) == (HostStatus.Up, "d1")
     cache.record("a", HostStatus.Connecting, None)
-    (a,) = cache.begin_cycles(["a"])
+    (a,) = _cycle(cache, ["a"])
     assert (a.status, a.digest) == (HostStatus.Connecting, None)
     assert cache.urls(["a", "zz"]) == ["http://x/", None]
     cache.forget("a")
-    (a,) = cache.begin_cycles(["a"])
+    (a,) = _cycle(cache, ["a"])
     assert a.url is None and a.cycle == 0

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from vurti.runtime import keys
-from vurti.runtime.locking import FetchGuard, HostLocks, LockBusy
+from vurti.runtime.locking import HostLocks, LockBusy
 
 
 @pytest.fixture()
@@ -74,13 +74,3 @@ def test_lock_use_is_recorded(client: redis.Redis) -> None:
     fields = entries[0][1]
     assert fields[b"host"] == b"h1"
     assert float(fields[b"acquired"]) <= float(fields[b"released"])
-
-
-def test_fetch_guard_skips_overlap_and_only_owner_leaves(client: redis.Redis) -> None:
-    guard = FetchGuard(client)
-    assert guard.try_enter("h1", 5, "a")
-    assert not guard.try_enter("h1", 5, "b")
-    guard.leave("h1", "b")  # not the owner: no effect
-    assert not guard.try_enter("h1", 5, "c")
-    guard.leave("h1", "a")
-    assert guard.try_enter("h1", 5, "d")

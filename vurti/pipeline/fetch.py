@@ -10,7 +10,6 @@ and the report goes on to the update task.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import FetchError, FetchErrorKind, HostReport
 from vurti.domain.status import HostStatus
 from vurti.runtime.host_cache import CachedHost, HostCache
-from vurti.runtime.locking import FetchGuard
+from vurti.runtime.schedule import phase
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +28,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FetchOutcome:
     host_id: str
-    report: HostReport | None  # None when skipped
-    skipped: str | None = None  # "running", "unchanged"
+    report: HostReport | None  # None: skipped, or polled and nothing changed
+    skipped: str | None = None  # "running": not polled, its previous fetch still runs
     due_at: float | None = None
     started_at: float = 0.0
+    digest: str | None = None  # VM digest of the report, when it carries a full VM list
 
     @property
     def needs_update(self) -> bool:
@@ -44,7 +44,6 @@ class FetchService:
         self,
         poller: HostPoller,
         cache: HostCache,
-        guard: FetchGuard,
         policy: MonitoringPolicy,
         url_of: Callable[[str], str | None],
         clock: Callable[[], float],
@@ -54,12 +53,14 @@ class FetchService:
     ) -> None:
         self._poller = poller
         self._cache = cache
-        self._guard = guard
         self._policy = policy
         self._url_of = url_of
         self._clock = clock
         self._concurrency = concurrency
-        self._guard_ttl = guard_ttl
+        self._guard_ttl = guard_ttl  # a fetch mark outlives a crashed fetcher by this much at most
+        # A digest sent to the update queue is not sent again for this long, unless statistics
+        # are due: a slow update queue must not be flooded with copies of the same change.
+        self._pending_window = 3 * policy.refresh_interval
         self._pool: ThreadPoolExecutor | None = None
         self._recorder = recorder  # benchmark instrumentation (vurti.bench.recorder), None in production
 
@@ -67,32 +68,41 @@ class FetchService:
         """Poll each (host id, scheduled time) concurrently; never raises for agent trouble."""
         if not hosts:
             return []
-        cached = self._cache.begin_cycles([h for h, _ in hosts])
+        ids = [h for h, _ in hosts]
+        token = self._cache.new_token()
+        cached = self._cache.begin_cycles(ids, token, self._guard_ttl)
         jobs = list(zip(cached, (due for _, due in hosts), strict=True))
-        if len(jobs) == 1:
-            outcomes = [self._fetch_one(jobs[0][0], jobs[0][1], force)]
-        else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="vurti-fetch")
-            outcomes = list(self._pool.map(lambda job: self._fetch_one(job[0], job[1], force), jobs))
+        outcomes: list[FetchOutcome] = []
+        try:
+            if len(jobs) == 1:
+                outcomes = [self._fetch_one(jobs[0][0], jobs[0][1], force)]
+            else:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="vurti-fetch")
+                outcomes = list(self._pool.map(lambda job: self._fetch_one(job[0], job[1], force), jobs))
+        finally:
+            held = [c.host_id for c in cached if not c.busy]
+            pending = [(o.host_id, o.digest, o.started_at) for o in outcomes if o.digest]
+            self._cache.end_cycles(held, token, pending)
         if self._recorder is not None:
             self._recorder.polls(outcomes)
         return outcomes
 
     def _fetch_one(self, host: CachedHost, due_at: float | None, force: bool) -> FetchOutcome:
         started = self._clock()
-        token = uuid.uuid4().hex
-        if not self._guard.try_enter(host.host_id, self._guard_ttl, token):
+        if host.busy:
             log.info("host %s: previous fetch still running, skipping this one", host.host_id)
             return FetchOutcome(host.host_id, None, "running", due_at, started)
         try:
-            return FetchOutcome(host.host_id, self._poll(host, started, force), None, due_at, started)
+            report = self._poll(host, started, force)
         except Exception as exc:  # noqa: BLE001 - one host's bug must not stop a batch
             log.exception("host %s: fetch failed unexpectedly", host.host_id)
             error = FetchError(FetchErrorKind.INVALID_DATA, f"internal error while fetching: {exc!r}")
-            return FetchOutcome(host.host_id, HostReport(host.host_id, started, error=error), None, due_at, started)
-        finally:
-            self._guard.leave(host.host_id, token)
+            report = HostReport(host.host_id, started, error=error)
+        if report is None:
+            return FetchOutcome(host.host_id, None, None, due_at, started)  # polled, nothing to write
+        digest = vm_digest(report.vms) if report.vms is not None and not report.partial else None
+        return FetchOutcome(host.host_id, report, None, due_at, started, digest)
 
     def _poll(self, host: CachedHost, now: float, force: bool) -> HostReport | None:
         url = host.url or self._url_of(host.host_id)
@@ -102,7 +112,11 @@ class FetchService:
         if host.url is None:
             self._cache.put_host(host.host_id, url)
         status = host.status if host.status is not None else HostStatus.Unassigned
-        plan = plan_poll(status, 0 if force else host.cycle, self._policy.stats_every)
+        every = self._policy.stats_every
+        # Each host takes its statistics cycles at its own offset, so a fleet's statistics
+        # writes spread over the N cycles instead of landing in one.
+        cycle = 0 if force else host.cycle + int(phase(host.host_id, every))
+        plan = plan_poll(status, cycle, every)
         report = self._poller.poll(
             host.host_id,
             url,
@@ -114,8 +128,12 @@ class FetchService:
         )
         if force or not report.ok or plan.stats_due or plan.capabilities or status is not HostStatus.Up:
             return report
-        if report.vms is not None and vm_digest(report.vms) == host.digest:
-            return None
+        if report.vms is not None:
+            digest = vm_digest(report.vms)
+            if digest == host.digest:
+                return None
+            if digest == host.pending and host.pending_at is not None and now - host.pending_at < self._pending_window:
+                return None  # this change is already on its way to the update queue
         if not plan.full_vms:
             # Something changed: exit codes, reasons and pause codes are only in the full form.
             return self._poller.poll(host.host_id, url, now=now, full_vms=True, stats_due=False)

@@ -1,13 +1,22 @@
 """The hot path's view of each host, kept in Redis so a steady-state poll touches no database.
 
-Per host, one hash: the agent URL, the status and VM digest last committed, and a
-poll counter that tells which cycles are statistics cycles. The update side writes
-it only after its transaction commits, so the cache never runs ahead of the DB; if
+Per host, one hash: the agent URL, the status and VM digest last committed, a
+digest already sent to the update queue (`pending`), and a poll counter that tells
+which cycles are statistics cycles. The update side writes status and digest only
+after its transaction commits, so the cache never runs ahead of the database; if
 the cache is lost, the next poll is treated as a change and refills it.
+
+A batch of polls costs two Redis round trips whatever its size: `begin_cycles`
+marks every host as being fetched (skipping those whose previous fetch still
+runs), counts the poll and reads the hash, in one Lua call; `end_cycles` releases
+the marks (only the ones this batch holds) and records pending digests.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
@@ -15,42 +24,95 @@ import redis
 from vurti.domain.status import HostStatus
 from vurti.runtime import keys
 
+# ARGV: fetching-key prefix, host-key prefix, token, ttl ms, host ids...
+# Per host 7 strings: busy ("1" when its previous fetch still runs), cycle, url, status, digest, pending, pending_at.
+_BEGIN = """
+local out = {}
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  local hkey = ARGV[2] .. id
+  if redis.call('SET', ARGV[1] .. id, ARGV[3], 'NX', 'PX', ARGV[4]) then
+    local cycle = redis.call('HINCRBY', hkey, 'cycle', 1)
+    local v = redis.call('HMGET', hkey, 'url', 'status', 'digest', 'pending', 'pending_at')
+    out[#out + 1] = '0'
+    out[#out + 1] = tostring(cycle)
+    for j = 1, 5 do out[#out + 1] = v[j] or '' end
+  else
+    out[#out + 1] = '1'
+    for j = 1, 6 do out[#out + 1] = '' end
+  end
+end
+return out
+"""
+
+# ARGV: fetching-key prefix, host-key prefix, token, n, host ids (n), then pairs (host id, digest, at).
+_END = """
+local n = tonumber(ARGV[4])
+for i = 5, 4 + n do
+  local k = ARGV[1] .. ARGV[i]
+  if redis.call('GET', k) == ARGV[3] then redis.call('DEL', k) end
+end
+for i = 5 + n, #ARGV, 3 do
+  redis.call('HSET', ARGV[2] .. ARGV[i], 'pending', ARGV[i + 1], 'pending_at', ARGV[i + 2])
+end
+return n
+"""
+
+_FIELDS = 7
+_tokens = itertools.count()
+
 
 @dataclass(frozen=True)
 class CachedHost:
     host_id: str
     url: str | None
     status: HostStatus | None
-    digest: str | None
+    digest: str | None  # VM digest of the state last committed
     cycle: int  # this poll's number, counted from 0
+    busy: bool = False  # the previous fetch of this host still runs: skip this one
+    pending: str | None = None  # a digest already sent to the update queue
+    pending_at: float | None = None
 
 
 class HostCache:
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
+        self._begin = client.register_script(_BEGIN)
+        self._end = client.register_script(_END)
+        self._prefixes = [keys.host_fetching(""), keys.host_cache("")]
 
-    def begin_cycles(self, host_ids: list[str]) -> list[CachedHost]:
-        """Count one poll of each host and read what the poll needs, in one round trip."""
-        pipe = self._redis.pipeline(transaction=False)
-        for host_id in host_ids:
-            key = keys.host_cache(host_id)
-            pipe.hincrby(key, "cycle", 1)
-            pipe.hmget(key, "url", "status", "digest")
-        raw = pipe.execute()
+    def new_token(self) -> str:
+        """Identifies one batch's fetch marks (cheaper than a uuid per host)."""
+        return f"{os.getpid()}-{next(_tokens)}-{id(self)}"
+
+    def begin_cycles(self, host_ids: Sequence[str], token: str, ttl: float) -> list[CachedHost]:
+        """Mark, count and read each host's poll in one round trip."""
+        if not host_ids:
+            return []
+        flat = self._begin(args=[*self._prefixes, token, max(1, int(ttl * 1000)), *host_ids])
         out = []
         for i, host_id in enumerate(host_ids):
-            cycle = int(raw[2 * i]) - 1
-            url, status, digest = raw[2 * i + 1]
+            busy, cycle, url, status, digest, pending, pending_at = (_text(v) for v in flat[i * _FIELDS:(i + 1) * _FIELDS])
+            if busy == "1":
+                out.append(CachedHost(host_id, None, None, None, -1, busy=True))
+                continue
             out.append(
                 CachedHost(
                     host_id,
-                    url.decode() if url else None,
+                    url or None,
                     HostStatus(int(status)) if status else None,
-                    digest.decode() if digest else None,
-                    cycle,
+                    digest or None,
+                    int(cycle) - 1,
+                    pending=pending or None,
+                    pending_at=float(pending_at) if pending_at else None,
                 )
             )
         return out
+
+    def end_cycles(self, host_ids: Sequence[str], token: str, pending: Sequence[tuple[str, str, float]] = ()) -> None:
+        """Release this batch's fetch marks; remember digests just sent to the update queue."""
+        flat_pending = [str(v) for row in pending for v in row]
+        self._end(args=[*self._prefixes, token, len(host_ids), *host_ids, *flat_pending])
 
     def urls(self, host_ids: list[str]) -> list[str | None]:
         pipe = self._redis.pipeline(transaction=False)
@@ -74,3 +136,7 @@ class HostCache:
 
     def forget(self, host_id: str) -> None:
         self._redis.delete(keys.host_cache(host_id))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -77,19 +77,3 @@ class HostLocks:
             )
         except redis.RedisError:
             log.debug("could not record lock use of host %s", host_id, exc_info=True)
-
-
-class FetchGuard:
-    """Marks a host whose fetch is running, so an overlapping fetch is skipped, not queued."""
-
-    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-
-    def __init__(self, client: redis.Redis) -> None:
-        self._redis = client
-        self._release = client.register_script(self._RELEASE)
-
-    def try_enter(self, host_id: str, ttl: float, token: str) -> bool:
-        return bool(self._redis.set(keys.host_fetching(host_id), token, nx=True, px=max(1, int(ttl * 1000))))
-
-    def leave(self, host_id: str, token: str) -> None:
-        self._release(keys=[keys.host_fetching(host_id)], args=[token])

@@ -1,0 +1,74 @@
+"""FetchService against the simulator and a real redis-server: what goes on to the update queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.support.sim import SimProcess, running_sim
+from vurti.agent import AgentClient, HostPoller, make_session, vm_digest
+from vurti.config import AgentSettings
+from vurti.domain.policy import MonitoringPolicy
+from vurti.domain.status import HostStatus
+from vurti.pipeline.fetch import FetchService
+from vurti.runtime.host_cache import HostCache
+
+
+@pytest.fixture()
+def sim() -> Iterator[SimProcess]:
+    with running_sim(hosts=1, vms_per_host=3, seed=4) as s:
+        yield s
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture()
+def parts(sim: SimProcess, redis_url: str) -> Iterator[tuple[FetchService, HostCache, Clock]]:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    cache = HostCache(client)
+    settings = AgentSettings(read_timeout=5)
+    clock = Clock()
+    policy = MonitoringPolicy(refresh_interval=3.0, stats_every=1000)  # no statistics cycle in these tests
+    service = FetchService(HostPoller(AgentClient(make_session(settings), settings)), cache, policy,
+                           lambda _: sim.host_url("host-0001"), clock, guard_ttl=10)
+    yield service, cache, clock
+    client.close()
+
+
+def _up_with_current_digest(service: FetchService, cache: HostCache) -> None:
+    (first,) = service.fetch_many([("h", None)], force=True)
+    assert first.report is not None and first.digest == vm_digest(first.report.vms)
+    cache.record("h", HostStatus.Up, first.digest)  # as the update does after commit
+
+
+def test_unchanged_host_sends_nothing(parts: tuple[FetchService, HostCache, Clock]) -> None:
+    service, cache, _ = parts
+    _up_with_current_digest(service, cache)
+    (outcome,) = service.fetch_many([("h", 999.0)])
+    assert outcome.report is None and outcome.skipped is None and outcome.due_at == 999.0
+
+
+def test_a_change_is_sent_once_while_its_update_is_pending(
+    parts: tuple[FetchService, HostCache, Clock], sim: SimProcess
+) -> None:
+    service, cache, clock = parts
+    _up_with_current_digest(service, cache)
+    vm = sim.control.vms("host-0001")[0]["vm_id"]
+    sim.control.pause(vm)
+    (changed,) = service.fetch_many([("h", None)])
+    assert changed.report is not None and changed.report.vms_full  # re-polled in full for exit/pause details
+    clock.now += 1.0
+    (again,) = service.fetch_many([("h", None)])
+    assert again.report is None  # the same change is already queued
+    clock.now += 3 * 3.0
+    (late,) = service.fetch_many([("h", None)])
+    assert late.report is not None  # its update never committed: send it again
