@@ -8,12 +8,14 @@ in its own process group and is stopped (TERM, then KILL) when the stack closes.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ class LocalStack:
     workdir: Path
     env: dict[str, str] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
+    scratch: list[Path] = field(default_factory=list)  # directories removed on close
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -94,9 +97,12 @@ class LocalStack:
             self.children.remove(child)
 
     def close(self) -> None:
-        """Stop children newest first: beat, workers, simulator, then redis."""
+        """Stop children newest first: beat, workers, simulator, then the servers."""
         for child in reversed(list(self.children)):
             self.stop(child)
+        for path in self.scratch:
+            shutil.rmtree(path, ignore_errors=True)
+        self.scratch.clear()
 
     def __enter__(self) -> LocalStack:
         return self
@@ -117,6 +123,57 @@ class LocalStack:
         wait_until(lambda: _port_open(port), 15, "redis-server")
         url = f"redis://127.0.0.1:{port}/0"
         self.env["VURTI_REDIS_URL"] = url
+        return url
+
+    def start_postgres(self) -> str:
+        """A throwaway PostgreSQL (fsync off); its SQLAlchemy URL. As root, runs as the `postgres` user,
+        since initdb refuses root."""
+        bindir = _pg_bindir()
+        ids = None
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            ids = (pw.pw_uid, pw.pw_gid)
+        tmp = Path(tempfile.mkdtemp(prefix="vurti-pg-"))
+        self.scratch.append(tmp)
+        if ids:
+            os.chown(tmp, *ids)
+
+        def demote() -> None:
+            if ids:
+                os.setgid(ids[1])
+                os.setuid(ids[0])
+
+        subprocess.run(
+            [str(bindir / "initdb"), "-D", str(tmp / "data"), "-U", "vurti", "--auth=trust", "-E", "UTF8",
+             "--no-sync"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=demote,
+        )
+        port = free_port()
+        log_path = self.workdir / "postgres.log"
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen(
+                [str(bindir / "postgres"), "-D", str(tmp / "data"), "-p", str(port),
+                 "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={tmp}",
+                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                 "-c", "max_connections=200"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=demote, start_new_session=True,
+            )
+        self.children.append(Child("postgres", proc, log_path))
+        url = f"postgresql+psycopg://vurti@127.0.0.1:{port}/postgres"
+
+        def ready() -> bool:
+            import sqlalchemy as sa
+
+            engine = sa.create_engine(url)
+            try:
+                with engine.connect() as conn:
+                    conn.execute(sa.text("select 1"))
+                return True
+            finally:
+                engine.dispose()
+
+        wait_until(ready, 60, "postgres")
         return url
 
     def start_sim(self, hosts: int, vms_per_host: int, churn: float, seed: int = 1, extra: Sequence[str] = ()) -> str:
@@ -152,6 +209,16 @@ class LocalStack:
                 return child.log_path.read_text(errors="replace")
         path = self.workdir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _pg_bindir() -> Path:
+    found = shutil.which("pg_ctl") or shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    if not candidates:
+        raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
+    return candidates[-1]
 
 
 def _port_open(port: int) -> bool:

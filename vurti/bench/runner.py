@@ -75,7 +75,6 @@ class BenchRun:
         self.stack = LocalStack(self.workdir)
         self.kinds: dict[str, list[Child]] = {}
         self.kind_of: dict[int, str] = {}
-        self.pg_dir: Path | None = None
 
     # -- orchestration ----------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -83,8 +82,6 @@ class BenchRun:
             return self._run()
         finally:
             self.stack.close()
-            if self.pg_dir is not None:
-                shutil.rmtree(self.pg_dir, ignore_errors=True)
 
     def _run(self) -> dict[str, Any]:
         from vurti.bootstrap import Services, set_services
@@ -100,10 +97,8 @@ class BenchRun:
         redis_url = stack.start_redis()
         self.kinds["redis"] = [stack.children[-1]]
         if cfg.db == "postgresql":
-            from vurti.bench.pg import start_postgres
-
-            db_url, pg_child, self.pg_dir = start_postgres(stack)
-            self.kinds["database"] = [pg_child]
+            db_url = stack.start_postgres()
+            self.kinds["database"] = [stack.children[-1]]
         else:
             db_url = f"sqlite:///{self.workdir / 'vurti.db'}"
         stack.env.update({
