@@ -91,18 +91,17 @@ class Services:
 
     @cached_property
     def fetch(self) -> Any:
-        from vurti.agent import HostPoller
+        from vurti.agent.aio import BatchPoller
         from vurti.pipeline.fetch import FetchService
 
         agent = self.settings.agent
         return FetchService(
-            HostPoller(self.agent_client),
+            BatchPoller(self.settings.agent),
             self.cache,
             self.settings.policy,
             self.host_url,
             self.clock,
             guard_ttl=3 * (agent.connect_timeout + agent.read_timeout),
-            concurrency=self.settings.fetch_concurrency,
             recorder=self.bench_recorder,
         )
 

@@ -42,7 +42,7 @@ class AgentSettings:
     cert_file: str | None = None  # client certificate (mutual TLS)
     key_file: str | None = field(default=None, repr=False)
     max_reply_bytes: int = 16 * 1024 * 1024
-    pool_size: int = 64
+    pool_size: int = 64  # connections per process, and agent calls in flight at once
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,13 @@ class Settings:
     policy: MonitoringPolicy = field(default_factory=MonitoringPolicy)
     lock_ttl: float = 30.0  # seconds; longer than an update task's time limit
     fetch_batch: int = 50  # hosts per fetch_hosts message when many are due at once
-    fetch_concurrency: int = 32  # concurrent agent calls per fetching process
     bench_record_url: str | None = field(default=None, repr=False)  # Redis for `vurti bench` records; off if None
 
     def __repr__(self) -> str:
         return (
             f"Settings(database_url={redact_url(self.database_url)!r}, redis_url={redact_url(self.redis_url)!r}, "
             f"agent={self.agent!r}, policy={self.policy!r}, lock_ttl={self.lock_ttl!r}, "
-            f"fetch_batch={self.fetch_batch!r}, fetch_concurrency={self.fetch_concurrency!r})"
+            f"fetch_batch={self.fetch_batch!r})"
         )
 
     @classmethod
@@ -92,7 +91,6 @@ class Settings:
             policy=policy,
             lock_ttl=_float(env, "VURTI_LOCK_TTL", 30.0),
             fetch_batch=_int(env, "VURTI_FETCH_BATCH", 50),
-            fetch_concurrency=_int(env, "VURTI_FETCH_CONCURRENCY", 32),
             bench_record_url=env.get("VURTI_BENCH_RECORD") or None,
         )
 

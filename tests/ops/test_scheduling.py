@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from celery.result import AsyncResult
 
-from tasks import app
+from celery import Celery
 from tests.support.procs import wait_for
 from vurti.bootstrap import Services
 from vurti.config import Settings
@@ -109,8 +109,9 @@ def test_celery_call_refreshes_a_host_and_returns_what_changed(ops: Ops) -> None
     )
     assert out.returncode == 0, out.stderr
     task_id = out.stdout.strip().splitlines()[-1]
-    app.conf.broker_url = app.conf.result_backend = ops.local.env["VURTI_REDIS_URL"]
-    result = AsyncResult(task_id, app=app).get(timeout=30)
+    url = ops.local.env["VURTI_REDIS_URL"]
+    reader = Celery("reader", broker=url, backend=url, set_as_current=False)
+    result = AsyncResult(task_id, app=reader).get(timeout=30)
     assert result["applied"] is True and result["status"] == "Up"
 
 

@@ -8,7 +8,8 @@ import pytest
 import redis
 
 from tests.support.sim import SimProcess, running_sim
-from vurti.agent import AgentClient, HostPoller, make_session, vm_digest
+from vurti.agent import vm_digest
+from vurti.agent.aio import BatchPoller
 from vurti.config import AgentSettings
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.status import HostStatus
@@ -38,13 +39,15 @@ def parts(sim: SimProcess, redis_url: str) -> Iterator[tuple[FetchService, HostC
     settings = AgentSettings(read_timeout=5)
     clock = Clock()
     policy = MonitoringPolicy(refresh_interval=3.0, stats_every=1000)  # no statistics cycle in these tests
-    service = FetchService(HostPoller(AgentClient(make_session(settings), settings)), cache, policy,
-                           lambda _: sim.host_url("host-0001"), clock, guard_ttl=10)
+    poller = BatchPoller(settings)
+    service = FetchService(poller, cache, policy, lambda _: sim.host_url("host-0001"), clock, guard_ttl=10)
     yield service, cache, clock
+    poller.close()
     client.close()
 
 
 def _up_with_current_digest(service: FetchService, cache: HostCache) -> None:
+    cache.record("h", HostStatus.Up, None)  # an Up host: its forced poll carries the full VM list
     (first,) = service.fetch_many([("h", None)], force=True)
     assert first.report is not None and first.digest == vm_digest(first.report.vms)
     cache.record("h", HostStatus.Up, first.digest)  # as the update does after commit

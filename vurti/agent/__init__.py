@@ -5,6 +5,10 @@ Build one `make_session(settings)` per process (after any fork), wrap it in an
 `HostCommands` (VM.destroy -> CommandResult). Neither raises for agent
 problems; the exception hierarchy in `errors` stays inside this layer except
 for callers of `AgentClient.call` and the fetchers themselves.
+
+Polling many hosts at once on asyncio (AsyncAgentClient, AsyncHostPoller,
+BatchPoller) lives in `vurti.agent.aio`, imported from there so that code which
+never polls in batches does not load aiohttp.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from vurti.agent.errors import (
 )
 from vurti.agent.fetchers import HostPoller, VdsFetcher, VmFetch, VmFetcher
 from vurti.agent.parse import parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
-from vurti.agent.plan import PollPlan, plan_poll, vm_digest
+from vurti.agent.plan import PollPlan, PollRequest, plan_poll, vm_digest
 
 __all__ = [
     "AgentCallError",
@@ -35,6 +39,7 @@ __all__ = [
     "HostPoller",
     "InvalidData",
     "PollPlan",
+    "PollRequest",
     "ProtocolError",
     "VdsFetcher",
     "VmFetch",

@@ -13,31 +13,26 @@ import itertools
 import logging
 from typing import Any
 
-import orjson
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from vurti.agent.errors import (
-    AgentCallError,
-    AgentErrorReply,
-    AgentTimeout,
-    AgentUnreachable,
-    ProtocolError,
+from vurti.agent.errors import AgentCallError, AgentTimeout, AgentUnreachable, ProtocolError
+from vurti.agent.jsonrpc import (
+    CHUNK,
+    HEADERS,
+    SNIPPET,
+    declared_too_large,
+    encode_request,
+    http_status_error,
+    read_too_large,
+    unwrap_reply,
 )
 from vurti.config import AgentSettings, redact_url
 
 log = logging.getLogger(__name__)
 
-_HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "application/json",
-    "Accept-Encoding": "identity",  # small replies on a LAN: decompression costs more than it saves
-    "User-Agent": "vurti-agent-client",
-}
-_CHUNK = 256 * 1024
-_SNIPPET = 200
 
 
 def make_session(settings: AgentSettings) -> requests.Session:
@@ -64,7 +59,7 @@ def make_session(settings: AgentSettings) -> requests.Session:
         session.verify = settings.verify_tls
     if settings.cert_file:
         session.cert = (settings.cert_file, settings.key_file) if settings.key_file else settings.cert_file
-    session.headers.update(_HEADERS)
+    session.headers.update(HEADERS)
     return session
 
 
@@ -83,24 +78,22 @@ class AgentClient:
     def call(self, url: str, verb: str, params: dict[str, Any] | None = None) -> Any:
         """POST one request to the agent's base URL; raise AgentCallError subclasses."""
         request_id = next(self._ids)
-        body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": verb, "params": params or {}})
+        body = encode_request(request_id, verb, params)
         try:
             data = self._post(url, body)
         except AgentCallError:
             raise
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _translate(exc, verb, url) from exc
-        return _unwrap(data, request_id, verb, url)
+        return unwrap_reply(data, request_id, verb, url)
 
     def _post(self, url: str, body: bytes) -> bytes:
         resp = self._session.post(url, data=body, timeout=self._timeout, stream=True, allow_redirects=False)
         complete = False
         try:
             if resp.status_code != 200:
-                snippet = resp.raw.read(_SNIPPET, decode_content=True) or b""
-                raise ProtocolError(
-                    f"HTTP {resp.status_code} from {redact_url(url)}: {snippet.decode('utf-8', 'replace')!r}"
-                )
+                snippet = resp.raw.read(SNIPPET, decode_content=True) or b""
+                raise http_status_error(resp.status_code, url, snippet)
             data = self._read_bounded(resp, url)
             complete = True
             return data
@@ -110,52 +103,20 @@ class AgentClient:
 
     def _read_bounded(self, resp: requests.Response, url: str) -> bytes:
         limit = self._settings.max_reply_bytes
-        declared = resp.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ProtocolError(
-                f"reply from {redact_url(url)} is {int(declared)} bytes, over max_reply_bytes={limit}; not read"
-            )
+        too_large = declared_too_large(resp.headers.get("Content-Length"), limit, url)
+        if too_large is not None:
+            raise too_large
         chunks: list[bytes] = []
         total = 0
         while True:
-            chunk = resp.raw.read(min(_CHUNK, limit + 1 - total), decode_content=True)
+            chunk = resp.raw.read(min(CHUNK, limit + 1 - total), decode_content=True)
             if not chunk:
                 break
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
-                raise ProtocolError(
-                    f"reply from {redact_url(url)} exceeds max_reply_bytes={limit}; stopped reading at {total} bytes"
-                )
+                raise read_too_large(total, limit, url)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _unwrap(data: bytes, request_id: int, verb: str, url: str) -> Any:
-    """Check the JSON-RPC 2.0 envelope and return `result` or raise the error."""
-    try:
-        reply = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"{verb} reply from {redact_url(url)} is not JSON: {exc}") from None
-    if type(reply) is list and len(reply) == 1:
-        reply = reply[0]  # tolerate a batch of one
-    if type(reply) is not dict or reply.get("jsonrpc") != "2.0":
-        raise ProtocolError(f"{verb} reply from {redact_url(url)} is not a JSON-RPC 2.0 reply")
-    reply_id = reply.get("id")
-    if "error" in reply:
-        error = reply["error"]
-        if reply_id is not None and reply_id != request_id:
-            raise ProtocolError(f"{verb} error reply carries id {reply_id!r}, expected {request_id}")
-        code = error.get("code") if type(error) is dict else None
-        if type(code) is not int:
-            raise ProtocolError(f"{verb} reply has a malformed error object: {str(error)[:_SNIPPET]!r}")
-        message = error.get("message")
-        text = message if isinstance(message, str) else ""
-        raise AgentErrorReply(f"{verb} failed with code {code}: {text}"[:1000], code=code)
-    if "result" not in reply:
-        raise ProtocolError(f"{verb} reply from {redact_url(url)} has neither result nor error")
-    if reply_id != request_id:
-        raise ProtocolError(f"{verb} reply carries id {reply_id!r}, expected {request_id}")
-    return reply["result"]
 
 
 def _translate(exc: BaseException, verb: str, url: str) -> AgentCallError:

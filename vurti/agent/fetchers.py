@@ -5,7 +5,8 @@ HostPoller.poll never raises for agent problems: a failed call becomes
 `HostReport.error`. Calls run in a fixed order (capabilities, host statistics,
 VMs) and stop at the first failure; the report then keeps what the earlier
 calls returned (e.g. capabilities when Host.getStats timed out) and has
-`vms=None`, so nothing is concluded about VMs from a failed poll.
+`vms=None`, so nothing is concluded about VMs from a failed poll. The order and
+the parsing live in steps.py, shared with the asyncio poller (aio.py).
 
 When some VM entries had to be skipped (not an object, no vmId), the report is
 marked `partial`: its VM list is not complete, so a missing VM must not be taken
@@ -14,30 +15,37 @@ for a VM that went down.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import Any
 
 from vurti.agent.client import AgentClient
-from vurti.agent.errors import AgentCallError, to_fetch_error
-from vurti.agent.parse import parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
-from vurti.agent.plan import PollPlan
-from vurti.domain.report import FetchError, HostCapabilities, HostReport, HostStats, VmReport
+from vurti.agent.parse import parse_capabilities, parse_host_stats
+from vurti.agent.plan import PollPlan, PollRequest
+from vurti.agent.steps import (
+    ALL_VM_STATS_CALL,
+    GET_ALL_VM_STATS,
+    GET_CAPABILITIES,
+    GET_STATS,
+    GET_VM_LIST,
+    VM_LIST_CALL,
+    Call,
+    VmFetch,
+    poll_steps,
+    run_steps,
+    to_vm_fetch,
+)
+from vurti.domain.report import HostCapabilities, HostReport, HostStats
 
-log = logging.getLogger(__name__)
-
-GET_CAPABILITIES = "Host.getCapabilities"
-GET_STATS = "Host.getStats"
-GET_ALL_VM_STATS = "Host.getAllVmStats"
-GET_VM_LIST = "Host.getVMList"
-
-
-@dataclass(frozen=True)
-class VmFetch:
-    """VMs as one verb reported them; `complete` is False when entries were skipped."""
-
-    vms: tuple[VmReport, ...]
-    full: bool
-    complete: bool = True
+__all__ = [
+    "GET_ALL_VM_STATS",
+    "GET_CAPABILITIES",
+    "GET_STATS",
+    "GET_VM_LIST",
+    "HostPoller",
+    "VdsFetcher",
+    "VmFetch",
+    "VmFetcher",
+]
 
 
 class VdsFetcher:
@@ -60,21 +68,19 @@ class VmFetcher:
         self._client = client
 
     def all_vm_stats(self, url: str, warnings: list[str] | None = None) -> VmFetch:
-        result = self._client.call(url, GET_ALL_VM_STATS)
-        vms = parse_vm_stats(result, warnings)
-        return VmFetch(vms=vms, full=True, complete=len(vms) == len(result))
+        result = self._client.call(url, ALL_VM_STATS_CALL.verb, ALL_VM_STATS_CALL.params)
+        return to_vm_fetch(result, full=True, warnings=warnings)
 
     def vm_list(self, url: str, warnings: list[str] | None = None) -> VmFetch:
-        # onlyUUID=false: VDSM <= 4.30 answers bare UUIDs without it; later ones ignore it.
-        result = self._client.call(url, GET_VM_LIST, {"onlyUUID": False})
-        vms = parse_vm_list(result, warnings)
-        return VmFetch(vms=vms, full=False, complete=len(vms) == len(result))
+        result = self._client.call(url, VM_LIST_CALL.verb, VM_LIST_CALL.params)
+        return to_vm_fetch(result, full=False, warnings=warnings)
 
 
 class HostPoller:
     """One poll of one host, as data."""
 
     def __init__(self, client: AgentClient) -> None:
+        self._client = client
         self.vds = VdsFetcher(client)
         self.vms = VmFetcher(client)
 
@@ -91,46 +97,36 @@ class HostPoller:
         vms: bool = True,
     ) -> HostReport:
         """Run the asked-for calls in order; never raises for agent problems."""
-        warnings: list[str] = []
-        caps: HostCapabilities | None = None
-        stats: HostStats | None = None
-        fetched: VmFetch | None = None
-        error: FetchError | None = None
-        verb = ""
-        try:
-            if capabilities:
-                verb = GET_CAPABILITIES
-                caps = self.vds.capabilities(url, warnings)
-            if host_stats:
-                verb = GET_STATS
-                stats = self.vds.host_stats(url, warnings)
-            if vms:
-                verb = GET_ALL_VM_STATS if full_vms else GET_VM_LIST
-                fetched = self.vms.all_vm_stats(url, warnings) if full_vms else self.vms.vm_list(url, warnings)
-        except AgentCallError as exc:
-            error = to_fetch_error(exc, verb)
-            log.debug("poll of host %s failed: %s", host_id, error.message)
-        return HostReport(
-            host_id=host_id,
-            fetched_at=now,
-            error=error,
-            stats=stats,
-            capabilities=caps,
-            vms=fetched.vms if fetched is not None else None,
-            vms_full=fetched.full if fetched is not None else False,
+        steps = poll_steps(
+            host_id,
+            now=now,
+            capabilities=capabilities,
+            host_stats=host_stats,
+            full_vms=full_vms,
             stats_due=stats_due,
-            partial=fetched is not None and not fetched.complete,
-            warnings=tuple(warnings),
+            vms=vms,
         )
 
+        def call(step: Call) -> Any:
+            return self._client.call(url, step.verb, step.params)
+
+        return run_steps(steps, call)
+
     def poll_plan(self, host_id: str, url: str, plan: PollPlan, *, now: float) -> HostReport:
+        return self.poll_request(PollRequest.from_plan(host_id, url, plan, now=now))
+
+    def poll_request(self, request: PollRequest) -> HostReport:
         return self.poll(
-            host_id,
-            url,
-            now=now,
-            capabilities=plan.capabilities,
-            host_stats=plan.host_stats,
-            full_vms=plan.full_vms,
-            stats_due=plan.stats_due,
-            vms=plan.vms,
+            request.host_id,
+            request.url,
+            now=request.now,
+            capabilities=request.capabilities,
+            host_stats=request.host_stats,
+            full_vms=request.full_vms,
+            stats_due=request.stats_due,
+            vms=request.vms,
         )
+
+    def poll_many(self, requests: Sequence[PollRequest]) -> list[HostReport]:
+        """One after the other, reports in request order (BatchPoller in aio.py runs them concurrently)."""
+        return [self.poll_request(request) for request in requests]

@@ -46,6 +46,33 @@ class PollPlan:
         return not (self.capabilities or self.host_stats or self.vms)
 
 
+@dataclass(frozen=True)
+class PollRequest:
+    """One host poll to run, as plain data: what `poll_many` of either poller takes."""
+
+    host_id: str
+    url: str
+    now: float
+    capabilities: bool = False
+    host_stats: bool = False
+    full_vms: bool = False
+    stats_due: bool = False
+    vms: bool = True
+
+    @classmethod
+    def from_plan(cls, host_id: str, url: str, plan: PollPlan, *, now: float) -> PollRequest:
+        return cls(
+            host_id=host_id,
+            url=url,
+            now=now,
+            capabilities=plan.capabilities,
+            host_stats=plan.host_stats,
+            full_vms=plan.full_vms,
+            stats_due=plan.stats_due,
+            vms=plan.vms,
+        )
+
+
 def plan_poll(host_status: HostStatus, cycle: int, stats_every: int) -> PollPlan:
     """The calls due for a host in `host_status` on its `cycle`-th poll (0-based)."""
     if stats_every < 1:

@@ -43,7 +43,7 @@ class BenchConfig:
     db: str = "sqlite"  # sqlite | postgresql
     fetch_workers: int = 1  # celery worker processes on the fetch queue (threads pool)
     fetch_threads: int = 16  # celery threads per fetch worker
-    fetch_concurrency: int = 32  # concurrent agent calls per fetch worker (VURTI_FETCH_CONCURRENCY)
+    fetch_concurrency: int = 64  # agent calls in flight per fetch worker (VURTI_AGENT_POOL_SIZE)
     fetch_batch: int = 50
     update_concurrency: int = 2  # prefork processes of the update worker
     probes_per_s: float = 1.0  # simulator actions per second in the probe window (0: no probe window)
@@ -106,7 +106,7 @@ class BenchRun:
             "VURTI_REDIS_URL": redis_url,
             "VURTI_REFRESH_INTERVAL": repr(cfg.interval),
             "VURTI_STATS_EVERY": str(cfg.stats_every),
-            "VURTI_FETCH_CONCURRENCY": str(cfg.fetch_concurrency),
+            "VURTI_AGENT_POOL_SIZE": str(cfg.fetch_concurrency),
             "VURTI_FETCH_BATCH": str(cfg.fetch_batch),
         })
         svc = Services(Settings.from_env(stack.env))

@@ -21,7 +21,7 @@ import click
 @click.option("--fetch-workers", default=1, show_default=True, type=click.IntRange(1, 16))
 @click.option("--fetch-threads", default=16, show_default=True, type=click.IntRange(1, 256),
               help="Celery threads per fetch worker.")
-@click.option("--fetch-concurrency", default=32, show_default=True, type=click.IntRange(1, 512),
+@click.option("--fetch-concurrency", default=64, show_default=True, type=click.IntRange(1, 512),
               help="Concurrent agent calls per fetch worker (and per bare-loop process).")
 @click.option("--update-concurrency", default=2, show_default=True, type=click.IntRange(1, 32))
 @click.option("--probes-per-s", default=1.0, show_default=True, type=click.FloatRange(0),

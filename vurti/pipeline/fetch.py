@@ -1,21 +1,21 @@
 """Poll hosts and decide which reports need the update path.
 
-A steady-state cycle costs one cheap agent call (the short VM list) and a few
-Redis commands: if the host is Up, no statistics are due and the VM digest
-equals the one last committed, the report stops here. Otherwise a changed short
-list is re-polled in full (exit codes and reasons are only in the full form)
-and the report goes on to the update task.
+A steady-state cycle costs one cheap agent call (the short VM list) and, per
+batch of hosts, two Redis round trips: if the host is Up, no statistics are due
+and the VM digest equals the one last committed (or one already queued), the
+report stops here. Otherwise a changed short list is re-polled in full (exit
+codes and reasons are only in the full form) and the report goes on to the
+update task. The hosts of a batch are polled concurrently by the poller.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
-from vurti.agent import HostPoller, plan_poll, vm_digest
+from vurti.agent import PollPlan, PollRequest, plan_poll, vm_digest
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import FetchError, FetchErrorKind, HostReport
 from vurti.domain.status import HostStatus
@@ -39,16 +39,21 @@ class FetchOutcome:
         return self.report is not None
 
 
+class Poller(Protocol):
+    """HostPoller (requests, one by one) or BatchPoller (aiohttp, concurrently)."""
+
+    def poll_many(self, requests: Sequence[PollRequest]) -> list[HostReport]: ...
+
+
 class FetchService:
     def __init__(
         self,
-        poller: HostPoller,
+        poller: Poller,
         cache: HostCache,
         policy: MonitoringPolicy,
         url_of: Callable[[str], str | None],
         clock: Callable[[], float],
         guard_ttl: float,
-        concurrency: int = 32,
         recorder: Any = None,
     ) -> None:
         self._poller = poller
@@ -56,30 +61,26 @@ class FetchService:
         self._policy = policy
         self._url_of = url_of
         self._clock = clock
-        self._concurrency = concurrency
         self._guard_ttl = guard_ttl  # a fetch mark outlives a crashed fetcher by this much at most
         # A digest sent to the update queue is not sent again for this long, unless statistics
         # are due: a slow update queue must not be flooded with copies of the same change.
         self._pending_window = 3 * policy.refresh_interval
-        self._pool: ThreadPoolExecutor | None = None
         self._recorder = recorder  # benchmark instrumentation (vurti.bench.recorder), None in production
 
     def fetch_many(self, hosts: Sequence[tuple[str, float | None]], force: bool = False) -> list[FetchOutcome]:
-        """Poll each (host id, scheduled time) concurrently; never raises for agent trouble."""
+        """Poll the hosts (id, scheduled time) concurrently; never raises for agent trouble.
+
+        Two rounds at most: every host by its plan, then, in full, the Up hosts whose
+        short VM list changed (exit codes and pause reasons are only in the full form).
+        """
         if not hosts:
             return []
-        ids = [h for h, _ in hosts]
+        started = self._clock()
         token = self._cache.new_token()
-        cached = self._cache.begin_cycles(ids, token, self._guard_ttl)
-        jobs = list(zip(cached, (due for _, due in hosts), strict=True))
+        cached = self._cache.begin_cycles([h for h, _ in hosts], token, self._guard_ttl)
         outcomes: list[FetchOutcome] = []
         try:
-            if len(jobs) == 1:
-                outcomes = [self._fetch_one(jobs[0][0], jobs[0][1], force)]
-            else:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="vurti-fetch")
-                outcomes = list(self._pool.map(lambda job: self._fetch_one(job[0], job[1], force), jobs))
+            outcomes = self._fetch(cached, [due for _, due in hosts], started, force)
         finally:
             held = [c.host_id for c in cached if not c.busy]
             pending = [(o.host_id, o.digest, o.started_at) for o in outcomes if o.digest]
@@ -88,45 +89,63 @@ class FetchService:
             self._recorder.polls(outcomes)
         return outcomes
 
-    def _fetch_one(self, host: CachedHost, due_at: float | None, force: bool) -> FetchOutcome:
-        started = self._clock()
-        if host.busy:
-            log.info("host %s: previous fetch still running, skipping this one", host.host_id)
-            return FetchOutcome(host.host_id, None, "running", due_at, started)
-        try:
-            report = self._poll(host, started, force)
-        except Exception as exc:  # noqa: BLE001 - one host's bug must not stop a batch
-            log.exception("host %s: fetch failed unexpectedly", host.host_id)
-            error = FetchError(FetchErrorKind.INVALID_DATA, f"internal error while fetching: {exc!r}")
-            report = HostReport(host.host_id, started, error=error)
-        if report is None:
-            return FetchOutcome(host.host_id, None, None, due_at, started)  # polled, nothing to write
-        digest = vm_digest(report.vms) if report.vms is not None and not report.partial else None
-        return FetchOutcome(host.host_id, report, None, due_at, started, digest)
+    def _fetch(
+        self, cached: list[CachedHost], due: list[float | None], now: float, force: bool
+    ) -> list[FetchOutcome]:
+        reports: dict[str, HostReport | None] = {}
+        first: list[PollRequest] = []
+        for host in cached:
+            if host.busy:
+                log.info("host %s: previous fetch still running, skipping this one", host.host_id)
+                continue
+            url = host.url or self._url_of(host.host_id)
+            if url is None:
+                error = FetchError(FetchErrorKind.UNREACHABLE, "host has no agent URL (removed?)")
+                reports[host.host_id] = HostReport(host.host_id, now, error=error)
+                continue
+            if host.url is None:
+                self._cache.put_host(host.host_id, url)
+            plan = self._plan(host, force)
+            if plan.idle:
+                continue  # an installer or an administrator owns the host (Down, Installing, ...)
+            first.append(PollRequest.from_plan(host.host_id, url, plan, now=now))
+        by_id = {h.host_id: h for h in cached}
+        again: list[PollRequest] = []
+        for request, report in zip(first, self._poll(first, now), strict=True):
+            decision = self._decide(by_id[request.host_id], request, report, now, force)
+            if decision is _AGAIN_IN_FULL:
+                again.append(replace(request, full_vms=True, stats_due=False))
+            else:
+                reports[request.host_id] = decision
+        for request, report in zip(again, self._poll(again, now), strict=True):
+            reports[request.host_id] = report
+        return [self._outcome(host, d, now, reports) for host, d in zip(cached, due, strict=True)]
 
-    def _poll(self, host: CachedHost, now: float, force: bool) -> HostReport | None:
-        url = host.url or self._url_of(host.host_id)
-        if url is None:
-            error = FetchError(FetchErrorKind.UNREACHABLE, "host has no agent URL (removed?)")
-            return HostReport(host.host_id, now, error=error)
-        if host.url is None:
-            self._cache.put_host(host.host_id, url)
-        status = host.status if host.status is not None else HostStatus.Unassigned
+    def _plan(self, host: CachedHost, force: bool) -> PollPlan:
         every = self._policy.stats_every
+        status = host.status if host.status is not None else HostStatus.Unassigned
+        if force:  # a manual refresh: everything the host can tell
+            return PollPlan(capabilities=status is not HostStatus.Up, host_stats=True, full_vms=True, stats_due=True)
         # Each host takes its statistics cycles at its own offset, so a fleet's statistics
         # writes spread over the N cycles instead of landing in one.
-        cycle = 0 if force else host.cycle + int(phase(host.host_id, every))
-        plan = plan_poll(status, cycle, every)
-        report = self._poller.poll(
-            host.host_id,
-            url,
-            now=now,
-            capabilities=plan.capabilities,
-            host_stats=plan.host_stats,
-            full_vms=plan.full_vms,
-            stats_due=plan.stats_due,
-        )
-        if force or not report.ok or plan.stats_due or plan.capabilities or status is not HostStatus.Up:
+        cycle = host.cycle + int(phase(host.host_id, every))
+        return plan_poll(status, cycle, every)
+
+    def _poll(self, requests: list[PollRequest], now: float) -> list[HostReport]:
+        if not requests:
+            return []
+        try:
+            return self._poller.poll_many(requests)
+        except Exception as exc:  # noqa: BLE001 - a bug in one batch must not kill the worker
+            log.exception("polling a batch of %d hosts failed unexpectedly", len(requests))
+            error = FetchError(FetchErrorKind.INVALID_DATA, f"internal error while fetching: {exc!r}")
+            return [HostReport(r.host_id, now, error=error) for r in requests]
+
+    def _decide(
+        self, host: CachedHost, request: PollRequest, report: HostReport, now: float, force: bool
+    ) -> HostReport | None | object:
+        """The report to send on, None (nothing changed), or _AGAIN_IN_FULL."""
+        if force or not report.ok or request.stats_due or request.capabilities or host.status is not HostStatus.Up:
             return report
         if report.vms is not None:
             digest = vm_digest(report.vms)
@@ -134,7 +153,19 @@ class FetchService:
                 return None
             if digest == host.pending and host.pending_at is not None and now - host.pending_at < self._pending_window:
                 return None  # this change is already on its way to the update queue
-        if not plan.full_vms:
-            # Something changed: exit codes, reasons and pause codes are only in the full form.
-            return self._poller.poll(host.host_id, url, now=now, full_vms=True, stats_due=False)
-        return report
+        return report if request.full_vms else _AGAIN_IN_FULL
+
+    @staticmethod
+    def _outcome(
+        host: CachedHost, due_at: float | None, started: float, reports: dict[str, HostReport | None]
+    ) -> FetchOutcome:
+        if host.busy:
+            return FetchOutcome(host.host_id, None, "running", due_at, started)
+        report = reports.get(host.host_id)
+        if report is None:
+            return FetchOutcome(host.host_id, None, None, due_at, started)  # polled, nothing to write
+        digest = vm_digest(report.vms) if report.vms is not None and not report.partial else None
+        return FetchOutcome(host.host_id, report, None, due_at, started, digest)
+
+
+_AGAIN_IN_FULL = object()

@@ -1,0 +1,192 @@
+"""Polling many hosts concurrently on asyncio, from synchronous (Celery) code.
+
+At thousands of hosts every few seconds, requests costs too much CPU per call
+and threads share one GIL; aiohttp on one event loop polls a batch of hosts at
+about a third of the CPU. Three pieces:
+
+- AsyncAgentClient (aio_client.py): the asyncio twin of AgentClient.
+- AsyncHostPoller: the twin of HostPoller. Both drive the same generator
+  (steps.poll_steps), so order, stop-at-first-failure, parsing and the report
+  are the same code; only the I/O differs.
+- BatchPoller: a synchronous façade for worker threads. One private event loop
+  runs in a daemon thread, started on first use (so after any fork) and
+  restarted in a forked child; `poll_many` submits a batch to it and blocks for
+  the reports, so any number of threads may call it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from vurti.agent.aio_client import AsyncAgentClient
+from vurti.agent.errors import AgentCallError
+from vurti.agent.plan import PollPlan, PollRequest
+from vurti.agent.steps import Call, PollSteps, poll_steps
+from vurti.config import AgentSettings
+from vurti.domain.report import HostReport
+
+__all__ = ["AsyncAgentClient", "AsyncHostPoller", "BatchPoller", "run_steps_async"]
+
+T = TypeVar("T")
+_CLOSE_TIMEOUT = 10.0  # seconds to wait for the loop to close its connections
+
+
+async def run_steps_async(steps: PollSteps, call: Callable[[Call], Awaitable[Any]]) -> HostReport:
+    """steps.run_steps with an awaitable call: the same protocol, driven from a coroutine."""
+    try:
+        request = next(steps)
+        while True:
+            try:
+                result = await call(request)
+            except AgentCallError as exc:
+                request = steps.throw(exc)
+            else:
+                request = steps.send(result)
+    except StopIteration as done:
+        report: HostReport = done.value
+        return report
+
+
+class AsyncHostPoller:
+    """One poll of one host, as data; many of them at once with `poll_many`."""
+
+    def __init__(self, client: AsyncAgentClient) -> None:
+        self._client = client
+        self._limit: asyncio.Semaphore | None = None
+
+    async def poll(
+        self,
+        host_id: str,
+        url: str,
+        *,
+        now: float,
+        capabilities: bool = False,
+        host_stats: bool = False,
+        full_vms: bool = False,
+        stats_due: bool = False,
+        vms: bool = True,
+    ) -> HostReport:
+        """Run the asked-for calls in order; never raises for agent problems."""
+        steps = poll_steps(
+            host_id,
+            now=now,
+            capabilities=capabilities,
+            host_stats=host_stats,
+            full_vms=full_vms,
+            stats_due=stats_due,
+            vms=vms,
+        )
+
+        def call(step: Call) -> Awaitable[Any]:
+            return self._client.call(url, step.verb, step.params)
+
+        return await run_steps_async(steps, call)
+
+    async def poll_plan(self, host_id: str, url: str, plan: PollPlan, *, now: float) -> HostReport:
+        return await self.poll_request(PollRequest.from_plan(host_id, url, plan, now=now))
+
+    async def poll_request(self, request: PollRequest) -> HostReport:
+        return await self.poll(
+            request.host_id,
+            request.url,
+            now=request.now,
+            capabilities=request.capabilities,
+            host_stats=request.host_stats,
+            full_vms=request.full_vms,
+            stats_due=request.stats_due,
+            vms=request.vms,
+        )
+
+    async def poll_many(self, requests: Sequence[PollRequest]) -> list[HostReport]:
+        """All at once, at most pool_size hosts in flight (shared by every caller), reports in order.
+
+        The bound is a semaphore rather than the connector's pool alone, so a host
+        waiting for its turn does not spend its own total timeout in the queue.
+        """
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(self._client.settings.pool_size)
+        limit = self._limit
+
+        async def one(request: PollRequest) -> HostReport:
+            async with limit:
+                return await self.poll_request(request)
+
+        return list(await asyncio.gather(*(one(request) for request in requests)))
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+class BatchPoller:
+    """Synchronous, thread-safe `poll_many` on a private event loop in a daemon thread."""
+
+    def __init__(self, settings: AgentSettings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._poller: AsyncHostPoller | None = None
+        self._pid = 0
+        # What a forked child inherited: kept referenced, never closed. Closing (or garbage
+        # collecting) it would unregister the parent's sockets from the epoll set both share.
+        self._inherited: list[object] = []
+
+    def __repr__(self) -> str:
+        return f"BatchPoller(settings={self._settings!r})"
+
+    def poll_many(self, requests: Sequence[PollRequest]) -> list[HostReport]:
+        """Poll every request concurrently; reports in request order; agent trouble is in the reports."""
+        if not requests:
+            return []
+        poller, loop = self._started()
+        return self._run(loop, poller.poll_many(list(requests)))
+
+    def poll(self, request: PollRequest) -> HostReport:
+        return self.poll_many([request])[0]
+
+    def close(self) -> None:
+        """Close the connections and stop the loop thread; a later call starts them again."""
+        with self._lock:
+            loop, thread, poller = self._loop, self._thread, self._poller
+            self._loop = self._thread = self._poller = None
+            if loop is None or thread is None or poller is None:
+                return
+            if self._pid != os.getpid():
+                self._inherited.append((loop, thread, poller))  # the parent's: not ours to close
+                return
+        try:
+            asyncio.run_coroutine_threadsafe(poller.close(), loop).result(_CLOSE_TIMEOUT)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(_CLOSE_TIMEOUT)
+            if not thread.is_alive():
+                loop.close()
+
+    def _started(self) -> tuple[AsyncHostPoller, asyncio.AbstractEventLoop]:
+        with self._lock:
+            if self._loop is None or self._poller is None or self._pid != os.getpid():
+                # First use, or first use in a forked child: the parent's loop thread does not
+                # exist here and its sockets are the parent's; start afresh, leave those alone.
+                if self._loop is not None:
+                    self._inherited.append((self._loop, self._thread, self._poller))
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=_serve, args=(loop,), name="vurti-batch-poller", daemon=True)
+                thread.start()
+                self._loop, self._thread, self._pid = loop, thread, os.getpid()
+                self._poller = AsyncHostPoller(AsyncAgentClient(self._settings))
+            return self._poller, self._loop
+
+    @staticmethod
+    def _run(loop: asyncio.AbstractEventLoop, coro: Awaitable[T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)  # type: ignore[arg-type]
+        return future.result()
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    loop.run_forever()

@@ -1,0 +1,120 @@
+"""The verb sequence of one host poll without I/O: one core for the sync and the asyncio poller.
+
+`poll_steps` is a generator. It yields the `Call`s a poll needs, in order
+(capabilities, host statistics, VMs), receives each call's raw result, or has
+the call's AgentCallError thrown into it, parses results as they arrive and
+returns the HostReport. A driver only performs the calls (`run_steps` below with
+a blocking client, `run_steps_async` in aio.py with aiohttp), so the order, the
+stop at the first failure and the parsing exist once for both transports.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from vurti.agent.errors import AgentCallError, to_fetch_error
+from vurti.agent.parse import parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
+from vurti.domain.report import FetchError, HostCapabilities, HostReport, HostStats, VmReport
+
+log = logging.getLogger(__name__)
+
+GET_CAPABILITIES = "Host.getCapabilities"
+GET_STATS = "Host.getStats"
+GET_ALL_VM_STATS = "Host.getAllVmStats"
+GET_VM_LIST = "Host.getVMList"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One JSON-RPC call a poll needs; the driver adds the agent's URL."""
+
+    verb: str
+    params: dict[str, Any] | None = None
+
+
+CAPABILITIES_CALL = Call(GET_CAPABILITIES)
+STATS_CALL = Call(GET_STATS)
+ALL_VM_STATS_CALL = Call(GET_ALL_VM_STATS)
+# onlyUUID=false: VDSM <= 4.30 answers bare UUIDs without it; later ones ignore it.
+VM_LIST_CALL = Call(GET_VM_LIST, {"onlyUUID": False})
+
+PollSteps = Generator[Call, Any, HostReport]
+
+
+@dataclass(frozen=True)
+class VmFetch:
+    """VMs as one verb reported them; `complete` is False when entries were skipped."""
+
+    vms: tuple[VmReport, ...]
+    full: bool
+    complete: bool = True
+
+
+def to_vm_fetch(result: Any, *, full: bool, warnings: list[str] | None = None) -> VmFetch:
+    """Parse Host.getAllVmStats (`full`) or Host.getVMList; raises InvalidData for a wrong shape."""
+    vms = parse_vm_stats(result, warnings) if full else parse_vm_list(result, warnings)
+    return VmFetch(vms=vms, full=full, complete=len(vms) == len(result))
+
+
+def poll_steps(
+    host_id: str,
+    *,
+    now: float,
+    capabilities: bool = False,
+    host_stats: bool = False,
+    full_vms: bool = False,
+    stats_due: bool = False,
+    vms: bool = True,
+) -> PollSteps:
+    """Yield the calls in order, parse what comes back, return the report (errors as data)."""
+    warnings: list[str] = []
+    caps: HostCapabilities | None = None
+    stats: HostStats | None = None
+    fetched: VmFetch | None = None
+    error: FetchError | None = None
+    verb = ""
+    try:
+        if capabilities:
+            verb = GET_CAPABILITIES
+            caps = parse_capabilities((yield CAPABILITIES_CALL), warnings)
+        if host_stats:
+            verb = GET_STATS
+            stats = parse_host_stats((yield STATS_CALL), warnings)
+        if vms:
+            call = ALL_VM_STATS_CALL if full_vms else VM_LIST_CALL
+            verb = call.verb
+            fetched = to_vm_fetch((yield call), full=full_vms, warnings=warnings)
+    except AgentCallError as exc:
+        error = to_fetch_error(exc, verb)
+        log.debug("poll of host %s failed: %s", host_id, error.message)
+    return HostReport(
+        host_id=host_id,
+        fetched_at=now,
+        error=error,
+        stats=stats,
+        capabilities=caps,
+        vms=fetched.vms if fetched is not None else None,
+        vms_full=fetched.full if fetched is not None else False,
+        stats_due=stats_due,
+        partial=fetched is not None and not fetched.complete,
+        warnings=tuple(warnings),
+    )
+
+
+def run_steps(steps: PollSteps, call: Callable[[Call], Any]) -> HostReport:
+    """Drive `steps` with a blocking `call`; its AgentCallError goes back into the generator."""
+    try:
+        request = next(steps)
+        while True:
+            try:
+                result = call(request)
+            except AgentCallError as exc:
+                request = steps.throw(exc)
+            else:
+                request = steps.send(result)
+    except StopIteration as done:
+        report: HostReport = done.value
+        return report
