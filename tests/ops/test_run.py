@@ -43,8 +43,17 @@ def test_run_shows_a_live_fleet_and_ctrl_c_stops_every_process(tmp_path: Path) -
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0, log.read_text(errors="replace")[-2000:]
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # a failed assertion: still stop the stack the clean way
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for pid in _processes_in(workdir):  # never leave a process behind, even on failure
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     text = log.read_text(errors="replace")
     assert "stopped" in text
     assert "Traceback" not in text
