@@ -102,6 +102,7 @@ class Services:
             self.host_url,
             self.clock,
             guard_ttl=3 * (agent.connect_timeout + agent.read_timeout),
+            pending_window=self.settings.lock_ttl,
             recorder=self.bench_recorder,
         )
 

@@ -40,7 +40,8 @@ def parts(sim: SimProcess, redis_url: str) -> Iterator[tuple[FetchService, HostC
     clock = Clock()
     policy = MonitoringPolicy(refresh_interval=3.0, stats_every=1000)  # no statistics cycle in these tests
     poller = BatchPoller(settings)
-    service = FetchService(poller, cache, policy, lambda _: sim.host_url("host-0001"), clock, guard_ttl=10)
+    service = FetchService(poller, cache, policy, lambda _: sim.host_url("host-0001"), clock, guard_ttl=10,
+                           pending_window=9.0)
     yield service, cache, clock
     poller.close()
     client.close()
@@ -72,6 +73,6 @@ def test_a_change_is_sent_once_while_its_update_is_pending(
     clock.now += 1.0
     (again,) = service.fetch_many([("h", None)])
     assert again.report is None  # the same change is already queued
-    clock.now += 3 * 3.0
+    clock.now += 9.0
     (late,) = service.fetch_many([("h", None)])
     assert late.report is not None  # its update never committed: send it again

@@ -182,6 +182,17 @@ class BenchRun:
             time.sleep(1.0)
         if up < self.cfg.hosts:
             raise RuntimeError(f"only {up} of {self.cfg.hosts} hosts Up after {self.cfg.warmup_max:.0f}s of warm-up")
+        # A host is Up one poll before its VMs are recorded; wait for them too, or the first
+        # measured window is spent registering them.
+        want, known = self.cfg.hosts * self.cfg.vms_per_host, 0
+        while time.monotonic() < deadline:
+            self._check_children()
+            with svc.uow() as uow:
+                known = sum(uow.vms.count_by_status().values())
+            self.progress("warm-up: VMs recorded", min(known, want), want)
+            if known >= want:
+                break
+            time.sleep(1.0)
         self._wait("warm-up: settling", max(2 * self.cfg.interval, self.cfg.stats_every * self.cfg.interval))
         return round(time.monotonic() - started, 1)
 

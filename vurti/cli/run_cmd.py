@@ -97,9 +97,10 @@ def _sleep_while(running: object, seconds: float) -> None:
 def _counts(svc: object) -> tuple[Counter[str], Counter[str], list[object]]:
     with svc.uow() as uow:  # type: ignore[attr-defined]
         hosts = uow.hosts.list_hosts()
-        vms = uow.vms.list_vms(None)
+        vms = uow.vms.count_by_status()
         recent = uow.audit.recent(12, None)
-    return Counter(state.status.name for _, state in hosts), Counter(vm.status.name for vm in vms), recent
+    return (Counter(state.status.name for _, state in hosts),
+            Counter({status.name: n for status, n in vms.items()}), recent)
 
 
 def _summary_line(svc: object) -> str:

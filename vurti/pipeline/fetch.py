@@ -54,6 +54,7 @@ class FetchService:
         url_of: Callable[[str], str | None],
         clock: Callable[[], float],
         guard_ttl: float,
+        pending_window: float = 30.0,
         recorder: Any = None,
     ) -> None:
         self._poller = poller
@@ -62,9 +63,10 @@ class FetchService:
         self._url_of = url_of
         self._clock = clock
         self._guard_ttl = guard_ttl  # a fetch mark outlives a crashed fetcher by this much at most
-        # A digest sent to the update queue is not sent again for this long, unless statistics
-        # are due: a slow update queue must not be flooded with copies of the same change.
-        self._pending_window = 3 * policy.refresh_interval
+        # A digest sent to the update queue is not sent again for this long (the update lock's
+        # TTL: an update not committed by then is lost), unless statistics are due: a slow
+        # update queue must not be flooded with copies of the same change.
+        self._pending_window = pending_window
         self._recorder = recorder  # benchmark instrumentation (vurti.bench.recorder), None in production
 
     def fetch_many(self, hosts: Sequence[tuple[str, float | None]], force: bool = False) -> list[FetchOutcome]:

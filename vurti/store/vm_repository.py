@@ -11,11 +11,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
 from vurti.domain.model import VmState, changed_fields
 from vurti.domain.report import VmStats
+from vurti.domain.status import VmStatus
 from vurti.store.codec import Codec
 from vurti.store.errors import OutOfScope
 from vurti.store.scope import Scope, ScopeGuard
@@ -99,6 +100,11 @@ class VmRepository:
             self._guard.require([host_id])
             return self._select(vm_dynamic.c.run_on_host == host_id)
         return self._select(None)
+
+    def count_by_status(self) -> dict[VmStatus, int]:
+        """How many VMs are in each status (one aggregate query, for summaries)."""
+        stmt = select(vm_dynamic.c.status, func.count()).group_by(vm_dynamic.c.status)
+        return {VmStatus(int(status)): int(n) for status, n in self._conn.execute(stmt)}
 
     def _select(self, condition: Any) -> list[VmState]:
         stmt = select(*vm_columns()).select_from(vm_dynamic.join(vm_static, vm_static.c.vm_id == vm_dynamic.c.vm_id))
