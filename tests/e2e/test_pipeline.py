@@ -1,111 +1,20 @@
 """End to end with real processes: redis-server, the simulator, celery workers (both queues) and beat.
 
-One stack per database (SQLite, then PostgreSQL); the tests drive the simulator
-through its control API and wait, by condition, for the database to follow.
+One stack per database (SQLite, then PostgreSQL; fixture `stack` in conftest.py); the
+tests drive the simulator through its control API and wait, by condition, for the database to follow.
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pytest
-import sqlalchemy as sa
-
+from tests.e2e.conftest import INTERVAL, Stack
 from tests.support.procs import wait_for
-from vurti.bootstrap import Services
-from vurti.config import Settings
 from vurti.domain.status import HostStatus, VmStatus
 from vurti.inventory import add_hosts
 from vurti.runtime import keys
-from vurti.sim.control_client import ControlClient
 from vurti.sim.registration import fleet_hosts
-from vurti.stack import LocalStack
-from vurti.store.db import upgrade
-
-INTERVAL = 1.0  # seconds between polls of each host
-HOSTS = 4
-
-
-@dataclass
-class Stack:
-    local: LocalStack
-    svc: Services
-    sim: ControlClient
-    sim_url: str
-
-    def host_id(self, name: str) -> str:
-        found = self.svc.resolve_host(name)
-        assert found is not None, name
-        return str(found.id)
-
-    def vm(self, vm_id: str) -> Any:
-        with self.svc.uow() as uow:
-            return uow.vms.get_vm(vm_id)
-
-    def host_status(self, name: str) -> HostStatus:
-        with self.svc.uow() as uow:
-            state = uow.hosts.get_host_state(self.host_id(name))
-        assert state is not None
-        return state.status
-
-    def audit(self, vm_id: str) -> list[Any]:
-        with self.svc.uow() as uow:
-            return [e for e in uow.audit.recent(1000) if e.vm_id == vm_id]
-
-
-def _fresh_pg_database(server_url: str) -> str:
-    name = f"e2e_{int(time.time() * 1000)}"
-    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return server_url.rsplit("/", 1)[0] + "/" + name
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    workdir = Path(tempfile.mkdtemp(prefix="vurti-e2e-"))
-    if request.param == "sqlite":
-        db_url = f"sqlite:///{workdir / 'vurti.db'}"
-    else:
-        db_url = _fresh_pg_database(request.getfixturevalue("postgres_url"))
-    env = {
-        "VURTI_DATABASE_URL": db_url,
-        "VURTI_REFRESH_INTERVAL": str(INTERVAL),
-        "VURTI_STATS_EVERY": "3",
-        "VURTI_RESET_TIMEOUT": "3",
-        "VURTI_RESET_DELAY_PER_VM": "0.1",
-        "VURTI_RESET_ATTEMPTS": "2",
-        "VURTI_AGENT_READ_TIMEOUT": "2",
-        "VURTI_AGENT_CONNECT_TIMEOUT": "1",
-    }
-    with LocalStack(workdir, env) as local:
-        local.start_redis()
-        settings = Settings.from_env(local.env)
-        svc = Services(settings)
-        upgrade(settings.database_url)
-        sim_url = local.start_sim(HOSTS, 3, churn=0, seed=7, extra=("--tick-seconds", "0.3"))
-        sim = ControlClient(sim_url)
-        # The last host is added later, at runtime.
-        hosts = fleet_hosts(sim_url)
-        add_hosts(svc, hosts[:-1])
-        local.start_worker("fetch1", "fetch", pool="threads", concurrency=8)
-        local.start_worker("update1", "update", pool="prefork", concurrency=2)
-        local.start_worker("update2", "update", pool="prefork", concurrency=2)
-        local.start_beat()
-        stack = Stack(local, svc, sim, sim_url)
-        wait_for(lambda: all(stack.host_status(h.name) is HostStatus.Up for h in hosts[:-1]),
-                 timeout=60, what="hosts Up")
-        try:
-            yield stack
-        finally:
-            svc.redis.close()
-            svc.engine.dispose()
 
 
 def _running_vm(stack: Stack, host: str) -> str:

@@ -72,6 +72,18 @@ def test_postcopy_shows_paused_postcopy_on_source(sim: SimProcess) -> None:
     assert _stats(sim, "host-0003")[vm_id]["status"] == "Up"
 
 
+def test_postcopy_phase_lasts_the_ticks_asked_for(sim: SimProcess) -> None:
+    vm_id = _vm(sim)
+    sim.control.migrate(vm_id, to="host-0003", mode="postcopy", steps=1, postcopy_ticks=6)
+    seen = []
+    for _ in range(9):
+        sim.control.tick()
+        src = _stats(sim, "host-0001").get(vm_id)
+        seen.append(src["status"] if src else None)
+    assert seen.count("Paused") == 6
+    assert seen[-1] == "Down" and _stats(sim, "host-0003")[vm_id]["status"] == "Up"
+
+
 def test_failed_migration_leaves_vm_up_on_source(sim: SimProcess) -> None:
     vm_id = _vm(sim)
     sim.control.migrate(vm_id, to="host-0002", mode="fail", steps=2)

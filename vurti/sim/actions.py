@@ -158,7 +158,10 @@ def watchdog(fleet: Fleet, rec: Record, action: str = "reset") -> None:
 # -- migration -------------------------------------------------------------------
 
 
-def migrate(fleet: Fleet, rec: Record, dest: Host, mode: str = "precopy", steps: int = MIGRATION_STEPS) -> Migration:
+def migrate(fleet: Fleet, rec: Record, dest: Host, mode: str = "precopy", steps: int = MIGRATION_STEPS,
+            postcopy_ticks: int = POSTCOPY) -> Migration:
+    """Start a migration; a post-copy one shows Paused POSTCOPY on the source for `postcopy_ticks`
+    (long enough, in a test, for a poll to see that phase)."""
     if mode not in ("precopy", "postcopy", "fail"):
         raise ActionError(f"unknown migration mode {mode!r}")
     if rec.status is not VmStatus.Up or rec.migration is not None:
@@ -173,23 +176,23 @@ def migrate(fleet: Fleet, rec: Record, dest: Host, mode: str = "precopy", steps:
     fleet.attach(incoming)
     fleet.set_status(rec, VmStatus.MigratingFrom, "migrate_out", f"{dest.name} {mode}")
     fleet.set_status(incoming, VmStatus.MigratingTo, "migrate_in", rec.host.name)
-    _later(fleet, 1, rec, _progress, fleet, mig, 1, max(1, steps))
+    _later(fleet, 1, rec, _progress, fleet, mig, 1, max(1, steps), max(1, postcopy_ticks))
     return mig
 
 
-def _progress(fleet: Fleet, mig: Migration, k: int, n: int) -> None:
+def _progress(fleet: Fleet, mig: Migration, k: int, n: int, postcopy_ticks: int = POSTCOPY) -> None:
     src = mig.source
     mig.progress = min(99, 100 * k // (n + 1))
     src.host.touch()
     if k < n:
-        _later(fleet, 1, src, _progress, fleet, mig, k + 1, n)
+        _later(fleet, 1, src, _progress, fleet, mig, k + 1, n, postcopy_ticks)
     elif mig.mode == "fail":
         _later(fleet, 1, src, _fail, fleet, mig)
     elif mig.mode == "postcopy":
         mig.phase = "postcopy"
         src.pause_code = "POSTCOPY"
         fleet.set_status(src, VmStatus.Paused, "postcopy", "POSTCOPY")
-        _later(fleet, POSTCOPY, src, _succeed, fleet, mig)
+        _later(fleet, postcopy_ticks, src, _succeed, fleet, mig)
     else:
         _later(fleet, 1, src, _succeed, fleet, mig)
 

@@ -173,7 +173,8 @@ class Control:
             if "to" not in body:
                 raise _fail(400, "migrate needs 'to': the destination host")
             actions.migrate(fleet, rec, self._host(str(body["to"])), str(body.get("mode", "precopy")),
-                            int(body.get("steps", actions.MIGRATION_STEPS)))
+                            int(body.get("steps", actions.MIGRATION_STEPS)),
+                            int(body.get("postcopy_ticks") or actions.POSTCOPY))
         elif action == "reboot":
             actions.reboot(fleet, rec)
         elif action == "hibernate":

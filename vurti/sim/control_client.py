@@ -92,9 +92,11 @@ class ControlClient:
     def crash(self, vm_id: str, reason: int = 2, message: str = "") -> dict[str, Any]:
         return self.action(vm_id, "crash", reason=reason, message=message)
 
-    def migrate(self, vm_id: str, to: str, mode: str = "precopy", steps: int = 3) -> dict[str, Any]:
-        """mode: "precopy", "postcopy" or "fail"."""
-        return self.action(vm_id, "migrate", to=to, mode=mode, steps=steps)
+    def migrate(self, vm_id: str, to: str, mode: str = "precopy", steps: int = 3,
+                postcopy_ticks: int | None = None) -> dict[str, Any]:
+        """mode: "precopy", "postcopy" or "fail"; `postcopy_ticks`: how long the source shows
+        Paused POSTCOPY (default 2 ticks)."""
+        return self.action(vm_id, "migrate", to=to, mode=mode, steps=steps, postcopy_ticks=postcopy_ticks)
 
     def reboot(self, vm_id: str) -> dict[str, Any]:
         return self.action(vm_id, "reboot")
