@@ -95,3 +95,33 @@ def test_commands_once_per_key_then_done_or_failed(uow: SqlUnitOfWork) -> None:
         assert uow.commands.due(now=1e9) == []
         assert uow.commands.state(keys[0]) == "done" and uow.commands.state(keys[1]) == "failed"
         assert len(uow.commands.list_commands(host_id="h1")) == 2
+
+
+def test_a_repeat_of_a_recent_command_for_the_same_target_is_ignored(uow: SqlUnitOfWork) -> None:
+    leftover = DestroyVm("h1", "vm-1", "leftover")
+    with uow:
+        (first,) = uow.commands.add([(leftover, "h2:100")], now=10.0)
+        assert uow.commands.add([(leftover, "h2:105")], now=11.0) == []  # still pending
+        uow.commands.mark_done(first)
+        uow.commit()
+    with uow:
+        # Done 2 s ago: a report fetched before the destroy still shows the record.
+        assert uow.commands.add([(leftover, "h2:110")], now=12.0) == []
+        # Another VM, or much later, is a new command.
+        assert len(uow.commands.add([(DestroyVm("h1", "vm-2", "leftover"), "h2:110")], now=12.0)) == 1
+        assert len(uow.commands.add([(leftover, "h2:900")], now=10.0 + 31)) == 1
+        uow.commit()
+
+
+def test_two_senders_never_claim_the_same_command(uow: SqlUnitOfWork) -> None:
+    with uow:
+        uow.commands.add([(DestroyVm("h1", f"vm-{i}", "down recorded"), "x") for i in range(5)], now=10.0)
+        uow.commit()
+    with uow:
+        first = uow.commands.claim(now=10.0, lease=60.0)
+        uow.commit()
+    with uow:
+        assert uow.commands.claim(now=10.0, lease=60.0) == []  # all leased to the first sender
+        assert len(uow.commands.claim(now=71.0, lease=60.0)) == 5  # the first sender died: lease over
+        uow.commit()
+    assert len(first) == 5

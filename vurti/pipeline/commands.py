@@ -33,22 +33,26 @@ class CommandService:
         bus: MessageBus,
         clock: Callable[[], float],
         max_attempts: int = 10,
+        lease: float = 60.0,
     ) -> None:
         self._host_commands = host_commands
         self._uow_factory = uow_factory
         self._bus = bus
         self._clock = clock
         self._max_attempts = max_attempts
+        self._lease = lease
 
     def run_due(self, host_id: str | None = None, limit: int = 200) -> int:
         """Send the commands that are due (of one host, or all); return how many succeeded."""
         now = self._clock()
         with self._uow_factory() as uow:
-            due = uow.commands.due(now, limit, host_id)
+            # Claimed for a lease longer than a call can take: another sender skips them meanwhile.
+            due = uow.commands.claim(now, lease=self._lease, limit=limit, host_id=host_id)
             hosts: dict[str, Any] = {}
             for pending in due:
                 if pending.command.host_id not in hosts:
                     hosts[pending.command.host_id] = uow.hosts.get_host(pending.command.host_id)
+            uow.commit()
         if not due:
             return 0
         outcomes: list[tuple[Any, bool, str | None]] = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
 from vurti.domain.commands import Command, DestroyVm
@@ -24,6 +24,10 @@ from vurti.store.tables import host_commands
 
 COMMAND_TYPES: dict[str, type[Any]] = {"DestroyVm": DestroyVm}
 PENDING, DONE, FAILED = "pending", "done", "failed"
+# A command for the same target within this many seconds of one pending or done is a
+# repeat: a report fetched just before a destroy and applied just after it still shows
+# the record it destroyed.
+REPEAT_WINDOW = 30.0
 
 
 def command_key(command: Command, once: str) -> str:
@@ -42,11 +46,18 @@ class CommandRepository:
         self._conn = connection
 
     def add(self, items: Sequence[tuple[Command, str]], now: float) -> list[str]:
-        """Record (command, once-suffix) pairs due at `now`, ignoring keys already recorded; return the keys."""
+        """Record (command, once-suffix) pairs due at `now`; return the keys recorded.
+
+        Ignored: keys already recorded, and repeats of a command for the same target
+        (same `command.key`) that is pending, or was created within REPEAT_WINDOW.
+        """
         if not items:
             return []
+        recent = self._recent_targets({command.key for command, _ in items}, now)
         rows = {}
         for command, once in items:
+            if command.key in recent:
+                continue
             key = command_key(command, once)
             rows[key] = {
                 "key": key,
@@ -58,9 +69,37 @@ class CommandRepository:
                 "next_attempt_at": now,
                 "created_at": now,
             }
+        if not rows:
+            return []
         stmt = insert_for(self._conn, host_commands).on_conflict_do_nothing(index_elements=["key"])
         self._conn.execute(stmt, list(rows.values()))
         return list(rows)
+
+    def _recent_targets(self, targets: set[str], now: float) -> set[str]:
+        """Targets with a pending command, or one created within REPEAT_WINDOW (both small, indexed sets)."""
+        c = host_commands.c
+        found: set[str] = set()
+        ours = or_(*(c.key.startswith(f"{t}@", autoescape=True) for t in targets))
+        recent = select(c.key).where(c.created_at > now - REPEAT_WINDOW, ours)  # ix_host_commands_created_at
+        pending = select(c.key).where(c.state == PENDING, ours)  # ix_host_commands_state_next_attempt_at
+        for (key,) in self._conn.execute(recent.union(pending)):
+            found.add(key.split("@", 1)[0])
+        return found
+
+    def claim(self, now: float, lease: float, limit: int = 100, host_id: str | None = None) -> list[PendingCommand]:
+        """Take due commands for sending: each is moved `lease` seconds ahead so no other sender
+        takes it meanwhile. A conditional UPDATE per command decides, so two senders never both win."""
+        claimed = []
+        for pending in self.due(now, limit, host_id):
+            result = self._conn.execute(
+                update(host_commands)
+                .where(host_commands.c.key == pending.key, host_commands.c.state == PENDING,
+                       host_commands.c.next_attempt_at <= now)
+                .values(next_attempt_at=now + lease)
+            )
+            if result.rowcount == 1:
+                claimed.append(pending)
+        return claimed
 
     def due(self, now: float, limit: int = 100, host_id: str | None = None) -> list[PendingCommand]:
         """Pending commands whose time has come, oldest first (locked with SKIP LOCKED on PostgreSQL)."""

@@ -217,4 +217,5 @@ host_commands = Table(
     Column("created_at", Float, nullable=False),
     Column("last_error", Text),
     Index("ix_host_commands_state_next_attempt_at", "state", "next_attempt_at"),
+    Index("ix_host_commands_created_at", "created_at"),  # recent commands: repeats are refused
 )
