@@ -16,6 +16,7 @@ from vurti.agent import vm_digest
 from vurti.analyze import analyze
 from vurti.bus.messagebus import MessageBus
 from vurti.domain.analysis import Analysis
+from vurti.domain.events import Event
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport
 from vurti.runtime.host_cache import HostCache
@@ -34,6 +35,8 @@ class UpdateOutcome:
     status: str | None = None
     changes: tuple[str, ...] = field(default=())  # one readable line per event
     commands: int = 0
+    committed_at: float | None = None
+    events: tuple[Event, ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,8 +61,6 @@ class UpdateService:
         recorder: Any = None,
     ) -> None:
         self._recorder = recorder  # benchmark instrumentation (vurti.bench.recorder), None in production
-        self._committed_at: float | None = None  # the last update's commit time and events, for the recorder
-        self._events: tuple[Any, ...] = ()
         self._uow_factory = uow_factory
         self._locks = locks
         self._bus = bus
@@ -72,9 +73,8 @@ class UpdateService:
         if self._recorder is None:
             return self._update(report, wait_for_lock)
         started, sql = self._clock(), self._recorder.sql_count()
-        self._committed_at, self._events = None, ()
         outcome = self._update(report, wait_for_lock)
-        self._recorder.update(report, started, self._committed_at, outcome.applied, self._events,
+        self._recorder.update(report, started, outcome.committed_at, outcome.applied, outcome.events,
                               self._recorder.sql_count() - sql)
         return outcome
 
@@ -92,8 +92,7 @@ class UpdateService:
                 written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
             if not written:
                 return UpdateOutcome(report.host_id, False, "lost the host's lock (fencing token refused)")
-            if self._recorder is not None:
-                self._committed_at, self._events = self._clock(), analysis.events
+            committed_at = self._clock()
             status = (analysis.host or snapshot.state).status
             self._after_commit(report, analysis, written, status)
             return UpdateOutcome(
@@ -103,6 +102,8 @@ class UpdateService:
                 status.name,
                 tuple(e.describe() for e in analysis.events),
                 len(analysis.commands),
+                committed_at,
+                analysis.events,
             )
 
     def _after_commit(self, report: HostReport, analysis: Analysis, written: ApplyResult, status: HostStatus) -> None:
