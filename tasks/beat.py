@@ -6,7 +6,8 @@ atomic, so several beat processes never claim a host twice) and sends their fetc
 tasks with an expiry of one interval, so a backlog never replays stale polls.
 A few due hosts go out as one `fetch_host` task each, the unit Flower shows and a
 person triggers; many due at once go out in batches (`fetch_hosts`), since one
-message per poll would cost more CPU than the polls (MACHINE-LIMITS.md).
+message per poll would cost more CPU than the polls (MACHINE-LIMITS.md). While the
+fetch queue is backed up, nothing more is claimed (VURTI_FETCH_BACKLOG messages).
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ log = logging.getLogger(__name__)
 DISPATCH_EVERY = 0.2  # seconds between claims: bounds the cycle lag it adds
 SYNC_EVERY = 2.0  # seconds between re-reads of the host list (runtime adds/removals)
 SINGLE_TASK_LIMIT = 20  # up to this many due hosts: one task each
+FETCH_QUEUE = "fetch"  # the Redis list behind the fetch queue (kombu's Redis transport)
+
+
+def claim_room(queued: int, backlog: int, batch: int) -> int:
+    """How many due hosts to claim now: none while the fetch queue holds `backlog` messages.
+
+    Polls claimed while the workers are behind would wait in the queue and expire
+    unpolled, costing broker traffic and worker time for nothing; hosts left due are
+    claimed as soon as there is room, and skip the slots they missed.
+    """
+    return max(0, backlog - queued) * batch
 
 
 class HostScheduler(Scheduler):
@@ -50,7 +62,10 @@ class HostScheduler(Scheduler):
             if added or removed:
                 log.info("schedule: %d hosts added, %d removed", added, removed)
             self._next_sync = now + SYNC_EVERY
-        claims = svc.schedule.claim_due(now)
+        room = claim_room(svc.redis.llen(FETCH_QUEUE), svc.settings.fetch_backlog, self._batch)
+        if room == 0:
+            return  # the fetch workers are behind: leave hosts due rather than queue polls that expire
+        claims = svc.schedule.claim_due(now, limit=room)
         if not claims:
             return
         app = self.app

@@ -53,13 +53,14 @@ class Settings:
     policy: MonitoringPolicy = field(default_factory=MonitoringPolicy)
     lock_ttl: float = 30.0  # seconds; longer than an update task's time limit
     fetch_batch: int = 50  # hosts per fetch_hosts message when many are due at once
+    fetch_backlog: int = 20  # fetch messages queued before beat stops claiming due hosts
     bench_record_url: str | None = field(default=None, repr=False)  # Redis for `vurti bench` records; off if None
 
     def __repr__(self) -> str:
         return (
             f"Settings(database_url={redact_url(self.database_url)!r}, redis_url={redact_url(self.redis_url)!r}, "
             f"agent={self.agent!r}, policy={self.policy!r}, lock_ttl={self.lock_ttl!r}, "
-            f"fetch_batch={self.fetch_batch!r})"
+            f"fetch_batch={self.fetch_batch!r}, fetch_backlog={self.fetch_backlog!r})"
         )
 
     @classmethod
@@ -91,6 +92,7 @@ class Settings:
             policy=policy,
             lock_ttl=_float(env, "VURTI_LOCK_TTL", 30.0),
             fetch_batch=_int(env, "VURTI_FETCH_BATCH", 50),
+            fetch_backlog=_int(env, "VURTI_FETCH_BACKLOG", 20),
             bench_record_url=env.get("VURTI_BENCH_RECORD") or None,
         )
 

@@ -38,6 +38,25 @@ def test_crashed_vm_is_recorded_down_audited_and_destroyed(stack: Stack) -> None
     assert all(not (v["vm_id"] == vm_id and v["truth"]["host"]) for v in listed)
 
 
+def test_stopped_and_started_vm_are_reflected_within_two_intervals(stack: Stack) -> None:
+    vm_id = _running_vm(stack, "host-0002")
+    stack.sim.stop(vm_id, by="admin")
+    started = time.monotonic()
+    wait_for(lambda: stack.vm(vm_id).status is VmStatus.Down, timeout=30, what="stopped VM Down in the DB")
+    assert time.monotonic() - started < 2 * INTERVAL + 2.0  # within two intervals, plus process hops
+    wait_for(lambda: any(e.event_type == "VmDown" for e in stack.audit(vm_id)), timeout=20, what="VmDown audit")
+    assert stack.vm(vm_id).exit_code == 0  # a normal exit, not an error
+    wait_for(lambda: any(d["vm_id"] == vm_id for d in stack.sim.destroys()), timeout=30, what="VM.destroy sent")
+    stack.sim.start(vm_id, host="host-0002")
+    started = time.monotonic()
+    wait_for(lambda: stack.vm(vm_id).status in (VmStatus.WaitForLaunch, VmStatus.PoweringUp, VmStatus.Up),
+             timeout=30, what="started VM running in the DB")
+    assert time.monotonic() - started < 2 * INTERVAL + 2.0
+    assert stack.vm(vm_id).host_id == stack.host_id("host-0002")
+    wait_for(lambda: any(e.event_type == "VmStateChanged" and "from Down" in e.message for e in stack.audit(vm_id)),
+             timeout=20, what="start audited")
+
+
 def test_migrated_vm_ends_up_on_destination_without_vmdown(stack: Stack) -> None:
     vm_id = _running_vm(stack, "host-0002")
     stack.sim.migrate(vm_id, to="host-0003", mode="precopy", steps=2)
