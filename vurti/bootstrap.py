@@ -7,6 +7,7 @@ opens its own (SQLAlchemy and redis-py pools must not cross a fork).
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import Callable
@@ -95,8 +96,11 @@ class Services:
         from vurti.pipeline.fetch import FetchService
 
         agent = self.settings.agent
+        poller = BatchPoller(agent)
+        # Close its connections before the interpreter tears the loop down (a clean exit, no warnings).
+        atexit.register(poller.close)
         return FetchService(
-            BatchPoller(self.settings.agent),
+            poller,
             self.cache,
             self.settings.policy,
             self.host_url,

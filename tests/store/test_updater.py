@@ -73,8 +73,9 @@ def test_twenty_vm_changes_cost_a_bounded_number_of_statements(
     with StatementCounter(engine) as sql, uow:
         result = apply_analysis(uow, snap, analysis, fence_token=1, now=100.0, subscribers=SUBSCRIBERS)
     assert result and len(result.events) == 20
-    # fence + host dynamic, one batched VM update, outbox rows, delivery rows
-    assert sql.count == 4, [s.sql for s in sql.statements]
+    # fence+host UPDATE, the SELECT that checks no other host's update moved these VMs meanwhile,
+    # one VM UPDATE executemany, outbox INSERT, delivery INSERT
+    assert sql.count == 5, [s.sql for s in sql.statements]
     (host_update,) = [s for s in sql.of("UPDATE") if "vds_dynamic" in s.sql]
     set_clause = host_update.sql.split(" WHERE ")[0]
     assert "last_report_at" in set_clause and "fence_token" in set_clause  # the only changed host column
@@ -160,3 +161,24 @@ def test_same_analysis_twice_records_nothing_twice(engine: Engine, uow: SqlUnitO
     snap2 = snapshot_of(uow)
     assert apply_analysis_in(uow, snap2, Analysis(vms=(again,), commands=analysis.commands), 1)
     assert count_rows(engine, host_commands) == 1
+
+
+def test_a_vm_changed_by_another_hosts_update_since_the_snapshot_is_a_conflict(
+    engine: Engine, uow: SqlUnitOfWork, hosts: object
+) -> None:
+    """The two ends of a migration are analysed under different host locks; the later writer must redo."""
+    snap = seed(uow, 2)
+    vm0 = snap.vms["vm-00"]
+    mine = Analysis(vms=(replace(vm0, status=VmStatus.Paused, status_time=(vm0.status_time or 0) + 1),))
+    theirs = replace(vm0, status=VmStatus.Down, host_id=None)  # another host's update, committed meanwhile
+    with uow:
+        uow.vms.save_vms({vm0.vm_id: vm0}, [theirs])
+        uow.commit()
+    result = apply_analysis_in(uow, snap, mine, 1)
+    assert not result and result.conflict  # type: ignore[attr-defined]
+    with uow:
+        assert uow.vms.get_vm("vm-00") == theirs  # nothing of the stale analysis was written
+    with uow:
+        fresh = uow.hosts.load_snapshot(snap.config.id, ["vm-00"])
+    redone = Analysis(vms=(replace(fresh.vms["vm-00"], status=VmStatus.Paused),))
+    assert apply_analysis_in(uow, fresh, redone, 1)

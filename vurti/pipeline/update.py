@@ -26,6 +26,8 @@ from vurti.store.updater import ApplyResult, apply_analysis
 
 log = logging.getLogger(__name__)
 
+MAX_REDO = 3  # analyses redone when another host's update changed one of the VMs meanwhile
+
 
 @dataclass(frozen=True)
 class UpdateOutcome:
@@ -80,18 +82,23 @@ class UpdateService:
 
     def _update(self, report: HostReport, wait_for_lock: float | None) -> UpdateOutcome:
         with self._locks.hold(report.host_id, blocking_timeout=wait_for_lock) as lease:
-            now = self._clock()
             reported = [vm.vm_id for vm in report.vms or ()]
-            with self._uow_factory() as uow:
-                snapshot = uow.hosts.load_snapshot(report.host_id, reported)
-                if snapshot is None:
-                    return UpdateOutcome(report.host_id, False, "unknown host")
-                analysis = analyze(snapshot, report, now, self._policy)
-                if analysis.stale:
-                    return UpdateOutcome(report.host_id, False, "stale report", snapshot.state.status.name)
-                written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
+            for _attempt in range(MAX_REDO):
+                now = self._clock()
+                with self._uow_factory() as uow:
+                    snapshot = uow.hosts.load_snapshot(report.host_id, reported)
+                    if snapshot is None:
+                        return UpdateOutcome(report.host_id, False, "unknown host")
+                    analysis = analyze(snapshot, report, now, self._policy)
+                    if analysis.stale:
+                        return UpdateOutcome(report.host_id, False, "stale report", snapshot.state.status.name)
+                    written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
+                if not written.conflict:
+                    break
             if not written:
-                return UpdateOutcome(report.host_id, False, "lost the host's lock (fencing token refused)")
+                reason = "VMs kept changing under this update" if written.conflict else (
+                    "lost the host's lock (fencing token refused)")
+                return UpdateOutcome(report.host_id, False, reason)
             committed_at = self._clock()
             status = (analysis.host or snapshot.state).status
             self._after_commit(report, analysis, written, status)

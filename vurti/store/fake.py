@@ -151,6 +151,14 @@ class FakeVms:
         for vm_id, stats in rows:
             self.d.vm_stats[vm_id] = (at, stats)
 
+    def placements(self, vm_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        found = (self.get_vm(vm_id) for vm_id in vm_ids)
+        return {
+            vm.vm_id: (int(vm.status), vm.host_id, vm.migrating_to_host, vm.status_time, vm.status_time_host)
+            for vm in found
+            if vm is not None
+        }
+
     def get_vm(self, vm_id: str) -> VmState | None:
         return self.d.vms.get(vm_id)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from vurti.domain.analysis import Analysis
 from vurti.domain.commands import Command
 from vurti.domain.events import Event
-from vurti.domain.model import HostSnapshot
+from vurti.domain.model import HostSnapshot, VmState
 from vurti.store.unit_of_work import UnitOfWork
 from vurti.store.vds_repository import VdsRepository
 from vurti.store.vm_repository import VmRepository
@@ -37,6 +37,7 @@ class ApplyResult:
     events: tuple[tuple[int, Event], ...] = field(default=())  # new outbox rows, for delivery after commit
     commands: tuple[str, ...] = field(default=())  # keys of the host commands recorded
     wrote: bool = False  # False when nothing needed writing
+    conflict: bool = False  # another host's update changed one of these VMs since the snapshot: reload, redo
 
     def __bool__(self) -> bool:
         return self.applied
@@ -74,6 +75,32 @@ class VmUpdater:
             self._vms.save_vm_stats(rows, now)
 
 
+def _placement(vm: VmState) -> tuple[object, ...]:
+    return (int(vm.status), vm.host_id, vm.migrating_to_host, vm.status_time, vm.status_time_host)
+
+
+def _moved_under_us(uow: UnitOfWork, snapshot: HostSnapshot, analysis: Analysis) -> bool:
+    """oVirt skips a VM whose data changed after its fetch started; here the whole update is redone.
+
+    The per-host lock does not cover a VM that two hosts report at once (the two ends of a
+    migration). After the fencing UPDATE holds the write lock (SQLite) and with the VM rows
+    locked (PostgreSQL), the rows this analysis changes must still be as the snapshot saw them.
+    """
+    changed = {vm.vm_id: vm for vm in analysis.vms if vm.vm_id in snapshot.vms}
+    if not changed:
+        return False
+    current = uow.vms.placements(list(changed))
+    for vm_id, new in changed.items():
+        row = current.get(vm_id)
+        if row is None:
+            continue
+        now_stored = (int(row[0]), *row[1:])
+        # As the snapshot saw it: fine. As this very analysis would leave it: a redelivery, fine.
+        if now_stored not in (_placement(snapshot.vms[vm_id]), _placement(new)):
+            return True
+    return False
+
+
 def once_suffix(command: Command, snapshot: HostSnapshot, analysis: Analysis, now: float) -> str:
     """What makes a command once-per-record: the VM's applied statusTime, else the report's time."""
     vm_id = getattr(command, "vm_id", None)
@@ -108,6 +135,10 @@ def apply_analysis(
         uow.rollback()
         log.warning("host %s: fencing token %s is stale; update dropped", host_id, fence_token)
         return ApplyResult(applied=False)
+    if _moved_under_us(uow, snapshot, analysis):
+        uow.rollback()
+        log.info("host %s: a VM changed under this update (another host's report); it will be redone", host_id)
+        return ApplyResult(applied=False, conflict=True)
     VdsUpdater(uow.hosts).apply(snapshot, replace(analysis, host=None), now)
     VmUpdater(uow.vms).apply(snapshot, analysis, now)
     events = uow.outbox.add(analysis.events, subscribers, now) if analysis.events else []

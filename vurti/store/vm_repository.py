@@ -90,6 +90,19 @@ class VmRepository:
         values = [{KEY: vm_id, "updated_at": at, **VM_STATS.to_row(stats)} for vm_id, stats in latest.items()]
         upsert(self._conn, vm_statistics, values, [KEY])
 
+    def placements(self, vm_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """(status, run-on host, migration target, statusTime, its host) of each VM, locked until commit
+        on PostgreSQL: what two hosts' updates of one VM (a migration) must agree on."""
+        if not vm_ids:
+            return {}
+        c = vm_dynamic.c
+        stmt = select(c.vm_id, c.status, c.run_on_host, c.migrating_to_host, c.status_time, c.status_time_host).where(
+            c.vm_id.in_(list(vm_ids))
+        )
+        if self._conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return {row[0]: tuple(row[1:]) for row in self._conn.execute(stmt)}
+
     def get_vm(self, vm_id: str) -> VmState | None:
         vms = self._select(vm_dynamic.c.vm_id == vm_id)
         return vms[0] if vms else None
