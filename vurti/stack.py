@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import re
 import shutil
 import signal
 import socket
@@ -235,5 +234,3 @@ def _project_root() -> str:
     existing = os.environ.get("PYTHONPATH", "")
     return str(here) + (os.pathsep + existing if existing else "")
 
-
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

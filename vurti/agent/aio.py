@@ -72,35 +72,18 @@ class AsyncHostPoller:
         vms: bool = True,
     ) -> HostReport:
         """Run the asked-for calls in order; never raises for agent problems."""
-        steps = poll_steps(
-            host_id,
-            now=now,
-            capabilities=capabilities,
-            host_stats=host_stats,
-            full_vms=full_vms,
-            stats_due=stats_due,
-            vms=vms,
+        return await self.poll_request(
+            PollRequest(host_id, url, now, capabilities, host_stats, full_vms, stats_due, vms)
         )
-
-        def call(step: Call) -> Awaitable[Any]:
-            return self._client.call(url, step.verb, step.params)
-
-        return await run_steps_async(steps, call)
 
     async def poll_plan(self, host_id: str, url: str, plan: PollPlan, *, now: float) -> HostReport:
         return await self.poll_request(PollRequest.from_plan(host_id, url, plan, now=now))
 
     async def poll_request(self, request: PollRequest) -> HostReport:
-        return await self.poll(
-            request.host_id,
-            request.url,
-            now=request.now,
-            capabilities=request.capabilities,
-            host_stats=request.host_stats,
-            full_vms=request.full_vms,
-            stats_due=request.stats_due,
-            vms=request.vms,
-        )
+        def call(step: Call) -> Awaitable[Any]:
+            return self._client.call(request.url, step.verb, step.params)
+
+        return await run_steps_async(poll_steps(request), call)
 
     async def poll_many(self, requests: Sequence[PollRequest]) -> list[HostReport]:
         """All at once, at most pool_size hosts in flight (shared by every caller), reports in order.

@@ -97,35 +97,18 @@ class HostPoller:
         vms: bool = True,
     ) -> HostReport:
         """Run the asked-for calls in order; never raises for agent problems."""
-        steps = poll_steps(
-            host_id,
-            now=now,
-            capabilities=capabilities,
-            host_stats=host_stats,
-            full_vms=full_vms,
-            stats_due=stats_due,
-            vms=vms,
+        return self.poll_request(
+            PollRequest(host_id, url, now, capabilities, host_stats, full_vms, stats_due, vms)
         )
-
-        def call(step: Call) -> Any:
-            return self._client.call(url, step.verb, step.params)
-
-        return run_steps(steps, call)
 
     def poll_plan(self, host_id: str, url: str, plan: PollPlan, *, now: float) -> HostReport:
         return self.poll_request(PollRequest.from_plan(host_id, url, plan, now=now))
 
     def poll_request(self, request: PollRequest) -> HostReport:
-        return self.poll(
-            request.host_id,
-            request.url,
-            now=request.now,
-            capabilities=request.capabilities,
-            host_stats=request.host_stats,
-            full_vms=request.full_vms,
-            stats_due=request.stats_due,
-            vms=request.vms,
-        )
+        def call(step: Call) -> Any:
+            return self._client.call(request.url, step.verb, step.params)
+
+        return run_steps(poll_steps(request), call)
 
     def poll_many(self, requests: Sequence[PollRequest]) -> list[HostReport]:
         """One after the other, reports in request order (BatchPoller in aio.py runs them concurrently)."""

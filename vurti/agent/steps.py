@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vurti.agent.errors import AgentCallError, to_fetch_error
+from vurti.agent.plan import PollRequest
 from vurti.agent.parse import parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
 from vurti.domain.report import FetchError, HostCapabilities, HostReport, HostStats, VmReport
 
@@ -59,17 +60,10 @@ def to_vm_fetch(result: Any, *, full: bool, warnings: list[str] | None = None) -
     return VmFetch(vms=vms, full=full, complete=len(vms) == len(result))
 
 
-def poll_steps(
-    host_id: str,
-    *,
-    now: float,
-    capabilities: bool = False,
-    host_stats: bool = False,
-    full_vms: bool = False,
-    stats_due: bool = False,
-    vms: bool = True,
-) -> PollSteps:
+def poll_steps(request: PollRequest) -> PollSteps:
     """Yield the calls in order, parse what comes back, return the report (errors as data)."""
+    host_id, now, capabilities, host_stats = request.host_id, request.now, request.capabilities, request.host_stats
+    full_vms, stats_due, vms = request.full_vms, request.stats_due, request.vms
     warnings: list[str] = []
     caps: HostCapabilities | None = None
     stats: HostStats | None = None

@@ -34,10 +34,6 @@ class FetchOutcome:
     started_at: float = 0.0
     digest: str | None = None  # VM digest of the report, when it carries a full VM list
 
-    @property
-    def needs_update(self) -> bool:
-        return self.report is not None
-
 
 class Poller(Protocol):
     """HostPoller (requests, one by one) or BatchPoller (aiohttp, concurrently)."""
