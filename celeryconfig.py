@@ -15,7 +15,7 @@ broker_transport_options = {"visibility_timeout": 3600}
 
 task_serializer = "json"
 result_serializer = "json"
-accept_content = ["json"]
+accept_content = ["json", "msgspec"]  # msgspec: report messages (tasks/serialization.py)
 result_expires = 3600
 
 # Idempotent updates: acknowledge after the work, redeliver if a worker dies mid-task.
@@ -36,6 +36,7 @@ task_routes = {
     "vurti.refresh_host": {"queue": "fetch"},
     "vurti.send_commands": {"queue": "fetch"},
     "vurti.update_host": {"queue": "update"},
+    "vurti.update_hosts": {"queue": "update"},
     "vurti.drain_outbox": {"queue": "update"},
 }
 

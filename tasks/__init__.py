@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from celery import Celery
 
+from tasks import serialization  # noqa: F401 - registers the report serializer before any message
+
 app = Celery("vurti", set_as_current=False, include=["tasks.monitoring"])
 app.config_from_object("celeryconfig")
 

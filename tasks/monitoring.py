@@ -9,6 +9,7 @@ import msgspec
 from celery.signals import worker_process_init
 
 from tasks import app
+from tasks.serialization import NAME
 from vurti.bootstrap import services
 from vurti.domain.report import HostReport
 from vurti.runtime.locking import LockBusy
@@ -22,10 +23,20 @@ def _fresh_connections(**_: Any) -> None:
     services().reset()
 
 
+UPDATE_BATCH = 25  # reports per update_hosts message: bounded size, room for several update workers
+
+
 def _send_updates(outcomes: list[Any]) -> None:
-    for outcome in outcomes:
-        if outcome.report is not None:
-            update_host.apply_async(args=[outcome.report.to_json()], argsrepr=repr(outcome.host_id))
+    """One update_host for a single report (the unit a person sees), else update_hosts per batch."""
+    reports = [o.report for o in outcomes if o.report is not None]
+    if len(reports) == 1:
+        update_host.apply_async(args=[reports[0].to_json()], argsrepr=repr(reports[0].host_id), serializer=NAME)
+        return
+    for start in range(0, len(reports), UPDATE_BATCH):
+        batch = reports[start : start + UPDATE_BATCH]
+        update_hosts.apply_async(
+            args=[[r.to_json() for r in batch]], argsrepr=repr([r.host_id for r in batch]), serializer=NAME
+        )
 
 
 @app.task(name="vurti.fetch_host")
@@ -40,12 +51,18 @@ def fetch_hosts(hosts: list[list[Any]]) -> None:
     _send_updates(services().fetch.fetch_many([(str(h), due) for h, due in hosts]))
 
 
-@app.task(name="vurti.update_host")
-def update_host(report: dict[str, Any]) -> None:
+def _parse(report: Any) -> HostReport | None:
     try:
-        parsed = HostReport.from_json(report)
+        return HostReport.from_json(report)
     except msgspec.ValidationError as exc:
         log.error("dropping a malformed report message: %s", exc)
+        return None
+
+
+@app.task(name="vurti.update_host")
+def update_host(report: dict[str, Any]) -> None:
+    parsed = _parse(report)
+    if parsed is None:
         return
     try:
         outcome = services().update.update(parsed)
@@ -54,6 +71,18 @@ def update_host(report: dict[str, Any]) -> None:
         return
     if outcome.commands:
         send_commands.apply_async(args=[parsed.host_id])
+
+
+@app.task(name="vurti.update_hosts")
+def update_hosts(reports: list[dict[str, Any]]) -> None:
+    """Apply the reports of one fetch batch (what fetch_hosts sends at scale)."""
+    if not isinstance(reports, list):
+        log.error("dropping a malformed update_hosts message: a %s, not a list of reports", type(reports).__name__)
+        return
+    parsed = [p for p in map(_parse, reports) if p is not None]
+    for outcome in services().update.update_many(parsed):
+        if outcome.commands:
+            send_commands.apply_async(args=[outcome.host_id])
 
 
 @app.task(name="vurti.refresh_host", ignore_result=False)

@@ -15,7 +15,7 @@ import redis
 from celery.signals import task_prerun
 
 from tasks import app
-from tasks.monitoring import fetch_host, refresh_host, update_host
+from tasks.monitoring import fetch_host, fetch_hosts, refresh_host, update_host, update_hosts
 from tests.support.sim import SimProcess, running_sim
 from vurti.bootstrap import Services, set_services
 from vurti.config import Settings
@@ -116,3 +116,57 @@ def test_manual_refresh_returns_what_changed(svc: Services) -> None:
     assert again["status"] == "Up" and not any("status changed" in line for line in again["changes"])
     missing = refresh_host.delay("no-such-host").get(timeout=30)
     assert missing["applied"] is False and missing["reason"] == "no such host"
+
+
+def test_a_batch_fetch_sends_one_update_message_for_its_changed_hosts(svc: Services, ran: list[str]) -> None:
+    ids = [svc.resolve_host(n).id for n in ("host-0001", "host-0002")]
+    fetch_hosts.delay([[h, None] for h in ids])
+    assert ran == ["vurti.fetch_hosts", "vurti.update_hosts"]
+    assert _status(svc, "host-0001") is HostStatus.Up and _status(svc, "host-0002") is HostStatus.Up
+
+
+def test_a_batch_update_skips_locked_and_malformed_reports_and_applies_the_rest(svc: Services) -> None:
+    one, two = (svc.resolve_host(n).id for n in ("host-0001", "host-0002"))
+    first, second = svc.fetch.fetch_many([(one, None), (two, None)], force=True)
+    with svc.locks.hold(one):
+        update_hosts.delay([first.report.to_json(), {"host_id": 5}, second.report.to_json()])
+    assert _status(svc, "host-0001") is HostStatus.Unassigned  # locked elsewhere: skipped, not waited for
+    assert _status(svc, "host-0002") is HostStatus.Up
+    update_hosts.delay("not a list")  # dropped with an error, nothing raised
+    update_hosts.delay([first.report.to_json()])
+    assert _status(svc, "host-0001") is HostStatus.Up
+
+
+def test_a_batch_update_goes_on_past_a_report_that_fails(svc: Services) -> None:
+    from vurti.pipeline.update import UpdateService
+
+    one, two = (svc.resolve_host(n).id for n in ("host-0001", "host-0002"))
+    first, second = svc.fetch.fetch_many([(one, None), (two, None)], force=True)
+    opened: list[int] = []
+
+    def failing_first_time() -> Any:
+        opened.append(1)
+        if len(opened) == 1:
+            raise RuntimeError("database went away")
+        return svc.uow()
+
+    service = UpdateService(failing_first_time, svc.locks, svc.bus, svc.cache, svc.settings.policy, svc.clock)
+    outcomes = service.update_many([first.report, second.report])
+    assert [(o.host_id, o.applied, o.reason) for o in outcomes] == [(one, False, "internal error"), (two, True, None)]
+    assert _status(svc, "host-0001") is HostStatus.Unassigned and _status(svc, "host-0002") is HostStatus.Up
+    assert svc.redis.hget(keys.host_cache(two), "status") == str(int(HostStatus.Up)).encode()  # cache refreshed
+    assert not svc.redis.exists(keys.host_lock(one), keys.host_lock(two))  # both locks released
+
+
+def test_a_batch_update_does_not_write_after_its_leases_ran_out(svc: Services) -> None:
+    from vurti.pipeline.update import UpdateService
+    from vurti.runtime.locking import HostLocks
+
+    one = svc.resolve_host("host-0001").id
+    (outcome,) = svc.fetch.fetch_many([(one, None)], force=True)
+    ticks = iter(range(0, 1000, 10))  # each look at the clock is 10 s later: leases expire before use
+    short = HostLocks(svc.redis, ttl=5, clock=lambda: float(next(ticks)))
+    service = UpdateService(svc.uow, short, svc.bus, svc.cache, svc.settings.policy, svc.clock)
+    (result,) = service.update_many([outcome.report])
+    assert not result.applied and result.reason == "lock expired before its turn in the batch"
+    assert _status(svc, "host-0001") is HostStatus.Unassigned

@@ -74,3 +74,36 @@ def test_lock_use_is_recorded(client: redis.Redis) -> None:
     fields = entries[0][1]
     assert fields[b"host"] == b"h1"
     assert float(fields[b"acquired"]) <= float(fields[b"released"])
+
+
+def test_hold_many_takes_free_hosts_and_skips_busy_ones(client: redis.Redis) -> None:
+    locks = HostLocks(client, ttl=5)
+    with locks.hold("h2"):
+        with locks.hold_many(["h1", "h2", "h3", "h1"]) as leases:
+            assert sorted(leases) == ["h1", "h3"]  # h2 is held elsewhere, duplicates taken once
+            assert all(not lease.expired for lease in leases.values())
+            with pytest.raises(LockBusy):  # a single holder is refused while the batch holds h1
+                with locks.hold("h1"):
+                    pass
+        tokens = {h: lease.fence_token for h, lease in leases.items()}
+    with locks.hold("h1") as again:  # released by the batch, fence tokens go on growing
+        assert again.fence_token == tokens["h1"] + 1
+    assert client.get(keys.host_lock("h3")) is None
+    hosts_logged = sorted(fields[b"host"].decode() for _, fields in client.xrange(keys.LOCK_LOG))
+    assert hosts_logged == ["h1", "h1", "h2", "h3"]
+
+
+def test_hold_many_leaves_a_lock_that_expired_and_was_retaken(client: redis.Redis) -> None:
+    locks = HostLocks(client, ttl=0.2)
+    with locks.hold_many(["h1"]) as leases:
+        client.delete(keys.host_lock("h1"))  # as if it expired...
+        other = client.lock(keys.host_lock("h1"), timeout=5)
+        assert other.acquire(blocking=False)  # ...and another worker took it
+        assert leases["h1"].fence_token == 1
+    assert other.owned()  # the batch's release did not delete someone else's lock
+    other.release()
+
+
+def test_hold_many_of_nothing(client: redis.Redis) -> None:
+    with HostLocks(client, ttl=1).hold_many([]) as leases:
+        assert leases == {}

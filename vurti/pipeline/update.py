@@ -1,28 +1,30 @@
-"""Apply one report: lock the host, load, analyze, write in one transaction, then publish.
+"""Apply reports: lock the host, load, analyze, write in one transaction, then publish.
 
 Order matters: state, events (outbox) and host commands are committed together
-under the host's lock and fencing token; only after the commit are events
-delivered, the hot-path cache refreshed and commands sent.
+under the host's lock and fencing token; only after the commit are the hot-path
+cache refreshed, events delivered and commands sent. `update` takes one report
+(a manual refresh, a single poll); `update_many` a batch from one fetch message,
+with one Redis round trip for its locks and one for the cache, and one delivery
+of its events, while every host keeps its own transaction and fencing token.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from vurti.agent import vm_digest
 from vurti.analyze import analyze
 from vurti.bus.messagebus import MessageBus
-from vurti.domain.analysis import Analysis
 from vurti.domain.events import Event
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport
 from vurti.runtime.host_cache import HostCache
-from vurti.runtime.locking import HostLocks
 from vurti.domain.status import HostStatus
-from vurti.store.updater import ApplyResult, apply_analysis
+from vurti.runtime.locking import HostLocks, Lease
+from vurti.store.updater import apply_analysis
 
 log = logging.getLogger(__name__)
 
@@ -72,52 +74,98 @@ class UpdateService:
 
     def update(self, report: HostReport, wait_for_lock: float | None = None) -> UpdateOutcome:
         """Raises LockBusy when another worker holds the host (periodic callers skip, manual ones retry)."""
-        if self._recorder is None:
-            return self._update(report, wait_for_lock)
-        started, sql = self._clock(), self._recorder.sql_count()
-        outcome = self._update(report, wait_for_lock)
-        self._recorder.update(report, started, outcome.committed_at, outcome.applied, outcome.events,
-                              self._recorder.sql_count() - sql)
+        with self._locks.hold(report.host_id, blocking_timeout=wait_for_lock) as lease:
+            outcome, committed = self._measured(report, lease)
+            self._publish([committed] if committed else [])
         return outcome
 
-    def _update(self, report: HostReport, wait_for_lock: float | None) -> UpdateOutcome:
-        with self._locks.hold(report.host_id, blocking_timeout=wait_for_lock) as lease:
-            reported = [vm.vm_id for vm in report.vms or ()]
-            for _attempt in range(MAX_REDO):
-                now = self._clock()
-                with self._uow_factory() as uow:
-                    snapshot = uow.hosts.load_snapshot(report.host_id, reported)
-                    if snapshot is None:
-                        return UpdateOutcome(report.host_id, False, "unknown host")
-                    analysis = analyze(snapshot, report, now, self._policy)
-                    if analysis.stale:
-                        return UpdateOutcome(report.host_id, False, "stale report", snapshot.state.status.name)
-                    written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
-                if not written.conflict:
-                    break
-            if not written:
-                reason = "VMs kept changing under this update" if written.conflict else (
-                    "lost the host's lock (fencing token refused)")
-                return UpdateOutcome(report.host_id, False, reason)
-            committed_at = self._clock()
-            status = (analysis.host or snapshot.state).status
-            self._after_commit(report, analysis, written, status)
-            return UpdateOutcome(
-                report.host_id,
-                True,
-                None,
-                status.name,
-                tuple(e.describe() for e in analysis.events),
-                len(analysis.commands),
-                committed_at,
-                analysis.events,
-            )
+    def update_many(self, reports: Sequence[HostReport]) -> list[UpdateOutcome]:
+        """Apply a batch of reports, one transaction per host, locks and publishing per batch.
 
-    def _after_commit(self, report: HostReport, analysis: Analysis, written: ApplyResult, status: HostStatus) -> None:
+        A host locked elsewhere is skipped (periodic work: its next poll sends it again);
+        a report that fails is logged and does not stop the others.
+        """
+        outcomes: list[UpdateOutcome] = []
+        published: list[_Committed] = []
+        with self._locks.hold_many([r.host_id for r in reports]) as leases:
+            for report in reports:
+                lease = leases.get(report.host_id)
+                if lease is None:
+                    log.info("host %s: update already running elsewhere, skipping this report", report.host_id)
+                    outcomes.append(UpdateOutcome(report.host_id, False, "locked by another update"))
+                    continue
+                if lease.expired:
+                    outcomes.append(UpdateOutcome(report.host_id, False, "lock expired before its turn in the batch"))
+                    continue
+                try:
+                    outcome, committed = self._measured(report, lease)
+                except Exception:  # noqa: BLE001 - one host's failure must not lose the batch's other reports
+                    log.exception("host %s: update failed", report.host_id)
+                    outcome, committed = UpdateOutcome(report.host_id, False, "internal error"), None
+                outcomes.append(outcome)
+                if committed is not None:
+                    published.append(committed)
+            self._publish(published)  # still under the locks: the cache must not go back in time
+        return outcomes
+
+    def _measured(self, report: HostReport, lease: Lease) -> tuple[UpdateOutcome, _Committed | None]:
+        if self._recorder is None:
+            return self._apply(report, lease)
+        started, sql = self._clock(), self._recorder.sql_count()
+        outcome, committed = self._apply(report, lease)
+        self._recorder.update(report, started, outcome.committed_at, outcome.applied, outcome.events,
+                              self._recorder.sql_count() - sql)
+        return outcome, committed
+
+    def _apply(self, report: HostReport, lease: Lease) -> tuple[UpdateOutcome, _Committed | None]:
+        reported = [vm.vm_id for vm in report.vms or ()]
+        for _attempt in range(MAX_REDO):
+            now = self._clock()
+            with self._uow_factory() as uow:
+                snapshot = uow.hosts.load_snapshot(report.host_id, reported)
+                if snapshot is None:
+                    return UpdateOutcome(report.host_id, False, "unknown host"), None
+                analysis = analyze(snapshot, report, now, self._policy)
+                if analysis.stale:
+                    return UpdateOutcome(report.host_id, False, "stale report", snapshot.state.status.name), None
+                written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
+            if not written.conflict:
+                break
+        if not written:
+            reason = "VMs kept changing under this update" if written.conflict else (
+                "lost the host's lock (fencing token refused)")
+            return UpdateOutcome(report.host_id, False, reason), None
+        committed_at = self._clock()
+        status = (analysis.host or snapshot.state).status
         digest = vm_digest(report.vms) if report.vms is not None and not report.partial else None
+        outcome = UpdateOutcome(
+            report.host_id,
+            True,
+            None,
+            status.name,
+            tuple(e.describe() for e in analysis.events),
+            len(analysis.commands),
+            committed_at,
+            analysis.events,
+        )
+        return outcome, _Committed(report.host_id, status, digest, written.events)
+
+    def _publish(self, committed: Sequence[_Committed]) -> None:
+        """After commit: refresh the hot-path cache, then hand the new outbox rows to the bus."""
+        if not committed:
+            return
         try:
-            self._cache.record(report.host_id, status, digest)
+            self._cache.record_many([(c.host_id, c.status, c.digest) for c in committed])
         except Exception:  # noqa: BLE001 - the cache refills on the next poll
-            log.warning("host %s: could not refresh the poll cache", report.host_id, exc_info=True)
-        if written.events:
-            self._bus.deliver(list(written.events))
+            log.warning("could not refresh the poll cache of %d hosts", len(committed), exc_info=True)
+        events = [item for c in committed for item in c.events]
+        if events:
+            self._bus.deliver(events)
+
+
+@dataclass(frozen=True)
+class _Committed:
+    host_id: str
+    status: HostStatus
+    digest: str | None
+    events: tuple[tuple[int, Event], ...]

@@ -125,13 +125,20 @@ class HostCache:
 
     def record(self, host_id: str, status: HostStatus, digest: str | None) -> None:
         """After commit: the status and VM digest now stored for the host."""
-        mapping: dict[str, str] = {"status": str(int(status))}
-        if digest is not None:
-            mapping["digest"] = digest
+        self.record_many([(host_id, status, digest)])
+
+    def record_many(self, committed: Sequence[tuple[str, HostStatus, str | None]]) -> None:
+        """`record` for several hosts (host id, status, digest) in one round trip."""
+        if not committed:
+            return
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hset(keys.host_cache(host_id), mapping=mapping)
-        if digest is None:
-            pipe.hdel(keys.host_cache(host_id), "digest")
+        for host_id, status, digest in committed:
+            mapping: dict[str, str] = {"status": str(int(status))}
+            if digest is not None:
+                mapping["digest"] = digest
+            pipe.hset(keys.host_cache(host_id), mapping=mapping)
+            if digest is None:
+                pipe.hdel(keys.host_cache(host_id), "digest")
         pipe.execute()
 
     def forget(self, host_id: str) -> None:

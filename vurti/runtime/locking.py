@@ -6,6 +6,10 @@ holder dies. Expiry alone cannot stop a paused holder from writing after its
 lease ran out, so every acquisition also takes a fencing token from a per-host
 counter (INCR); the updater checks it against the database inside the write
 transaction and refuses a token older than one already used.
+
+`hold_many` takes the locks of a batch of hosts in one round trip (same keys and
+compare-and-delete release as redis-py's Lock, one token per batch), so an update
+worker that applies many reports per message pays Redis once per batch.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from redis.exceptions import LockError
@@ -28,6 +33,30 @@ log = logging.getLogger(__name__)
 LOCK_LOG_MAXLEN = 20_000
 
 
+# ARGV: lock-key prefix, fence-key prefix, token, ttl ms, host ids...; per host its fence token, 0 if busy.
+_ACQUIRE_MANY = """
+local out = {}
+for i = 5, #ARGV do
+  if redis.call('SET', ARGV[1] .. ARGV[i], ARGV[3], 'NX', 'PX', ARGV[4]) then
+    out[#out + 1] = redis.call('INCR', ARGV[2] .. ARGV[i])
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"""
+
+# ARGV: lock-key prefix, token, host ids...; returns the hosts whose lock was no longer ours.
+_RELEASE_MANY = """
+local lost = {}
+for i = 3, #ARGV do
+  local k = ARGV[1] .. ARGV[i]
+  if redis.call('GET', k) == ARGV[2] then redis.call('DEL', k) else lost[#lost + 1] = ARGV[i] end
+end
+return lost
+"""
+
+
 class LockBusy(Exception):
     """Another worker holds the host's lock."""
 
@@ -37,14 +66,25 @@ class Lease:
     host_id: str
     fence_token: int
     holder: str
+    expires_at: float = float("inf")  # monotonic time after which the lock may be someone else's
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+
+    @property
+    def expired(self) -> bool:
+        return self.clock() >= self.expires_at
 
 
 class HostLocks:
-    def __init__(self, client: redis.Redis, ttl: float, record: bool = True) -> None:
+    def __init__(
+        self, client: redis.Redis, ttl: float, record: bool = True, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._redis = client
+        self._clock = clock  # monotonic, for lease expiry
         self._ttl = ttl
         self._record = record
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._acquire_many = client.register_script(_ACQUIRE_MANY)
+        self._release_many = client.register_script(_RELEASE_MANY)
 
     @contextmanager
     def hold(self, host_id: str, blocking_timeout: float | None = None) -> Iterator[Lease]:
@@ -54,10 +94,10 @@ class HostLocks:
         )
         if not lock.acquire(blocking=blocking_timeout is not None):
             raise LockBusy(host_id)
-        acquired = time.time()
+        acquired, deadline = time.time(), self._clock() + self._ttl
         try:
             token = int(self._redis.incr(keys.host_fence(host_id)))
-            yield Lease(host_id, token, self._holder)
+            yield Lease(host_id, token, self._holder, deadline, self._clock)
         finally:
             released = time.time()
             try:
@@ -67,13 +107,46 @@ class HostLocks:
             if self._record:
                 self._log(host_id, acquired, released)
 
-    def _log(self, host_id: str, acquired: float, released: float) -> None:
+    @contextmanager
+    def hold_many(self, host_ids: Sequence[str]) -> Iterator[dict[str, Lease]]:
+        """Hold the locks of those hosts that are free, for the block; never waits.
+
+        Yields a lease per host that could be locked; the others are busy (another
+        worker updates them). Every lease expires `ttl` after the batch took it, so
+        a caller that works through a long batch checks `Lease.expired` before each.
+        """
+        ids = list(dict.fromkeys(host_ids))
+        if not ids:
+            yield {}
+            return
+        token = uuid.uuid4().hex
+        acquired, deadline = time.time(), self._clock() + self._ttl
+        prefixes = [keys.host_lock(""), keys.host_fence("")]
+        fences = self._acquire_many(args=[*prefixes, token, max(1, int(self._ttl * 1000)), *ids])
+        leases = {h: Lease(h, int(f), self._holder, deadline, self._clock) for h, f in zip(ids, fences, strict=True) if int(f)}
         try:
-            self._redis.xadd(
-                keys.LOCK_LOG,
-                {"host": host_id, "holder": self._holder, "acquired": repr(acquired), "released": repr(released)},
-                maxlen=LOCK_LOG_MAXLEN,
-                approximate=True,
-            )
+            yield leases
+        finally:
+            released = time.time()
+            if leases:
+                lost = self._release_many(args=[keys.host_lock(""), token, *leases])
+                for host_id in lost:
+                    log.warning("lock of host %s expired before release (held %.1fs)",
+                                host_id.decode() if isinstance(host_id, bytes) else host_id, released - acquired)
+                if self._record:
+                    self._log(list(leases), acquired, released)
+
+    def _log(self, host_ids: str | list[str], acquired: float, released: float) -> None:
+        ids = [host_ids] if isinstance(host_ids, str) else host_ids
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for host_id in ids:
+                pipe.xadd(
+                    keys.LOCK_LOG,
+                    {"host": host_id, "holder": self._holder, "acquired": repr(acquired), "released": repr(released)},
+                    maxlen=LOCK_LOG_MAXLEN,
+                    approximate=True,
+                )
+            pipe.execute()
         except redis.RedisError:
-            log.debug("could not record lock use of host %s", host_id, exc_info=True)
+            log.debug("could not record lock use of hosts %s", ids, exc_info=True)

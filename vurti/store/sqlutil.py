@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table
@@ -41,10 +42,18 @@ def upsert(
     """
     if not rows:
         return
-    stmt = insert_for(connection, table)
-    if update:
-        columns = [c for c in rows[0] if c not in keys]
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})
+    columns = tuple(c for c in rows[0] if c not in keys) if update else None
+    connection.execute(_upsert_statement(connection.dialect.name, table, tuple(keys), columns), list(rows))
+
+
+@lru_cache(maxsize=256)
+def _upsert_statement(dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...] | None) -> Any:
+    """Built once per shape: constructing ON CONFLICT clauses costs more than running them."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
     else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    connection.execute(stmt, list(rows))
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table)
+    if columns is None:
+        return stmt.on_conflict_do_nothing(index_elements=list(keys))
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})

@@ -6,6 +6,7 @@ Repositories never commit: they run in the unit of work's transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ARRAY, String, and_, any_, bindparam, delete, or_, select, update
@@ -30,6 +31,30 @@ _STATE_COLUMNS = [vds_dynamic.c[c] for c in HOST_STATE.columns.values()]
 # vm_dynamic columns naming a host, whose status the analyzers may need.
 _HOST_REFS = tuple(c for c in ("run_on_host", "migrating_to_host", "migrating_from_host") if c in vm_dynamic.c)
 _CLUSTER_COLUMNS = [clusters.c[c].label(f"cluster__{c}") for c in CLUSTER.columns.values()]
+
+
+@lru_cache(maxsize=8)
+def _snapshot_vms_statement(dialect: str, with_host: bool) -> Any:
+    """VMs on or migrating to :host, or among :reported, each joined to the status of the hosts it names.
+
+    Built once per dialect (its construction costs more than its execution); the
+    reported ids are one array parameter on PostgreSQL, an expanding IN on SQLite.
+    """
+    joined = vm_dynamic.join(vm_static, vm_static.c.vm_id == vm_dynamic.c.vm_id)
+    status_columns = []
+    for ref in _HOST_REFS:
+        other = vds_dynamic.alias(f"{ref}__host")
+        joined = joined.outerjoin(other, other.c.vds_id == vm_dynamic.c[ref])
+        status_columns.append(other.c.status.label(f"{ref}__status"))
+    base = select(*vm_columns(), *status_columns).select_from(joined)
+    if dialect == "postgresql":
+        reported = vm_dynamic.c.vm_id == any_(bindparam("reported", type_=ARRAY(String)))
+    else:
+        reported = vm_dynamic.c.vm_id.in_(bindparam("reported", expanding=True))
+    if not with_host:
+        return base.where(reported)
+    host = bindparam("host", type_=String)
+    return base.where(or_(vm_dynamic.c.run_on_host == host, vm_dynamic.c.migrating_to_host == host, reported))
 
 
 class VdsRepository:
@@ -174,28 +199,18 @@ class VdsRepository:
         )
 
     def _snapshot_vms(self, host_id: str, reported: list[str]) -> tuple[dict[str, VmState], dict[str, HostStatus]]:
-        # The status of every host column a VM row refers to, by one outer join each.
-        joined = vm_dynamic.join(vm_static, vm_static.c.vm_id == vm_dynamic.c.vm_id)
-        status_columns = []
-        for ref in _HOST_REFS:
-            other = vds_dynamic.alias(f"{ref}__host")
-            joined = joined.outerjoin(other, other.c.vds_id == vm_dynamic.c[ref])
-            status_columns.append(other.c.status.label(f"{ref}__status"))
-        base = select(*vm_columns(), *status_columns).select_from(joined)
-        mine = or_(vm_dynamic.c.run_on_host == host_id, vm_dynamic.c.migrating_to_host == host_id)
-        statements = []
-        if self._conn.dialect.name == "postgresql":
+        dialect = self._conn.dialect.name
+        if dialect == "postgresql":
             # One array parameter: one statement and one cached plan whatever the count.
-            ids = bindparam("reported", reported, type_=ARRAY(String))
-            statements.append(base.where(or_(mine, vm_dynamic.c.vm_id == any_(ids))) if reported else base.where(mine))
+            runs = [(_snapshot_vms_statement(dialect, True), {"host": host_id, "reported": reported})]
         else:
             parts = list(chunked(reported)) or [[]]
-            statements.append(base.where(or_(mine, vm_dynamic.c.vm_id.in_(parts[0]))) if reported else base.where(mine))
-            statements.extend(base.where(vm_dynamic.c.vm_id.in_(p)) for p in parts[1:])
+            runs = [(_snapshot_vms_statement(dialect, True), {"host": host_id, "reported": list(parts[0])})]
+            runs.extend((_snapshot_vms_statement(dialect, False), {"reported": list(p)}) for p in parts[1:])
         vms: dict[str, VmState] = {}
         statuses: dict[str, HostStatus] = {}
-        for stmt in statements:
-            for row in self._conn.execute(stmt).mappings():
+        for stmt, params in runs:
+            for row in self._conn.execute(stmt, params).mappings():
                 vm = VM.from_row(row)
                 vms[vm.vm_id] = vm
                 for ref in _HOST_REFS:
