@@ -197,6 +197,12 @@ class LocalStack:
         wait_until(lambda: b"ready." in child.log_path.read_bytes(), 60, f"worker {name}")
         return child
 
+    def start_update_worker(self, processes: int) -> Child:
+        """One writer runs in the worker's own process (solo): no hand-over of each message to a child."""
+        if processes == 1:
+            return self.start_worker("update", "update", pool="solo", concurrency=1)
+        return self.start_worker("update", "update", pool="prefork", concurrency=processes)
+
     def start_beat(self, name: str = "beat") -> Child:
         argv = [sys.executable, "-m", "celery", "-A", "tasks", "beat", "-l", "INFO",
                 "--pidfile=", "-s", str(self.workdir / f"{name}-schedule")]

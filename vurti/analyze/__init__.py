@@ -14,10 +14,9 @@ memory, balloon, NICs), staleness, apply (fold an Analysis into a snapshot).
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from vurti.domain.analysis import Analysis
-from vurti.domain.model import HostSnapshot
+from vurti.domain.model import HostSnapshot, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmStats
 
@@ -58,7 +57,7 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
     if outcome.analyse_vms and report.vms is not None:
         vm_stats = analyze_vms(work, report.vms, report, policy)
         if not report.partial:
-            state = replace(state, vm_count=len(work.running_here()))
+            state = evolve(state, vm_count=len(work.running_here()))
 
     host_stats = report.stats if outcome.answered and report.stats_due else None
     return Analysis(
@@ -66,6 +65,6 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
         vms=tuple(vm for vm_id, vm in work.vms.items() if snapshot.vms.get(vm_id) != vm),
         host_stats=host_stats,
         vm_stats=vm_stats,
-        events=tuple(replace(e, host_name=snapshot.config.name) for e in work.events),
+        events=tuple(evolve(e, host_name=snapshot.config.name) for e in work.events),
         commands=tuple(work.commands),
     )

@@ -6,10 +6,9 @@ database.
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from vurti.domain.analysis import Analysis
-from vurti.domain.model import HostSnapshot
+from vurti.domain.model import HostSnapshot, evolve
 
 
 def apply_analysis(snapshot: HostSnapshot, analysis: Analysis) -> HostSnapshot:
@@ -19,4 +18,4 @@ def apply_analysis(snapshot: HostSnapshot, analysis: Analysis) -> HostSnapshot:
     vms = dict(snapshot.vms)
     for vm in analysis.vms:
         vms[vm.vm_id] = vm
-    return replace(snapshot, state=analysis.host or snapshot.state, vms=vms)
+    return evolve(snapshot, state=analysis.host or snapshot.state, vms=vms)

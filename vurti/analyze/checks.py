@@ -7,10 +7,9 @@ in VmState, so a steady condition does not flood the audit log.
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from vurti.domain.events import BalloonNotWorking, GuestMemoryLow, VmNicStateChanged, WatchdogEvent
-from vurti.domain.model import VmState
+from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import VmReport, VmStats
 
@@ -37,7 +36,7 @@ def check_watchdog(work: Work, vm: VmState, reported: VmReport) -> VmState:
     if vm.last_watchdog_time is not None and watchdog.time <= vm.last_watchdog_time:
         return vm
     work.emit(WatchdogEvent, vm_id=vm.vm_id, vm_name=vm.name, action=watchdog.action, event_time=watchdog.time)
-    return replace(vm, last_watchdog_time=watchdog.time)
+    return evolve(vm, last_watchdog_time=watchdog.time)
 
 
 def check_guest_memory(work: Work, vm: VmState, stats: VmStats, policy: MonitoringPolicy) -> VmState:
@@ -47,7 +46,7 @@ def check_guest_memory(work: Work, vm: VmState, stats: VmStats, policy: Monitori
     low = free * 100.0 / total < policy.guest_mem_low_percent
     if low and not vm.guest_mem_low:
         work.emit(GuestMemoryLow, vm_id=vm.vm_id, vm_name=vm.name, free_kib=free, total_kib=total)
-    return replace(vm, guest_mem_low=low)
+    return evolve(vm, guest_mem_low=low)
 
 
 def check_balloon(work: Work, vm: VmState, stats: VmStats, policy: MonitoringPolicy) -> VmState:
@@ -56,11 +55,11 @@ def check_balloon(work: Work, vm: VmState, stats: VmStats, policy: MonitoringPol
     if current is None or target is None:
         return vm
     if abs(target - current) <= policy.balloon_tolerance_kib:
-        return replace(vm, balloon_misses=0)
+        return evolve(vm, balloon_misses=0)
     misses = min(vm.balloon_misses + 1, BALLOON_MISSES_TO_WARN)
     if misses == BALLOON_MISSES_TO_WARN and vm.balloon_misses < BALLOON_MISSES_TO_WARN:
         work.emit(BalloonNotWorking, vm_id=vm.vm_id, vm_name=vm.name, target_kib=target, current_kib=current)
-    return replace(vm, balloon_misses=misses)
+    return evolve(vm, balloon_misses=misses)
 
 
 def check_nics(work: Work, vm: VmState, stats: VmStats) -> VmState:
@@ -75,4 +74,4 @@ def check_nics(work: Work, vm: VmState, stats: VmStats) -> VmState:
     for name, state in new:
         if name in old and old[name] != state:
             work.emit(VmNicStateChanged, vm_id=vm.vm_id, vm_name=vm.name, nic=name, old=old[name], new=state)
-    return replace(vm, nic_states=new)
+    return evolve(vm, nic_states=new)

@@ -7,7 +7,7 @@ VDSRecoveringException (error 99 -> Initializing).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from vurti.domain.events import (
     AgentError,
@@ -18,7 +18,7 @@ from vurti.domain.events import (
     HostRecovering,
     HostStatusChanged,
 )
-from vurti.domain.model import Cluster, HostSnapshot, HostState
+from vurti.domain.model import Cluster, HostSnapshot, HostState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import FetchError, HostCapabilities, HostReport
 from vurti.domain.status import UNMONITORED_HOST_STATUSES, HostStatus, VmStatus
@@ -51,7 +51,7 @@ class HostOutcome:
 
 
 def analyze_host(work: Work, snapshot: HostSnapshot, report: HostReport, policy: MonitoringPolicy) -> HostOutcome:
-    state = replace(snapshot.state, last_report_at=report.fetched_at)
+    state = evolve(snapshot.state, last_report_at=report.fetched_at)
     if state.status in UNMONITORED_HOST_STATUSES:
         # oVirt does not monitor these at all (isMonitoringNeeded); an administrator or
         # installer owns the status. A report still in flight only advances the clock.
@@ -70,7 +70,7 @@ def set_status(work: Work, state: HostState, status: HostStatus, reason: str | N
     """Every host status change is a HostStatusChanged event."""
     if state.status != status:
         work.emit(HostStatusChanged, old=state.status.name, new=status.name, reason=reason)
-    return replace(state, status=status, status_reason=reason)
+    return evolve(state, status=status, status_reason=reason)
 
 
 def cluster_problem(cluster: Cluster, caps: HostCapabilities) -> str | None:
@@ -90,17 +90,17 @@ def cluster_problem(cluster: Cluster, caps: HostCapabilities) -> str | None:
 
 
 def _answered(work: Work, cluster: Cluster, state: HostState, report: HostReport) -> HostOutcome:
-    state = replace(state, unanswered_attempts=0, last_success_at=work.now, recovering_since=None)
+    state = evolve(state, unanswered_attempts=0, last_success_at=work.now, recovering_since=None)
     rebooted = False
     boot_time = report.stats.boot_time if report.stats is not None else None
     if boot_time is not None:
         if state.boot_time is not None and state.boot_time != boot_time:
             work.emit(HostRebooted, old_boot_time=state.boot_time, new_boot_time=boot_time)
             rebooted = True
-        state = replace(state, boot_time=boot_time)
+        state = evolve(state, boot_time=boot_time)
     caps = report.capabilities
     if caps is not None:
-        state = replace(
+        state = evolve(
             state,
             cpu_model=caps.cpu_model,
             cpu_flags=caps.cpu_flags,
@@ -128,7 +128,7 @@ def _recovering(work: Work, state: HostState, error: FetchError, policy: Monitor
     """Error 99: the agent answers but is still recovering; its VMs stay as they are."""
     since = state.recovering_since if state.recovering_since is not None else work.now
     first = state.recovering_since is None
-    state = replace(state, unanswered_attempts=0, last_success_at=work.now, recovering_since=since)
+    state = evolve(state, unanswered_attempts=0, last_success_at=work.now, recovering_since=since)
     if work.now - since > policy.recovery_timeout:
         if state.status != HostStatus.NonOperational or state.status_reason != RECOVERY_TOO_LONG:
             work.emit(HostNonOperational, reason=RECOVERY_TOO_LONG)
@@ -158,7 +158,7 @@ def _unanswered(
         # Once per run of failures; Connecting / NonResponsive events follow the run.
         work.emit(AgentError, kind=str(error.kind), message=error.message, verb=error.verb, code=error.code)
     attempts = state.unanswered_attempts + 1
-    state = replace(state, unanswered_attempts=attempts, recovering_since=None)
+    state = evolve(state, unanswered_attempts=attempts, recovering_since=None)
     running = work.running_here()
     grace = policy.grace_period(len(running), snapshot.config.is_spm)
     if in_grace_period(state, attempts, work.now, grace, policy):

@@ -13,11 +13,10 @@ on every report that still shows the record, and the pipeline dedupes it by
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from vurti.domain.events import ExternalVmDiscovered, VmDisappeared, VmDown
 from vurti.domain.exits import ExitCode, ExitReason
-from vurti.domain.model import VmState
+from vurti.domain.model import VmState, evolve
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VmStatus
 
@@ -30,7 +29,7 @@ NOT_FOUND = "Could not find VM on host, assuming it went down unexpectedly"
 
 def to_down(vm: VmState, code: int | None, reason: int | None, message: str | None) -> VmState:
     """internalSetVmStatus(Down): the VM leaves its host and loses its runtime data."""
-    return replace(
+    return evolve(
         vm,
         status=VmStatus.Down,
         host_id=None,
@@ -81,11 +80,11 @@ def down_reported(work: Work, vm: VmState, reported: VmReport) -> VmState:
     if reason == ExitReason.MigrationSucceeded:
         # The VM left by migration to a host we do not know yet: not a crash. The host
         # that reports it running next ends the migration (migration.migration_source).
-        new = replace(to_down(vm, code, reason, message), migrating_from_host=work.host_id)
+        new = evolve(to_down(vm, code, reason, message), migrating_from_host=work.host_id)
         work.status_changed(vm, new, "migration succeeded; destination not known yet")
         return new
     if vm.status == VmStatus.SavingState and code != ExitCode.Error:
-        new = replace(to_down(vm, code, reason, message), status=VmStatus.Suspended)
+        new = evolve(to_down(vm, code, reason, message), status=VmStatus.Suspended)
         work.status_changed(vm, new, "state saved")
         return new
     return _down(work, vm, code, reason, message)
@@ -126,6 +125,6 @@ def lost_with_host(work: Work) -> None:
     """The host is NonResponsive: only its running VMs' status becomes Unknown."""
     for vm in work.running_here():
         if vm.status != VmStatus.Unknown:
-            new = replace(vm, status=VmStatus.Unknown, migrating_to_host=None)
+            new = evolve(vm, status=VmStatus.Unknown, migrating_to_host=None)
             work.status_changed(vm, new, "host non responsive")
             work.vms[vm.vm_id] = new

@@ -16,11 +16,10 @@ comes from one end of a migration:
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from vurti.domain.events import VmMigrationEnded
 from vurti.domain.exits import ExitReason
-from vurti.domain.model import VmState
+from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
@@ -31,7 +30,7 @@ from vurti.analyze.running import accept_running
 
 def hand_over(work: Work, vm: VmState, destination: str, why: str) -> VmState:
     """handOverVm: the source is done; the VM now belongs to the destination."""
-    new = replace(
+    new = evolve(
         vm,
         host_id=destination,
         status=destination_status(work, destination),
@@ -63,11 +62,11 @@ def on_other_host(
     here = work.host_id
     if status == VmStatus.MigratingTo:
         if vm.status == VmStatus.MigratingFrom and vm.migrating_to_host is None:
-            return replace(vm, migrating_to_host=here)  # learn an external migration's destination
+            return evolve(vm, migrating_to_host=here)  # learn an external migration's destination
         return vm
     if status == VmStatus.MigratingFrom:  # includes a post-copy source's Paused copy
         return vm
-    cleared = replace(vm, migrating_to_host=None, migrating_from_host=None)
+    cleared = evolve(vm, migrating_to_host=None, migrating_from_host=None)
     source = migration_source(vm, here)
     if source is not None:
         work.emit(VmMigrationEnded, vm_id=vm.vm_id, vm_name=vm.name, source_host_id=source, destination_host_id=here)

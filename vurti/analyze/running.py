@@ -7,10 +7,9 @@ seen from this host, NotResponding and Paused audits, runtime fields, checks.
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from vurti.domain.events import VmMigrationEnded, VmMigrationFailed, VmMigrationStarted, VmNotResponding, VmPaused
-from vurti.domain.model import VmState
+from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VmStatus
@@ -68,7 +67,7 @@ def apply_runtime(vm: VmState, reported: VmReport, status: VmStatus, report: Hos
         pause_code = None
     else:
         pause_code = pick(reported.pause_code, vm.pause_code if vm.status == VmStatus.Paused else None)
-    return replace(
+    return evolve(
         vm,
         name=vm.name or reported.name or "",
         pause_code=pause_code,
@@ -93,7 +92,7 @@ def accept_running(
     `previous` is the stored state (for the audits), `moved` the same VM with its
     host and migration fields already settled by the caller.
     """
-    new = apply_runtime(replace(moved, host_id=work.host_id, status=status), reported, status, report)
+    new = apply_runtime(evolve(moved, host_id=work.host_id, status=status), reported, status, report)
     work.status_changed(previous, new, reason)
     if status == VmStatus.NotResponding and previous.status != VmStatus.NotResponding:
         work.emit(VmNotResponding, vm_id=new.vm_id, vm_name=new.name)
@@ -113,7 +112,7 @@ def on_own_host(
     elif vm.status == VmStatus.MigratingFrom and status != VmStatus.MigratingFrom:
         # afterMigrationFrom: the source runs it again -> the migration failed.
         work.emit(VmMigrationFailed, vm_id=vm.vm_id, vm_name=vm.name, destination_host_id=vm.migrating_to_host)
-        moved = replace(moved, migrating_to_host=None)
+        moved = evolve(moved, migrating_to_host=None)
     if vm.migrating_from_host is not None and status not in (VmStatus.MigratingTo, VmStatus.Unknown):
         # Handed over earlier; the destination now runs it.
         work.emit(
@@ -124,5 +123,5 @@ def on_own_host(
             destination_host_id=work.host_id,
         )
         reason = f"migration from host {vm.migrating_from_host} completed"
-        moved = replace(moved, migrating_from_host=None)
+        moved = evolve(moved, migrating_from_host=None)
     return accept_running(work, vm, moved, reported, status, report, policy, reason)

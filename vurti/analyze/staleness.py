@@ -13,10 +13,9 @@ report never overwrites newer state":
 
 from __future__ import annotations
 
-from dataclasses import replace
 from enum import Enum
 
-from vurti.domain.model import HostState, VmState
+from vurti.domain.model import HostState, VmState, evolve
 from vurti.domain.report import HostReport, VmReport
 
 
@@ -48,7 +47,7 @@ def forget_host_clock(vms: dict[str, VmState], host_id: str) -> None:
     """After a reboot of `host_id`, its earlier statusTime values mean nothing."""
     for vm_id, vm in vms.items():
         if vm.status_time_host == host_id:
-            vms[vm_id] = replace(vm, status_time=None, status_time_host=None)
+            vms[vm_id] = evolve(vm, status_time=None, status_time_host=None)
 
 
 def stamp(before: VmState, after: VmState, reported: VmReport, host_id: str) -> VmState:
@@ -62,4 +61,4 @@ def stamp(before: VmState, after: VmState, reported: VmReport, host_id: str) -> 
         return after
     if after == before and after.host_id != host_id:
         return after
-    return replace(after, status_time=reported.status_time, status_time_host=host_id)
+    return evolve(after, status_time=reported.status_time, status_time_host=host_id)

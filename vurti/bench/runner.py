@@ -117,7 +117,7 @@ class BenchRun:
         registered = register_fleet(svc, sim_url)
         stack.env["VURTI_BENCH_RECORD"] = record_url
         self.kinds["worker-update"] = [
-            stack.start_worker("update", "update", pool="prefork", concurrency=cfg.update_concurrency)]
+            stack.start_update_worker(cfg.update_concurrency)]
         self.kinds["worker-fetch"] = [
             stack.start_worker(f"fetch{i}", "fetch", pool="threads", concurrency=cfg.fetch_threads)
             for i in range(cfg.fetch_workers)]

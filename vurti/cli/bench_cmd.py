@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -33,7 +34,7 @@ import click
 @click.option("--workdir", default=".vurti-bench", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--results-dir", default="benchmarks/results", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
-@click.option("--markdown", default="docs/benchmarks.md", show_default=True, type=click.Path(path_type=Path),
+@click.option("--markdown", default="docs/benchmarks.md", show_default=True, type=click.Path(dir_okay=False),
               help="Append a row here ('' to skip).")
 @click.option("--plot", "plot_png", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Also plot lag and latency vs fleet size of all results to this PNG.")
@@ -41,7 +42,7 @@ import click
 def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval: float, stats_every: int, db: str,
           fetch_workers: int, fetch_threads: int, fetch_concurrency: int, update_concurrency: int | None,
           probes_per_s: float, bare_seconds: float, profile_seconds: float, workdir: Path, results_dir: Path,
-          markdown: Path, plot_png: Path | None, plot_only: bool) -> None:
+          markdown: str, plot_png: Path | None, plot_only: bool) -> None:
     """Start the simulator, redis-server, the database, workers and beat; measure; print and record the figures."""
     from vurti.bench import report
 
@@ -58,6 +59,10 @@ def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval:
                                                                             or (1 if db == "sqlite" else 2)),
                       probes_per_s=probes_per_s, bare_seconds=bare_seconds, profile_seconds=profile_seconds,
                       workdir=workdir)
+    def stop(*_: object) -> None:
+        raise SystemExit(143)  # unwinds through BenchRun.run, which stops every process it started
+
+    signal.signal(signal.SIGTERM, stop)
     with progress_bar() as progress:
         result = BenchRun(cfg, progress).run()
     result["finished_at"] = time.time()
@@ -67,8 +72,8 @@ def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval:
     for line in report.console_lines(result):
         click.echo(line)
     click.echo(f"results: {path}")
-    if str(markdown):
-        report.append_md(result, markdown)
+    if markdown:
+        report.append_md(result, Path(markdown))
         click.echo(f"row appended to {markdown}")
     if plot_png:
         click.echo(f"plot: {report.plot(results_dir, plot_png)}")

@@ -57,7 +57,7 @@ def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, d
         stack.start_worker("fetch", "fetch", pool="threads", concurrency=16)
         # SQLite takes one writer at a time: concurrent update processes only wait on its lock.
         writers = 1 if settings.database_url.startswith("sqlite") else 2
-        stack.start_worker("update", "update", pool="prefork", concurrency=writers)
+        stack.start_update_worker(writers)
         stack.start_beat()
         click.echo(f"logs in {workdir}; Ctrl-C to stop")
         _live(svc, duration, lambda: stopping)

@@ -9,9 +9,11 @@ report.VmStats). Repositories load and store these; analyzers take and return th
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from vurti.domain.status import HostStatus, VmStatus
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,28 @@ class HostSnapshot:
     fence_token: int = 0
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 def changed_fields(old: Any, new: Any) -> dict[str, Any]:
     """The fields of a frozen dataclass that differ between two versions."""
-    return {f.name: getattr(new, f.name) for f in fields(new) if getattr(old, f.name) != getattr(new, f.name)}
+    return {n: v for n in _field_names(type(new)) if (v := getattr(new, n)) != getattr(old, n)}
+
+
+def evolve(obj: T, **changes: Any) -> T:
+    """`replace`, but the very same object when no value changes: the analyzers' common case,
+    and replace() rebuilds the whole dataclass each time."""
+    for name, value in changes.items():
+        if getattr(obj, name) != value:
+            return replace(obj, **changes)  # type: ignore[type-var]
+    return obj
 
 
 __all__ = [
@@ -115,5 +136,6 @@ __all__ = [
     "VmState",
     "HostSnapshot",
     "changed_fields",
+    "evolve",
     "replace",
 ]

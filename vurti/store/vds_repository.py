@@ -33,6 +33,18 @@ _HOST_REFS = tuple(c for c in ("run_on_host", "migrating_to_host", "migrating_fr
 _CLUSTER_COLUMNS = [clusters.c[c].label(f"cluster__{c}") for c in CLUSTER.columns.values()]
 
 
+# Statements of the update path, built once: their construction costs more than their execution.
+_SNAPSHOT_HOST = (
+    select(vds_static, *_STATE_COLUMNS[1:], vds_dynamic.c.fence_token, *_CLUSTER_COLUMNS)
+    .join(vds_dynamic, vds_dynamic.c.vds_id == vds_static.c.id)
+    .join(clusters, clusters.c.id == vds_static.c.cluster_id)
+    .where(vds_static.c.id == bindparam("host"))
+)
+_FENCE = update(vds_dynamic).where(
+    and_(vds_dynamic.c.vds_id == bindparam("_host"), vds_dynamic.c.fence_token <= bindparam("_token"))
+)
+
+
 @lru_cache(maxsize=8)
 def _snapshot_vms_statement(dialect: str, with_host: bool) -> Any:
     """VMs on or migrating to :host, or among :reported, each joined to the status of the hosts it names.
@@ -175,13 +187,8 @@ class VdsRepository:
         (On SQLite, more than 5,000 reported ids take one more query per 5,000.)
         None when the host does not exist or is outside the scope.
         """
-        stmt = (
-            select(vds_static, *_STATE_COLUMNS[1:], vds_dynamic.c.fence_token, *_CLUSTER_COLUMNS)
-            .join(vds_dynamic, vds_dynamic.c.vds_id == vds_static.c.id)
-            .join(clusters, clusters.c.id == vds_static.c.cluster_id)
-            .where(vds_static.c.id == host_id)
-        )
-        row = self._conn.execute(self._scoped(stmt, vds_static.c.cluster_id)).mappings().first()
+        stmt = self._scoped(_SNAPSHOT_HOST, vds_static.c.cluster_id)
+        row = self._conn.execute(stmt, {"host": host_id}).mappings().first()
         if row is None:
             return None
         self._guard.note_inside(host_id)
@@ -236,12 +243,9 @@ class VdsRepository:
             if old.host_id != host_id or new.host_id != host_id:
                 raise ValueError(f"states of {old.host_id} / {new.host_id} fenced as {host_id}")
             values = HOST_STATE.encode(changed_fields(old, new))
-        stmt = (
-            update(vds_dynamic)
-            .where(and_(vds_dynamic.c.vds_id == host_id, vds_dynamic.c.fence_token <= token))
-            .values({**values, "fence_token": token})
-        )
-        return bool(self._conn.execute(stmt).rowcount == 1)
+        # SET comes from the parameters' column names (one compiled form per column set).
+        params = {**values, "fence_token": token, "_host": host_id, "_token": token}
+        return bool(self._conn.execute(_FENCE, params).rowcount == 1)
 
     def fence_token(self, host_id: str) -> int | None:
         self._guard.require([host_id])

@@ -27,6 +27,13 @@ from vurti.store.vm_codec import KEY, VM, split, vm_columns
 VM_STATS = Codec(VmStats)
 _KEY_PARAM = "_key"
 
+# Built once (construction costs more than execution); SET columns come from each row's keys.
+_UPDATE_BY_KEY = {t.name: update(t).where(t.c[KEY] == bindparam(_KEY_PARAM)) for t in (vm_static, vm_dynamic)}
+_c = vm_dynamic.c
+_PLACEMENTS = select(_c.vm_id, _c.status, _c.run_on_host, _c.migrating_to_host, _c.status_time,
+                     _c.status_time_host).where(_c.vm_id.in_(bindparam("ids", expanding=True)))
+_PLACEMENTS_LOCKED = _PLACEMENTS.with_for_update()
+
 
 class VmRepository:
     def __init__(self, connection: Connection, scope: Scope | None = None, guard: ScopeGuard | None = None) -> None:
@@ -63,8 +70,7 @@ class VmRepository:
         upsert(self._conn, vm_dynamic, new_dynamic, [KEY])
         for (table, _columns), rows in groups.items():
             # The SET clause comes from the rows' keys; one executemany per column set.
-            stmt = update(table).where(table.c[KEY] == bindparam(_KEY_PARAM))
-            self._conn.execute(stmt, rows)
+            self._conn.execute(_UPDATE_BY_KEY[table.name], rows)
         return len(new_static) + len({r[_KEY_PARAM] for rows in groups.values() for r in rows})
 
     def _check_scope(self, previous: Mapping[str, VmState], changed: Any) -> None:
@@ -95,13 +101,8 @@ class VmRepository:
         on PostgreSQL: what two hosts' updates of one VM (a migration) must agree on."""
         if not vm_ids:
             return {}
-        c = vm_dynamic.c
-        stmt = select(c.vm_id, c.status, c.run_on_host, c.migrating_to_host, c.status_time, c.status_time_host).where(
-            c.vm_id.in_(list(vm_ids))
-        )
-        if self._conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        return {row[0]: tuple(row[1:]) for row in self._conn.execute(stmt)}
+        stmt = _PLACEMENTS_LOCKED if self._conn.dialect.name == "postgresql" else _PLACEMENTS
+        return {row[0]: tuple(row[1:]) for row in self._conn.execute(stmt, {"ids": list(vm_ids)})}
 
     def get_vm(self, vm_id: str) -> VmState | None:
         vms = self._select(vm_dynamic.c.vm_id == vm_id)
