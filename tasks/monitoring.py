@@ -6,12 +6,13 @@ import logging
 from typing import Any
 
 import msgspec
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 from tasks import app
 from tasks.serialization import NAME
 from vurti.bootstrap import services
 from vurti.domain.report import HostReport
+from vurti.runtime.gc_tuning import tune_for_worker
 from vurti.runtime.locking import LockBusy
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,13 @@ log = logging.getLogger(__name__)
 def _fresh_connections(**_: Any) -> None:
     """Pools opened before the fork must not be shared with the parent."""
     services().reset()
+    tune_for_worker()
+
+
+@worker_ready.connect
+def _tune_gc(**_: Any) -> None:
+    """Solo and threads pools run the tasks in this very process."""
+    tune_for_worker()
 
 
 UPDATE_BATCH = 25  # reports per update_hosts message: bounded size, room for several update workers

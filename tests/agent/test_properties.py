@@ -8,7 +8,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vurti.agent import InvalidData, parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
+from vurti.agent import InvalidData, parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats, vm_digest
+from vurti.agent.plan import raw_vm_digest
 from vurti.domain.report import HostReport
 from vurti.domain.status import VDSM_VM_STATUS
 
@@ -153,3 +154,31 @@ def test_capabilities_parser_returns_capabilities_or_raises_invalid_data(result:
         assert not isinstance(result, dict)
         return
     _survives_json(HostReport(host_id="h", fetched_at=0.0, capabilities=caps))
+
+
+vm_ids = st.sampled_from(["a", "b", "c", ""]) | st.text(max_size=4)
+short_rows = st.lists(
+    st.fixed_dictionaries({"vmId": vm_ids | json_values, "status": field_values}, optional={"statusTime": json_values})
+    | vm_like,
+    max_size=5,
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(short_rows | json_values)
+def test_raw_digest_is_the_parsed_digest_or_none(result: Any) -> None:
+    """The steady-state short-cut never calls a list unchanged that the parser would see changed."""
+    raw = raw_vm_digest(result)
+    if raw is None:
+        return
+    warnings: list[str] = []
+    assert raw == vm_digest(parse_vm_list(result, warnings))
+    assert warnings == [] or all("ignored invalid" in w for w in warnings)  # nothing skipped
+
+
+def test_raw_digest_declines_what_the_parser_would_skip_or_warn_about() -> None:
+    good = [{"vmId": "a", "status": "Up"}, {"vmId": "b", "status": "Paused", "statusTime": "12"}]
+    assert raw_vm_digest(good) == vm_digest(parse_vm_list(good))
+    for bad in ([*good, {"vmId": "a", "status": "Down"}], [*good, "c"], [{"vmId": "", "status": "Up"}],
+                [{"vmId": "a", "status": 1}], [{"status": "Up"}], {"vmId": "a"}):
+        assert raw_vm_digest(bad) is None, bad

@@ -58,9 +58,14 @@ class PollRequest:
     full_vms: bool = False
     stats_due: bool = False
     vms: bool = True
+    # VM digests at which a short VM list is "unchanged": the poll then skips parsing it
+    # (the steady state's common case) and reports `vms_unchanged` instead of the VMs.
+    unchanged_if: tuple[str, ...] = ()
 
     @classmethod
-    def from_plan(cls, host_id: str, url: str, plan: PollPlan, *, now: float) -> PollRequest:
+    def from_plan(
+        cls, host_id: str, url: str, plan: PollPlan, *, now: float, unchanged_if: tuple[str, ...] = ()
+    ) -> PollRequest:
         return cls(
             host_id=host_id,
             url=url,
@@ -70,6 +75,7 @@ class PollRequest:
             full_vms=plan.full_vms,
             stats_due=plan.stats_due,
             vms=plan.vms,
+            unchanged_if=unchanged_if,
         )
 
 
@@ -97,5 +103,31 @@ def vm_digest(vms: tuple[VmReport, ...]) -> str:
     statistics come with the full form on statistics cycles, or right after a
     short poll whose digest changed.
     """
-    rows = sorted(orjson.dumps((vm.vm_id, vm.vdsm_status)) for vm in vms)
-    return hashlib.blake2b(b"\n".join(rows), digest_size=16).hexdigest()
+    return _digest([(vm.vm_id, vm.vdsm_status) for vm in vms])
+
+
+def raw_vm_digest(result: object) -> str | None:
+    """vm_digest of a VM list reply straight from its JSON, without parsing it into VmReports.
+
+    None unless every entry is one the parser would take as it is (an object with a
+    non-empty string vmId, seen once, and a string status): anything else goes
+    through the parser, which knows how to warn about it.
+    """
+    if type(result) is not list:
+        return None
+    pairs = []
+    for entry in result:
+        if type(entry) is not dict:
+            return None
+        vm_id, status = entry.get("vmId"), entry.get("status")
+        if type(vm_id) is not str or not vm_id or type(status) is not str:
+            return None
+        pairs.append((vm_id, status))
+    if len({vm_id for vm_id, _ in pairs}) != len(pairs):
+        return None
+    return _digest(pairs)
+
+
+def _digest(pairs: list[tuple[str, str]]) -> str:
+    pairs.sort()
+    return hashlib.blake2b(orjson.dumps(pairs), digest_size=16).hexdigest()

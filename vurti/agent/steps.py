@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vurti.agent.errors import AgentCallError, to_fetch_error
-from vurti.agent.plan import PollRequest
+from vurti.agent.plan import PollRequest, raw_vm_digest
 from vurti.agent.parse import parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
 from vurti.domain.report import FetchError, HostCapabilities, HostReport, HostStats, VmReport
 
@@ -68,6 +68,7 @@ def poll_steps(request: PollRequest) -> PollSteps:
     caps: HostCapabilities | None = None
     stats: HostStats | None = None
     fetched: VmFetch | None = None
+    unchanged = False
     error: FetchError | None = None
     verb = ""
     try:
@@ -80,7 +81,11 @@ def poll_steps(request: PollRequest) -> PollSteps:
         if vms:
             call = ALL_VM_STATS_CALL if full_vms else VM_LIST_CALL
             verb = call.verb
-            fetched = to_vm_fetch((yield call), full=full_vms, warnings=warnings)
+            result = yield call
+            if not full_vms and request.unchanged_if and raw_vm_digest(result) in request.unchanged_if:
+                unchanged = True
+            else:
+                fetched = to_vm_fetch(result, full=full_vms, warnings=warnings)
     except AgentCallError as exc:
         error = to_fetch_error(exc, verb)
         log.debug("poll of host %s failed: %s", host_id, error.message)
@@ -95,6 +100,7 @@ def poll_steps(request: PollRequest) -> PollSteps:
         stats_due=stats_due,
         partial=fetched is not None and not fetched.complete,
         warnings=tuple(warnings),
+        vms_unchanged=unchanged,
     )
 
 

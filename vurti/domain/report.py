@@ -182,6 +182,7 @@ the only cycles whose statistics are written. `fetched_at` is the engine's wall 
     stats_due: bool = False  # a statistics cycle: write host/VM statistics
     partial: bool = False
     warnings: tuple[str, ...] = field(default=())
+    vms_unchanged: bool = False  # the short VM list matched the digest the poll was given: vms not parsed
 
     @property
     def ok(self) -> bool:

@@ -106,7 +106,8 @@ class FetchService:
             plan = self._plan(host, force)
             if plan.idle:
                 continue  # an installer or an administrator owns the host (Down, Installing, ...)
-            first.append(PollRequest.from_plan(host.host_id, url, plan, now=now))
+            unchanged_if = self._unchanged_if(host, plan, now) if not force else ()
+            first.append(PollRequest.from_plan(host.host_id, url, plan, now=now, unchanged_if=unchanged_if))
         by_id = {h.host_id: h for h in cached}
         again: list[PollRequest] = []
         for request, report in zip(first, self._poll(first, now), strict=True):
@@ -139,18 +140,31 @@ class FetchService:
             error = FetchError(FetchErrorKind.INVALID_DATA, f"internal error while fetching: {exc!r}")
             return [HostReport(r.host_id, now, error=error) for r in requests]
 
+    def _unchanged_if(self, host: CachedHost, plan: PollPlan, now: float) -> tuple[str, ...]:
+        """The VM digests at which this poll stops at the fetch (see _decide): the poller then
+        compares the short list's digest without parsing it."""
+        if plan.capabilities or plan.stats_due or plan.full_vms or host.status is not HostStatus.Up:
+            return ()
+        return tuple(d for d in (host.digest, self._pending(host, now)) if d is not None)
+
+    def _pending(self, host: CachedHost, now: float) -> str | None:
+        """A digest already on its way to the update queue (and not yet presumed lost)."""
+        if host.pending is not None and host.pending_at is not None and now - host.pending_at < self._pending_window:
+            return host.pending
+        return None
+
     def _decide(
         self, host: CachedHost, request: PollRequest, report: HostReport, now: float, force: bool
     ) -> HostReport | None | object:
         """The report to send on, None (nothing changed), or _AGAIN_IN_FULL."""
         if force or not report.ok or request.stats_due or request.capabilities or host.status is not HostStatus.Up:
             return report
+        if report.vms_unchanged:
+            return None  # the poller found the short list's digest among request.unchanged_if
         if report.vms is not None:
             digest = vm_digest(report.vms)
-            if digest == host.digest:
-                return None
-            if digest == host.pending and host.pending_at is not None and now - host.pending_at < self._pending_window:
-                return None  # this change is already on its way to the update queue
+            if digest in (host.digest, self._pending(host, now)):
+                return None  # unchanged, or this change is already on its way to the update queue
         return report if request.full_vms else _AGAIN_IN_FULL
 
     @staticmethod
