@@ -88,9 +88,11 @@ def update_hosts(reports: list[dict[str, Any]]) -> None:
         log.error("dropping a malformed update_hosts message: a %s, not a list of reports", type(reports).__name__)
         return
     parsed = [p for p in map(_parse, reports) if p is not None]
-    for outcome in services().update.update_many(parsed):
-        if outcome.commands:
-            send_commands.apply_async(args=[outcome.host_id])
+    outcomes = services().update.update_many(parsed)
+    if any(o.commands for o in outcomes):
+        # One sender for the whole batch (it takes every due command): a sender per host
+        # would mostly find its commands taken already, after waiting for the database.
+        send_commands.apply_async()
 
 
 @app.task(name="vurti.refresh_host", ignore_result=False)

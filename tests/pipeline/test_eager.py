@@ -170,3 +170,17 @@ def test_a_batch_update_does_not_write_after_its_leases_ran_out(svc: Services) -
     (result,) = service.update_many([outcome.report])
     assert not result.applied and result.reason == "lock expired before its turn in the batch"
     assert _status(svc, "host-0001") is HostStatus.Unassigned
+
+
+def test_a_batch_with_down_records_queues_one_command_sender(svc: Services, sim: SimProcess, ran: list[str]) -> None:
+    ids = [svc.resolve_host(n).id for n in ("host-0001", "host-0002")]
+    batch = [[h, None] for h in ids]
+    fetch_hosts.delay(batch)  # Up
+    fetch_hosts.delay(batch)  # VMs known
+    for name in ("host-0001", "host-0002"):  # a crash on each host: a Down record, a destroy per host
+        sim.control.crash(sim.control.vms(name)[0]["vm_id"])
+    ran.clear()
+    reports = [o.report.to_json() for o in svc.fetch.fetch_many([(h, None) for h in ids], force=True)]
+    update_hosts.delay(reports)
+    assert ran == ["vurti.update_hosts", "vurti.send_commands"]  # one sender for both hosts' commands
+    assert len(sim.control.destroys()) == 2
