@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from vurti.bench import figures, procs, redisinfo
@@ -133,3 +137,21 @@ def test_profile_top_functions_from_collapsed_stacks() -> None:
     assert top["self"][0] == ["post (requests/api.py)", 0.75]
     assert ["run (celery/worker.py)", 1.0] in top["inclusive"]
     assert frame_name("x (/usr/lib/python3.11/json/decoder.py:12)") == "x (json/decoder.py)"
+
+
+def test_plot_takes_the_newest_run_per_fleet_size_and_marks_missed_detection(tmp_path: Path) -> None:
+    from vurti.bench.report import plot
+
+    def result(hosts: int, finished: float, detected: int, interval: float = 3.0) -> dict[str, Any]:
+        lag = {"p50": 0.1, "p99": 0.2}
+        det = {"n": detected, "p50": 1.0 if detected else None, "p99": 2.0 if detected else None}
+        return {"config": {"db": "sqlite", "hosts": hosts, "interval": interval}, "finished_at": finished,
+                "windows": [{"polls": {"lag_s": lag}}], "detection": {"to_commit_s": det}}
+
+    results = tmp_path / "results"
+    results.mkdir()
+    for i, r in enumerate([result(500, 1, 5), result(500, 2, 6), result(5000, 3, 0), result(500, 4, 1, 0.25)]):
+        (results / f"{i}.json").write_text(json.dumps(r))
+    png = plot(results, tmp_path / "out" / "plot.png")
+    assert png is not None and png.read_bytes().startswith(b"\x89PNG")
+    assert plot(results, tmp_path / "none.png", interval=1.0) is None  # no run at that interval

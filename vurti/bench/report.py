@@ -127,25 +127,42 @@ def console_lines(result: dict[str, Any]) -> list[str]:
     return out
 
 
-def plot(results_dir: Path, png: Path, interval: float | None = None) -> Path | None:
-    """Cycle lag and detection latency (p50, p99) against fleet size, one line per database."""
+def plot(results_dir: Path, png: Path, interval: float = 3.0) -> Path | None:
+    """Cycle lag and detection latency (p50, p99) against fleet size, one line per database.
+
+    Runs at `interval` that had a probe window; the newest run per database and fleet
+    size. A run whose probes were all missed is marked with an x at the top of the
+    detection plot.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [json.loads(p.read_text()) for p in sorted(results_dir.glob("*.json"))]
-    runs = [r for r in runs if r.get("detection") and r["detection"]["to_commit_s"]["n"] and r["config"]["fetch_workers"] == 1
-            and (interval is None or r["config"]["interval"] == interval)]
-    if not runs:
+    newest: dict[tuple[str, int], dict[str, Any]] = {}
+    for path in sorted(results_dir.glob("*.json")):
+        r = json.loads(path.read_text())
+        if r.get("detection") is None or r["config"]["interval"] != interval:
+            continue
+        key = (r["config"]["db"], r["config"]["hosts"])
+        if key not in newest or r.get("finished_at", 0) >= newest[key].get("finished_at", 0):
+            newest[key] = r
+    if not newest:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for db in sorted({r["config"]["db"] for r in runs}):
-        mine = sorted((r for r in runs if r["config"]["db"] == db), key=lambda r: r["config"]["hosts"])
-        hosts = [r["config"]["hosts"] for r in mine]
+    top = 2 * interval
+    for db in sorted({db for db, _ in newest}):
+        mine = sorted((r for (d, _), r in newest.items() if d == db), key=lambda r: r["config"]["hosts"])
         for q, style in (("p50", "o-"), ("p99", "s--")):
-            axes[0].plot(hosts, [r["windows"][-1]["polls"]["lag_s"][q] for r in mine], style, label=f"{db} {q}")
-            axes[1].plot(hosts, [r["detection"]["to_commit_s"][q] for r in mine], style, label=f"{db} {q}")
+            axes[0].plot([r["config"]["hosts"] for r in mine], [r["windows"][-1]["polls"]["lag_s"][q] for r in mine],
+                         style, label=f"{db} {q}")
+            seen = [r for r in mine if r["detection"]["to_commit_s"]["n"]]
+            axes[1].plot([r["config"]["hosts"] for r in seen], [r["detection"]["to_commit_s"][q] for r in seen],
+                         style, label=f"{db} {q}")
+        missed = [r["config"]["hosts"] for r in mine if not r["detection"]["to_commit_s"]["n"]]
+        if missed:
+            axes[1].plot(missed, [top] * len(missed), "kx", markersize=10, label=f"{db}: no probe detected")
+    axes[1].axhline(top, color="grey", linewidth=0.8, linestyle=":")
     axes[0].set_title("cycle lag (poll start - scheduled), s")
     axes[1].set_title("detection latency (change -> commit), s")
     for ax in axes:
