@@ -43,6 +43,7 @@ class BenchRecorder:
         self._sql = 0
         self._sql_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
+        self._updates: list[bytes] = []
         self._pid = os.getpid()
 
     # -- polls and updates ------------------------------------------------------------
@@ -64,7 +65,20 @@ class BenchRecorder:
             "events": len(events),
             "sql": sql,
         }
-        self._push(UPDATES_KEY, row)
+        # Buffered: a round trip per update would be a measurable share of the update
+        # worker's own time. The flusher thread pushes every SQL_FLUSH_EVERY seconds.
+        with self._sql_lock:
+            self._updates.append(orjson.dumps(row))
+        self._start_flusher()
+
+    def _flush_updates(self) -> None:
+        with self._sql_lock:
+            rows, self._updates = self._updates, []
+        if rows:
+            try:
+                self._redis.rpush(UPDATES_KEY, *rows)
+            except Exception:  # noqa: BLE001 - never break monitoring for a measurement
+                log.debug("bench recorder: update push failed", exc_info=True)
 
     def _push(self, key: str, row: Any) -> None:
         try:
@@ -81,8 +95,11 @@ class BenchRecorder:
         from sqlalchemy import event
 
         event.listen(engine, "before_cursor_execute", self._on_statement)
+        self._start_flusher()
+
+    def _start_flusher(self) -> None:
         if self._flusher is None:
-            self._flusher = threading.Thread(target=self._flush_forever, name="vurti-bench-sql", daemon=True)
+            self._flusher = threading.Thread(target=self._flush_forever, name="vurti-bench-flush", daemon=True)
             self._flusher.start()
 
     def _on_statement(self, *_: Any) -> None:
@@ -93,6 +110,7 @@ class BenchRecorder:
         last = -1
         while True:
             time.sleep(SQL_FLUSH_EVERY)
+            self._flush_updates()
             if self._sql != last:
                 last = self._sql
                 try:

@@ -27,7 +27,7 @@ import redis
 
 from vurti.bench import figures, procs, redisinfo
 from vurti.bench.figures import Poll, Probe, Window
-from vurti.bench.recorder import POLLS_KEY, SQL_KEY, UPDATES_KEY
+from vurti.bench.recorder import POLLS_KEY, SQL_FLUSH_EVERY, SQL_KEY, UPDATES_KEY
 from vurti.bench.stats import per
 from vurti.stack import Child, LocalStack
 
@@ -146,6 +146,7 @@ class BenchRun:
         profile = self._profile() if cfg.profile_seconds > 0 else None
         rss = {kind: procs.peak_rss_mib(self._pids(kind)) for kind in ("worker-fetch", "worker-update", "beat")}
 
+        self._wait("collecting records", 3 * SQL_FLUSH_EVERY)  # workers push update records periodically
         polls = [Poll.from_row(row) for raw in records.lrange(POLLS_KEY, 0, -1) for row in orjson.loads(raw)]
         updates = [orjson.loads(raw) for raw in records.lrange(UPDATES_KEY, 0, -1)]
         feed = _feed(main_redis, windows[-1].start)
