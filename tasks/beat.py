@@ -7,7 +7,9 @@ tasks with an expiry of one interval, so a backlog never replays stale polls.
 A few due hosts go out as one `fetch_host` task each, the unit Flower shows and a
 person triggers; many due at once go out in batches (`fetch_hosts`), since one
 message per poll would cost more CPU than the polls (MACHINE-LIMITS.md). While the
-fetch queue is backed up, nothing more is claimed (VURTI_FETCH_BACKLOG messages).
+fetch queue (VURTI_FETCH_BACKLOG messages) or the update queue (VURTI_UPDATE_BACKLOG)
+is backed up, nothing more is claimed: when the machines are short of capacity, polls
+are late rather than changes left unwritten in an ever longer update queue.
 """
 
 from __future__ import annotations
@@ -27,16 +29,23 @@ log = logging.getLogger(__name__)
 DISPATCH_EVERY = 0.2  # seconds between claims: bounds the cycle lag it adds
 SYNC_EVERY = 2.0  # seconds between re-reads of the host list (runtime adds/removals)
 SINGLE_TASK_LIMIT = 20  # up to this many due hosts: one task each
-FETCH_QUEUE = "fetch"  # the Redis list behind the fetch queue (kombu's Redis transport)
+FETCH_QUEUE = "fetch"  # the Redis lists behind the queues (kombu's Redis transport)
+UPDATE_QUEUE = "update"
 
 
-def claim_room(queued: int, backlog: int, batch: int) -> int:
-    """How many due hosts to claim now: none while the fetch queue holds `backlog` messages.
+def claim_room(queued: int, backlog: int, batch: int, updates_queued: int = 0, update_backlog: int = 0) -> int:
+    """How many due hosts to claim now: none while the fetch queue holds `backlog` messages
+    or the update queue `update_backlog` (0: not watched).
 
-    Polls claimed while the workers are behind would wait in the queue and expire
-    unpolled, costing broker traffic and worker time for nothing; hosts left due are
-    claimed as soon as there is room, and skip the slots they missed.
+    Polls claimed while the fetch workers are behind would wait in the queue and expire
+    unpolled, costing broker traffic and worker time for nothing. Polls claimed while
+    the update workers are behind add reports to a queue that only grows, so every
+    change is written later and later (and on a shared machine the polls take the CPU
+    the updates need). Hosts left due are claimed as soon as there is room, and skip
+    the slots they missed.
     """
+    if update_backlog and updates_queued >= update_backlog:
+        return 0
     return max(0, backlog - queued) * batch
 
 
@@ -62,9 +71,12 @@ class HostScheduler(Scheduler):
             if added or removed:
                 log.info("schedule: %d hosts added, %d removed", added, removed)
             self._next_sync = now + SYNC_EVERY
-        room = claim_room(svc.redis.llen(FETCH_QUEUE), svc.settings.fetch_backlog, self._batch)
+        pipe = svc.redis.pipeline(transaction=False)
+        fetch_queued, updates_queued = pipe.llen(FETCH_QUEUE).llen(UPDATE_QUEUE).execute()
+        settings = svc.settings
+        room = claim_room(fetch_queued, settings.fetch_backlog, self._batch, updates_queued, settings.update_backlog)
         if room == 0:
-            return  # the fetch workers are behind: leave hosts due rather than queue polls that expire
+            return  # the workers are behind: leave hosts due rather than queue work that waits
         claims = svc.schedule.claim_due(now, limit=room)
         if not claims:
             return

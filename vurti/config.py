@@ -54,13 +54,15 @@ class Settings:
     lock_ttl: float = 30.0  # seconds; longer than an update task's time limit
     fetch_batch: int = 50  # hosts per fetch_hosts message when many are due at once
     fetch_backlog: int = 20  # fetch messages queued before beat stops claiming due hosts
+    update_backlog: int = 40  # update messages queued before beat stops claiming due hosts
     bench_record_url: str | None = field(default=None, repr=False)  # Redis for `vurti bench` records; off if None
 
     def __repr__(self) -> str:
         return (
             f"Settings(database_url={redact_url(self.database_url)!r}, redis_url={redact_url(self.redis_url)!r}, "
             f"agent={self.agent!r}, policy={self.policy!r}, lock_ttl={self.lock_ttl!r}, "
-            f"fetch_batch={self.fetch_batch!r}, fetch_backlog={self.fetch_backlog!r})"
+            f"fetch_batch={self.fetch_batch!r}, fetch_backlog={self.fetch_backlog!r}, "
+            f"update_backlog={self.update_backlog!r})"
         )
 
     @classmethod
@@ -93,6 +95,7 @@ class Settings:
             lock_ttl=_float(env, "VURTI_LOCK_TTL", 30.0),
             fetch_batch=_int(env, "VURTI_FETCH_BATCH", 50),
             fetch_backlog=_int(env, "VURTI_FETCH_BACKLOG", 20),
+            update_backlog=_int(env, "VURTI_UPDATE_BACKLOG", 40),
             bench_record_url=env.get("VURTI_BENCH_RECORD") or None,
         )
 

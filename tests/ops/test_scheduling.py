@@ -132,6 +132,28 @@ def test_host_removed_at_runtime_is_no_longer_polled(ops: Ops) -> None:
     assert int(ops.svc.redis.hget(f"vurti:host:{removed.id}", "cycle") or 0) <= at_removal + 1
 
 
+def test_beat_stops_claiming_while_the_update_queue_is_backed_up(ops: Ops) -> None:
+    update = next(c for c in ops.local.children if c.name == "update")
+    ops.local.stop(update)
+    # As many update messages waiting as the backlog allows (placeholders: no worker takes them).
+    ops.svc.redis.rpush("update", *[b"placeholder"] * ops.svc.settings.update_backlog)
+    try:
+        seen: list[tuple[float, dict[str, int]]] = []
+
+        def quiet_for_four_intervals() -> bool:
+            now, polls = time.monotonic(), ops.polls()
+            seen.append((now, polls))
+            return any(now - at >= 4 * INTERVAL and earlier == polls for at, earlier in seen)
+
+        wait_for(quiet_for_four_intervals, timeout=30, interval=0.1, what="no poll for four intervals")
+    finally:
+        ops.svc.redis.delete("update")
+        ops.local.start_worker("update", "update", pool="solo", concurrency=1)
+    resumed = ops.polls()
+    wait_for(lambda: all(v >= resumed[h] + 2 for h, v in ops.polls().items()), timeout=30,
+             what="polls again once the update queue drained")
+
+
 def _running_on(ops: Ops, host_id: str) -> int:
     with ops.svc.uow() as uow:
         return len([vm for vm in uow.vms.list_vms(host_id) if vm.status in RUNNING_VM_STATUSES])
