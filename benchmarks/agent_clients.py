@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,19 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 from vurti.agent import AgentClient, HostPoller, PollRequest, make_session
 from vurti.agent.aio import BatchPoller
+from vurti.bench.procs import cpu_seconds
 from vurti.config import AgentSettings
 from vurti.domain.report import HostReport
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from vurti.stack import free_port
 
 
 class Simulator:
@@ -134,11 +124,11 @@ def measure(name: str, workers: int, work: Callable[[Callable[[], bool]], None],
         thread.start()
     time.sleep(1.0)  # warm-up: connections, caches
     polls, errors = _counts()
-    cpu, wall, sim_cpu = time.process_time(), time.perf_counter(), proc_cpu(sim.proc.pid)
+    cpu, wall, sim_cpu = time.process_time(), time.perf_counter(), cpu_seconds(sim.proc.pid)
     time.sleep(seconds)
     polls_end, errors_end = _counts()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    sim_cpu = proc_cpu(sim.proc.pid) - sim_cpu
+    sim_cpu = cpu_seconds(sim.proc.pid) - sim_cpu
     stop.set()
     for thread in threads:
         thread.join(60)

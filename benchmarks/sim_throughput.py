@@ -17,37 +17,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
-import urllib.request
+from vurti.bench.procs import cpu_seconds, rss_mib
+from vurti.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 VERBS = ("Host.getAllVmStats", "Host.getVMList", "mix", "paced")
 POLL_PERIOD = 3.0  # seconds between two polls of one host
 STATS_EVERY = 5  # every 5th poll of a host is a statistics poll
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def proc_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def drive(base: str, hosts: int, verb: str, seconds: float, concurrency: int) -> dict[str, float]:
@@ -150,15 +132,15 @@ def main() -> None:
                 time.sleep(0.05)
         startup = time.monotonic() - started
         print(line.strip())
-        print(f"startup {startup:.2f} s, RSS after start {proc_rss_mib(server.pid):.0f} MiB "
+        print(f"startup {startup:.2f} s, RSS after start {rss_mib(server.pid):.0f} MiB "
               f"({args.hosts} hosts x {args.vms_per_host} VMs, render cache {'off' if args.no_render_cache else 'on'})")
         for verb in VERBS:
-            cpu0 = proc_cpu(server.pid)
+            cpu0 = cpu_seconds(server.pid)
             client = subprocess.run(
                 [sys.executable, __file__, "--client", base, "--verb", verb, "--hosts", str(args.hosts),
                  "--seconds", str(args.seconds), "--concurrency", str(args.concurrency)],
                 capture_output=True, text=True, check=True)
-            cpu = proc_cpu(server.pid) - cpu0
+            cpu = cpu_seconds(server.pid) - cpu0
             out = json.loads(client.stdout)
             rate = out["requests"] / out["seconds"]
             per_cpu = out["requests"] / cpu if cpu else float("inf")
@@ -166,7 +148,7 @@ def main() -> None:
                   f"server {100 * cpu / out['seconds']:3.0f}% of a core  "
                   f"server CPU {cpu:.1f} s / {out['seconds']:.1f} s  avg reply {out['bytes'] / max(1, out['requests']):.0f} B"
                   f"  errors {out['errors']}")
-        print(f"RSS at end {proc_rss_mib(server.pid):.0f} MiB")
+        print(f"RSS at end {rss_mib(server.pid):.0f} MiB")
     finally:
         server.terminate()
         server.wait(10)

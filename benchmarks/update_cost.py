@@ -95,7 +95,6 @@ def run(stack: LocalStack, tmp: Path, vms: int, rounds: int, profile: str | None
         svc.update.update(poll(now, capabilities=True, host_stats=True, vms=True, full_vms=True, stats_due=True))
         now += 3
     timings: dict[str, list[float]] = {k: [] for k in ("parse", "encode", "decode", "load", "analyze", "write", "total")}
-    sql_before = 0
     for _ in range(rounds):
         now += 3
         report = poll(now, host_stats=True, vms=True, full_vms=True, stats_due=True)

@@ -14,6 +14,7 @@ import orjson
 from tests.agent import wire
 from tests.agent.server import AgentServer
 from vurti.agent import AgentClient, HostPoller, make_session, parse_vm_list, parse_vm_stats
+from vurti.agent.plan import PollRequest
 from vurti.config import AgentSettings
 
 
@@ -39,11 +40,11 @@ def main() -> None:
         poller = HostPoller(client)
         for label, kwargs in (("full poll (getAllVmStats)", {"full_vms": True}), ("short poll (getVMList)", {})):
             for _ in range(50):
-                poller.poll("h", server.url, now=0.0, **kwargs)  # type: ignore[arg-type]
+                poller.poll_request(PollRequest("h", server.url, now=0.0, **kwargs))  # type: ignore[arg-type]
             calls = 1000
             cpu, wall = time.thread_time(), time.perf_counter()
             for _ in range(calls):
-                poller.poll("h", server.url, now=0.0, **kwargs)  # type: ignore[arg-type]
+                poller.poll_request(PollRequest("h", server.url, now=0.0, **kwargs))  # type: ignore[arg-type]
             cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
             print(f"{label}: client CPU {cpu / calls * 1e3:.3f} ms/request, wall {wall / calls * 1e3:.3f} ms/request")
 

@@ -67,7 +67,7 @@ def apoll(settings: AgentSettings, url: str, plan: PollPlan) -> HostReport:
     async def go() -> HostReport:
         poller = AsyncHostPoller(AsyncAgentClient(settings))
         try:
-            return await poller.poll_plan("h1", url, plan, now=5.0)
+            return await poller.poll_request(PollRequest.from_plan("h1", url, plan, now=5.0))
         finally:
             await poller.close()
 
@@ -391,7 +391,8 @@ def test_async_poller_reports_equal_the_sync_pollers(setup: str, plan: str) -> N
     with AgentServer() as server:
         SETUPS[setup](server)
         session = make_session(FAST)
-        sync = HostPoller(AgentClient(session, FAST)).poll_plan("h1", server.url, PLANS[plan], now=5.0)
+        request = PollRequest.from_plan("h1", server.url, PLANS[plan], now=5.0)
+        sync = HostPoller(AgentClient(session, FAST)).poll_request(request)
         session.close()
         sync_verbs = [request["method"] for request in server.received]
         aio = apoll(FAST, server.url, PLANS[plan])

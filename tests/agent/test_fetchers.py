@@ -7,6 +7,7 @@ import pytest
 from tests.agent import wire
 from tests.agent.server import AgentServer, error, hang, raw
 from vurti.agent import AgentClient, HostPoller, InvalidData, VdsFetcher, VmFetcher, make_session
+from vurti.agent.plan import PollRequest
 from vurti.config import AgentSettings
 from vurti.domain.report import FetchErrorKind, HostReport
 from vurti.domain.status import VmStatus
@@ -34,7 +35,9 @@ def test_full_poll_in_wire_form(server: AgentServer, poller: HostPoller) -> None
             wire.postcopy_paused(d),
         ],
     )
-    report = poller.poll("h1", server.url, now=100.5, capabilities=True, host_stats=True, full_vms=True, stats_due=True)
+    request = PollRequest("h1", server.url, now=100.5, capabilities=True, host_stats=True, full_vms=True,
+                          stats_due=True)
+    report = poller.poll_request(request)
     assert _verbs(server) == ["Host.getCapabilities", "Host.getStats", "Host.getAllVmStats"]
     assert report.ok and report.host_id == "h1" and report.fetched_at == 100.5
     assert report.stats_due and report.vms_full and not report.partial and report.warnings == ()
@@ -50,7 +53,7 @@ def test_full_poll_in_wire_form(server: AgentServer, poller: HostPoller) -> None
 
 def test_short_poll_asks_only_for_the_vm_list(server: AgentServer, poller: HostPoller) -> None:
     server.reply("Host.getVMList", wire.vm_list(3))
-    report = poller.poll("h1", server.url, now=1.0)
+    report = poller.poll_request(PollRequest("h1", server.url, now=1.0))
     assert _verbs(server) == ["Host.getVMList"]
     assert server.received[0]["params"] == {"onlyUUID": False}
     assert report.ok and not report.vms_full and not report.stats_due
@@ -59,7 +62,7 @@ def test_short_poll_asks_only_for_the_vm_list(server: AgentServer, poller: HostP
 
 def test_no_vms_when_not_asked(server: AgentServer, poller: HostPoller) -> None:
     server.reply("Host.getStats", wire.host_stats())
-    report = poller.poll("h1", server.url, now=1.0, host_stats=True, vms=False)
+    report = poller.poll_request(PollRequest("h1", server.url, now=1.0, host_stats=True, vms=False))
     assert _verbs(server) == ["Host.getStats"]
     assert report.vms is None and report.stats is not None
 
@@ -68,7 +71,8 @@ def test_first_failure_stops_the_poll_and_keeps_what_came_before(server: AgentSe
     server.reply("Host.getCapabilities", wire.capabilities())
     server.on("Host.getStats", raw(b"oops", status=500))
     server.reply("Host.getAllVmStats", wire.all_vm_stats(2))
-    report = poller.poll("h1", server.url, now=5.0, capabilities=True, host_stats=True, full_vms=True)
+    request = PollRequest("h1", server.url, now=5.0, capabilities=True, host_stats=True, full_vms=True)
+    report = poller.poll_request(request)
     assert _verbs(server) == ["Host.getCapabilities", "Host.getStats"]
     assert report.error is not None and report.error.kind is FetchErrorKind.PROTOCOL
     assert report.error.verb == "Host.getStats"
@@ -78,7 +82,7 @@ def test_first_failure_stops_the_poll_and_keeps_what_came_before(server: AgentSe
 
 def test_recovering_agent(server: AgentServer, poller: HostPoller) -> None:
     server.on("*", error(99, "Recovering from crash or Initializing"))
-    report = poller.poll("h1", server.url, now=5.0, host_stats=True, full_vms=True)
+    report = poller.poll_request(PollRequest("h1", server.url, now=5.0, host_stats=True, full_vms=True))
     assert report.error is not None and report.error.is_recovering and report.error.code == 99
     assert report.vms is None
 
@@ -86,34 +90,34 @@ def test_recovering_agent(server: AgentServer, poller: HostPoller) -> None:
 def test_timeout_is_reported_not_raised(server: AgentServer, session: object) -> None:
     server.on("Host.getVMList", hang)
     poller = HostPoller(AgentClient(session, AgentSettings(read_timeout=0.2)))  # type: ignore[arg-type]
-    report = poller.poll("h1", server.url, now=5.0)
+    report = poller.poll_request(PollRequest("h1", server.url, now=5.0))
     assert report.error is not None and report.error.kind is FetchErrorKind.TIMEOUT
     assert report.error.is_network_failure and report.error.verb == "Host.getVMList"
 
 
 def test_unreachable_is_reported_not_raised(poller: HostPoller) -> None:
-    report = poller.poll("h1", "http://127.0.0.1:1/", now=5.0, host_stats=True)
+    report = poller.poll_request(PollRequest("h1", "http://127.0.0.1:1/", now=5.0, host_stats=True))
     assert report.error is not None and report.error.kind is FetchErrorKind.UNREACHABLE
 
 
 @pytest.mark.parametrize("result", [{"vms": []}, "no", None, 7])
 def test_result_of_the_wrong_shape_is_invalid_data(server: AgentServer, poller: HostPoller, result: object) -> None:
     server.reply("Host.getAllVmStats", result)
-    report = poller.poll("h1", server.url, now=5.0, full_vms=True)
+    report = poller.poll_request(PollRequest("h1", server.url, now=5.0, full_vms=True))
     assert report.error is not None and report.error.kind is FetchErrorKind.INVALID_DATA
     assert report.vms is None
 
 
 def test_bare_uuids_from_old_vdsm_are_invalid_data(server: AgentServer, poller: HostPoller) -> None:
     server.reply("Host.getVMList", wire.vm_ids(2))
-    report = poller.poll("h1", server.url, now=5.0)
+    report = poller.poll_request(PollRequest("h1", server.url, now=5.0))
     assert report.error is not None and report.error.kind is FetchErrorKind.INVALID_DATA
 
 
 def test_bad_entries_make_the_report_partial_with_warnings(server: AgentServer, poller: HostPoller) -> None:
     a, b = wire.vm_ids(2)
     server.reply("Host.getAllVmStats", [wire.running_vm(a), "garbage", wire.running_vm(b, status="Exotic", cpuUser={})])
-    report = poller.poll("h1", server.url, now=5.0, full_vms=True)
+    report = poller.poll_request(PollRequest("h1", server.url, now=5.0, full_vms=True))
     assert report.ok and report.partial
     assert report.vms is not None and [vm.vm_id for vm in report.vms] == [a, b]
     assert report.vms[1].problem == "unknown VM status 'Exotic'"
@@ -123,7 +127,7 @@ def test_bad_entries_make_the_report_partial_with_warnings(server: AgentServer, 
 def test_per_vm_problems_alone_do_not_make_the_report_partial(server: AgentServer, poller: HostPoller) -> None:
     (a,) = wire.vm_ids(1)
     server.reply("Host.getAllVmStats", [wire.running_vm(a, status="Exotic")])
-    report = poller.poll("h1", server.url, now=5.0, full_vms=True)
+    report = poller.poll_request(PollRequest("h1", server.url, now=5.0, full_vms=True))
     assert report.ok and not report.partial
 
 
@@ -140,8 +144,8 @@ def test_one_session_serves_many_hosts(poller: HostPoller) -> None:
     with AgentServer() as one, AgentServer() as two:
         one.reply("Host.getVMList", wire.vm_list(1))
         two.reply("Host.getVMList", wire.vm_list(2))
-        assert len(poller.poll("h1", one.url, now=1.0).vms or ()) == 1
-        assert len(poller.poll("h2", two.url, now=1.0).vms or ()) == 2
+        assert len(poller.poll_request(PollRequest("h1", one.url, now=1.0)).vms or ()) == 1
+        assert len(poller.poll_request(PollRequest("h2", two.url, now=1.0)).vms or ()) == 2
 
 
 def test_make_session_uses_the_pool_size_and_no_retries() -> None:

@@ -101,3 +101,13 @@ def test_digest_of_nothing_and_of_duplicates_is_stable() -> None:
 
 def test_monitor_ok_and_unknown_digest_the_same() -> None:
     assert vm_digest((_vm("a", monitor_response=0),)) == vm_digest((_vm("a"),))
+
+
+def test_report_digest_only_for_a_complete_vm_list() -> None:
+    from vurti.agent import report_digest
+    from vurti.domain.report import HostReport
+
+    vms = (_vm("a"), _vm("b", status="Paused"))
+    assert report_digest(HostReport("h", 1.0, vms=vms)) == vm_digest(vms)
+    assert report_digest(HostReport("h", 1.0, vms=vms, partial=True)) is None  # some VMs only
+    assert report_digest(HostReport("h", 1.0)) is None  # no VM list asked

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.procs import wait_for
-
 from tests.agent.pki import Pki
 from tests.agent.server import AgentServer
+from tests.support.procs import wait_for
 from vurti.agent import AgentClient, AgentUnreachable, HostPoller, make_session
+from vurti.agent.plan import PollRequest
 from vurti.config import AgentSettings
 from vurti.domain.report import FetchErrorKind
 
@@ -58,7 +58,8 @@ def test_without_the_ca_the_server_is_unreachable(tls_server: AgentServer) -> No
 
 
 def test_a_poll_over_unverifiable_tls_reports_unreachable(tls_server: AgentServer) -> None:
-    report = HostPoller(_client(AgentSettings(read_timeout=5))).poll("h1", tls_server.url, now=1.0, host_stats=True)
+    poller = HostPoller(_client(AgentSettings(read_timeout=5)))
+    report = poller.poll_request(PollRequest("h1", tls_server.url, now=1.0, host_stats=True))
     assert report.error is not None and report.error.kind is FetchErrorKind.UNREACHABLE
 
 

@@ -155,3 +155,14 @@ def test_plot_takes_the_newest_run_per_fleet_size_and_marks_missed_detection(tmp
     png = plot(results, tmp_path / "out" / "plot.png")
     assert png is not None and png.read_bytes().startswith(b"\x89PNG")
     assert plot(results, tmp_path / "none.png", interval=1.0) is None  # no run at that interval
+
+
+def test_one_process_cpu_and_rss_and_a_gone_process() -> None:
+    import os
+
+    before = procs.cpu_seconds(os.getpid())
+    deadline = before + 0.05
+    while procs.cpu_seconds(os.getpid()) < deadline:  # burn CPU until /proc shows it
+        sum(range(10_000))
+    assert procs.rss_mib(os.getpid()) > 10
+    assert procs.cpu_seconds(2**22 + 1) == 0.0 and procs.rss_mib(2**22 + 1) == 0.0  # above pid_max: no such process

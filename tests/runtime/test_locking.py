@@ -107,3 +107,16 @@ def test_hold_many_leaves_a_lock_that_expired_and_was_retaken(client: redis.Redi
 def test_hold_many_of_nothing(client: redis.Redis) -> None:
     with HostLocks(client, ttl=1).hold_many([]) as leases:
         assert leases == {}
+
+
+def test_a_waiting_holder_gets_the_lock_once_it_is_free_and_gives_up_at_its_timeout(client: redis.Redis) -> None:
+    locks = HostLocks(client, ttl=5)
+    other = client.lock(keys.host_lock("h1"), timeout=0.3)  # another worker's lock, expiring soon
+    assert other.acquire(blocking=False)
+    with pytest.raises(LockBusy):
+        with locks.hold("h1", blocking_timeout=0.05):
+            pass
+    started = time.monotonic()
+    with locks.hold("h1", blocking_timeout=5) as lease:  # waits for the other lock to expire
+        assert lease.host_id == "h1" and time.monotonic() - started < 5
+        assert not other.owned()

@@ -26,7 +26,7 @@ from vurti.agent.errors import (
 )
 from vurti.agent.fetchers import HostPoller, VdsFetcher, VmFetch, VmFetcher
 from vurti.agent.parse import parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
-from vurti.agent.plan import PollPlan, PollRequest, plan_poll, vm_digest
+from vurti.agent.plan import PollPlan, PollRequest, plan_poll, report_digest, vm_digest
 
 __all__ = [
     "AgentCallError",
@@ -51,5 +51,6 @@ __all__ = [
     "parse_vm_stats",
     "plan_poll",
     "to_fetch_error",
+    "report_digest",
     "vm_digest",
 ]

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from vurti.agent.aio_client import AsyncAgentClient
 from vurti.agent.errors import AgentCallError
-from vurti.agent.plan import PollPlan, PollRequest
+from vurti.agent.plan import PollRequest
 from vurti.agent.steps import Call, PollSteps, poll_steps
 from vurti.config import AgentSettings
 from vurti.domain.report import HostReport
@@ -58,26 +58,6 @@ class AsyncHostPoller:
     def __init__(self, client: AsyncAgentClient) -> None:
         self._client = client
         self._limit: asyncio.Semaphore | None = None
-
-    async def poll(
-        self,
-        host_id: str,
-        url: str,
-        *,
-        now: float,
-        capabilities: bool = False,
-        host_stats: bool = False,
-        full_vms: bool = False,
-        stats_due: bool = False,
-        vms: bool = True,
-    ) -> HostReport:
-        """Run the asked-for calls in order; never raises for agent problems."""
-        return await self.poll_request(
-            PollRequest(host_id, url, now, capabilities, host_stats, full_vms, stats_due, vms)
-        )
-
-    async def poll_plan(self, host_id: str, url: str, plan: PollPlan, *, now: float) -> HostReport:
-        return await self.poll_request(PollRequest.from_plan(host_id, url, plan, now=now))
 
     async def poll_request(self, request: PollRequest) -> HostReport:
         def call(step: Call) -> Awaitable[Any]:

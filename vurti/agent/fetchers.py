@@ -20,7 +20,7 @@ from typing import Any
 
 from vurti.agent.client import AgentClient
 from vurti.agent.parse import parse_capabilities, parse_host_stats
-from vurti.agent.plan import PollPlan, PollRequest
+from vurti.agent.plan import PollRequest
 from vurti.agent.steps import (
     ALL_VM_STATS_CALL,
     GET_ALL_VM_STATS,
@@ -83,26 +83,6 @@ class HostPoller:
         self._client = client
         self.vds = VdsFetcher(client)
         self.vms = VmFetcher(client)
-
-    def poll(
-        self,
-        host_id: str,
-        url: str,
-        *,
-        now: float,
-        capabilities: bool = False,
-        host_stats: bool = False,
-        full_vms: bool = False,
-        stats_due: bool = False,
-        vms: bool = True,
-    ) -> HostReport:
-        """Run the asked-for calls in order; never raises for agent problems."""
-        return self.poll_request(
-            PollRequest(host_id, url, now, capabilities, host_stats, full_vms, stats_due, vms)
-        )
-
-    def poll_plan(self, host_id: str, url: str, plan: PollPlan, *, now: float) -> HostReport:
-        return self.poll_request(PollRequest.from_plan(host_id, url, plan, now=now))
 
     def poll_request(self, request: PollRequest) -> HostReport:
         def call(step: Call) -> Any:

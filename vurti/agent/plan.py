@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from vurti.domain.report import VmReport
+from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import UNMONITORED_HOST_STATUSES, VM_MONITORED_HOST_STATUSES, HostStatus
 
 _UP_LIKE = frozenset({HostStatus.Up, HostStatus.PreparingForMaintenance})
@@ -104,6 +104,11 @@ def vm_digest(vms: tuple[VmReport, ...]) -> str:
     short poll whose digest changed.
     """
     return _digest([(vm.vm_id, vm.vdsm_status) for vm in vms])
+
+
+def report_digest(report: HostReport) -> str | None:
+    """The VM digest a report stands for: None when it carries no complete VM list."""
+    return vm_digest(report.vms) if report.vms is not None and not report.partial else None
 
 
 def raw_vm_digest(result: object) -> str | None:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vurti.agent.errors import AgentCallError, to_fetch_error
-from vurti.agent.plan import PollRequest, raw_vm_digest
 from vurti.agent.parse import parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
+from vurti.agent.plan import PollRequest, raw_vm_digest
 from vurti.domain.report import FetchError, HostCapabilities, HostReport, HostStats, VmReport
 
 log = logging.getLogger(__name__)

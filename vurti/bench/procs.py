@@ -82,6 +82,21 @@ def tree_cpu_seconds(root: int, stats: dict[int, StatFields]) -> float:
     return ticks / CLK_TCK
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of one process so far; 0 when it is gone."""
+    text = _read(pid, "stat")
+    if not text:
+        return 0.0
+    s = parse_stat(text)
+    return (s.utime + s.stime) / CLK_TCK
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set (VmRSS) of one process now, MiB; 0 when it is gone."""
+    text = _read(pid, "status")
+    return parse_status_kib(text, "VmRSS") / 1024 if text else 0.0
+
+
 def peak_rss_mib(pids: Iterable[int]) -> dict[int, float]:
     """VmHWM (peak resident set) of each process, MiB."""
     out = {}

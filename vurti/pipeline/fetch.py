@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from vurti.agent import PollPlan, PollRequest, plan_poll, vm_digest
+from vurti.agent import PollPlan, PollRequest, plan_poll, report_digest, vm_digest
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import FetchError, FetchErrorKind, HostReport
 from vurti.domain.status import HostStatus
@@ -176,7 +176,7 @@ class FetchService:
         report = reports.get(host.host_id)
         if report is None:
             return FetchOutcome(host.host_id, None, None, due_at, started)  # polled, nothing to write
-        digest = vm_digest(report.vms) if report.vms is not None and not report.partial else None
+        digest = report_digest(report)
         return FetchOutcome(host.host_id, report, None, due_at, started, digest)
 
 

@@ -15,14 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vurti.agent import vm_digest
+from vurti.agent import report_digest
 from vurti.analyze import analyze
 from vurti.bus.messagebus import MessageBus
 from vurti.domain.events import Event
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport
-from vurti.runtime.host_cache import HostCache
 from vurti.domain.status import HostStatus
+from vurti.runtime.host_cache import HostCache
 from vurti.runtime.locking import HostLocks, Lease
 from vurti.store.updater import apply_analysis
 
@@ -137,7 +137,7 @@ class UpdateService:
             return UpdateOutcome(report.host_id, False, reason), None
         committed_at = self._clock()
         status = (analysis.host or snapshot.state).status
-        digest = vm_digest(report.vms) if report.vms is not None and not report.partial else None
+        digest = report_digest(report)
         outcome = UpdateOutcome(
             report.host_id,
             True,

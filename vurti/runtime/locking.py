@@ -1,15 +1,15 @@
 """Per-host update lock in Redis: token-based, with a TTL, safe release, and a fencing token.
 
-The lock (redis-py's Lock: `SET key token NX PX ttl`, Lua compare-and-delete on
-release) keeps two workers from updating one host at once, and expires if its
+The lock (`SET key token NX PX ttl`, Lua compare-and-delete on release, the
+protocol of redis-py's Lock) keeps two workers from updating one host at once, and expires if its
 holder dies. Expiry alone cannot stop a paused holder from writing after its
 lease ran out, so every acquisition also takes a fencing token from a per-host
 counter (INCR); the updater checks it against the database inside the write
 transaction and refuses a token older than one already used.
 
-`hold_many` takes the locks of a batch of hosts in one round trip (same keys and
-compare-and-delete release as redis-py's Lock, one token per batch), so an update
-worker that applies many reports per message pays Redis once per batch.
+`hold_many` takes the locks of a batch of hosts in one round trip (one token per
+batch), so an update worker that applies many reports per message pays Redis once
+per batch; `hold` is the same for one host, optionally waiting for it.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import redis
-from redis.exceptions import LockError
 
 from vurti.runtime import keys
 
 log = logging.getLogger(__name__)
 
 LOCK_LOG_MAXLEN = 20_000
+RETRY_EVERY = 0.05  # seconds between attempts of a caller that waits for a lock
 
 
 # ARGV: lock-key prefix, fence-key prefix, token, ttl ms, host ids...; per host its fence token, 0 if busy.
@@ -88,24 +88,21 @@ class HostLocks:
 
     @contextmanager
     def hold(self, host_id: str, blocking_timeout: float | None = None) -> Iterator[Lease]:
-        """Hold the host's lock for the block; raise LockBusy if it cannot be had."""
-        lock = self._redis.lock(
-            keys.host_lock(host_id), timeout=self._ttl, thread_local=False, blocking_timeout=blocking_timeout
-        )
-        if not lock.acquire(blocking=blocking_timeout is not None):
-            raise LockBusy(host_id)
-        acquired, deadline = time.time(), self._clock() + self._ttl
-        try:
-            token = int(self._redis.incr(keys.host_fence(host_id)))
-            yield Lease(host_id, token, self._holder, deadline, self._clock)
-        finally:
-            released = time.time()
-            try:
-                lock.release()
-            except LockError:
-                log.warning("lock of host %s expired before release (held %.1fs)", host_id, released - acquired)
-            if self._record:
-                self._log(host_id, acquired, released)
+        """Hold the host's lock for the block; raise LockBusy if it cannot be had.
+
+        `blocking_timeout`: wait up to that long for the lock (a manual refresh), else
+        give up at once (periodic work). The same Lua acquisition as `hold_many`.
+        """
+        give_up = time.monotonic() + (blocking_timeout or 0.0)
+        while True:
+            with self.hold_many([host_id]) as leases:
+                lease = leases.get(host_id)
+                if lease is not None:
+                    yield lease
+                    return
+            if time.monotonic() >= give_up:
+                raise LockBusy(host_id)
+            time.sleep(RETRY_EVERY)
 
     @contextmanager
     def hold_many(self, host_ids: Sequence[str]) -> Iterator[dict[str, Lease]]:
@@ -123,7 +120,9 @@ class HostLocks:
         acquired, deadline = time.time(), self._clock() + self._ttl
         prefixes = [keys.host_lock(""), keys.host_fence("")]
         fences = self._acquire_many(args=[*prefixes, token, max(1, int(self._ttl * 1000)), *ids])
-        leases = {h: Lease(h, int(f), self._holder, deadline, self._clock) for h, f in zip(ids, fences, strict=True) if int(f)}
+        leases = {
+            h: Lease(h, int(f), self._holder, deadline, self._clock) for h, f in zip(ids, fences, strict=True) if int(f)
+        }
         try:
             yield leases
         finally:
@@ -136,8 +135,7 @@ class HostLocks:
                 if self._record:
                     self._log(list(leases), acquired, released)
 
-    def _log(self, host_ids: str | list[str], acquired: float, released: float) -> None:
-        ids = [host_ids] if isinstance(host_ids, str) else host_ids
+    def _log(self, ids: list[str], acquired: float, released: float) -> None:
         try:
             pipe = self._redis.pipeline(transaction=False)
             for host_id in ids:
