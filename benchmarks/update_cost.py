@@ -4,6 +4,11 @@ Real SQLite (or VURTI_DATABASE_URL) and a local redis-server; the host is a
 simulated one driven in process (no HTTP), so only vurti's own work is timed.
 
     .venv/bin/python benchmarks/update_cost.py [--vms 20] [--rounds 300] [--profile load|analyze|write]
+                                               [--batch 25]
+
+Then, with --batch B > 1, the same statistics cycle for B hosts through the update
+service (locks, load, analyze, write, cache refresh), one report at a time and as
+one batch (`update_many`), per host.
 """
 
 from __future__ import annotations
@@ -50,11 +55,14 @@ def main() -> None:
     parser.add_argument("--vms", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--profile", choices=["load", "analyze", "write"], help="cProfile this part, top functions")
+    parser.add_argument("--batch", type=int, default=25, help="hosts per batch for the batch comparison (0: skip)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         stack = LocalStack(Path(tmp))
         try:
             run(stack, Path(tmp), args.vms, args.rounds, args.profile)
+            if args.batch > 1:
+                run_batch(stack, Path(tmp), args.vms, args.batch, max(10, args.rounds // args.batch))
         finally:
             stack.close()
 
@@ -123,6 +131,53 @@ def run(stack: LocalStack, tmp: Path, vms: int, rounds: int, profile: str | None
           f"events {len(analysis.events)}")
     if profile:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    svc.engine.dispose()
+    svc.redis.close()
+
+
+def run_batch(stack: LocalStack, tmp: Path, vms: int, size: int, rounds: int) -> None:
+    """Per host: the update service one report at a time, then `update_many` on the whole batch."""
+    redis_url = stack.start_redis()
+    settings = Settings.from_env({"VURTI_DATABASE_URL": f"sqlite:///{tmp / 'batch.db'}", "VURTI_REDIS_URL": redis_url})
+    upgrade(settings.database_url)
+    svc = Services(settings)
+    fleet = Fleet(1, size, vms)
+    rpc = Rpc(fleet)
+    hosts = add_hosts(svc, [NewHost(h.name, f"http://127.0.0.1:9/hosts/{h.name}/") for h in fleet.hosts])
+    replies = {
+        host.id: {c: rpc.call(sim, c.verb, c.params or {}) for c in (CAPABILITIES_CALL, STATS_CALL, ALL_VM_STATS_CALL)}
+        for host, sim in zip(hosts, fleet.hosts, strict=True)
+    }
+
+    def reports(now: float, **plan: bool) -> list[HostReport]:
+        out = []
+        for host in hosts:
+            request = PollRequest(host.id, "unused", now=now, **plan)
+            out.append(run_steps(poll_steps(request), lambda call, h=host.id: orjson.loads(replies[h][call])))
+        return out
+
+    now = time.time()
+    for _ in range(3):  # Unassigned -> Up, then VMs known
+        svc.update.update_many(reports(now, capabilities=True, host_stats=True, vms=True, full_vms=True, stats_due=True))
+        now += 3
+    single: list[float] = []
+    together: list[float] = []
+    for _ in range(rounds):
+        for kind in ("single", "together"):
+            now += 3
+            batch = reports(now, host_stats=True, vms=True, full_vms=True, stats_due=True)
+            started = time.perf_counter()
+            if kind == "single":
+                outcomes = [svc.update.update(r) for r in batch]
+            else:
+                outcomes = svc.update.update_many(batch)
+            elapsed = (time.perf_counter() - started) * 1e6 / size
+            assert all(o.applied for o in outcomes), outcomes
+            (single if kind == "single" else together).append(elapsed)
+    print(f"a statistics cycle of {size} hosts x {vms} VMs through the update service, per host, "
+          f"median of {rounds} (us):")
+    print(f"  one report at a time  {statistics.median(single):8.0f}")
+    print(f"  one batch             {statistics.median(together):8.0f}")
     svc.engine.dispose()
     svc.redis.close()
 

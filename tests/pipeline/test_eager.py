@@ -19,7 +19,7 @@ from tasks.monitoring import fetch_host, fetch_hosts, refresh_host, update_host,
 from tests.support.sim import SimProcess, running_sim
 from vurti.bootstrap import Services, set_services
 from vurti.config import Settings
-from vurti.domain.status import HostStatus
+from vurti.domain.status import HostStatus, VmStatus
 from vurti.inventory import add_hosts
 from vurti.runtime import keys
 from vurti.runtime.schedule import phase
@@ -146,7 +146,7 @@ def test_a_batch_update_goes_on_past_a_report_that_fails(svc: Services) -> None:
 
     def failing_first_time() -> Any:
         opened.append(1)
-        if len(opened) == 1:
+        if len(opened) <= 2:  # the batch's transaction, then the first host's on its own
             raise RuntimeError("database went away")
         return svc.uow()
 
@@ -184,3 +184,56 @@ def test_a_batch_with_down_records_queues_one_command_sender(svc: Services, sim:
     update_hosts.delay(reports)
     assert ran == ["vurti.update_hosts", "vurti.send_commands"]  # one sender for both hosts' commands
     assert len(sim.control.destroys()) == 2
+
+
+def test_a_batch_update_loads_and_writes_its_hosts_together(svc: Services, sim: SimProcess) -> None:
+    from vurti.store.instrument import StatementCounter
+
+    ids = [svc.resolve_host(n).id for n in ("host-0001", "host-0002")]
+    batch = [[h, None] for h in ids]
+    fetch_hosts.delay(batch)  # Up
+    fetch_hosts.delay(batch)  # VMs known
+    paused = [sim.control.vms(name)[0]["vm_id"] for name in ("host-0001", "host-0002")]
+    for vm_id in paused:
+        sim.control.pause(vm_id)
+    reports = [o.report for o in svc.fetch.fetch_many([(h, None) for h in ids], force=True)]
+    with StatementCounter(svc.engine) as sql:
+        outcomes = svc.update.update_many(reports)
+    assert [o.applied for o in outcomes] == [True, True]
+    assert all(any("Paused" in line for line in o.changes) for o in outcomes)
+    assert len([s for s in sql.of("SELECT") if "FROM vds_static" in s.sql]) == 1  # one load for both hosts
+    (fence,) = [s for s in sql.of("UPDATE") if "vds_dynamic" in s.sql]
+    assert fence.rows == 2  # both hosts fenced by one executemany
+    with svc.uow() as uow:
+        assert {uow.vms.get_vm(v).status for v in paused} == {VmStatus.Paused}  # type: ignore[union-attr]
+
+
+def test_a_batch_whose_hosts_share_a_vm_is_applied_one_host_at_a_time(
+    svc: Services, sim: SimProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two ends of a migration in one batch: the second analysis must see the first one's write."""
+    import vurti.pipeline.update as update_module
+
+    together: list[object] = []
+
+    def spy(*args: Any) -> Any:
+        together.append(result := update_module.apply_analyses.__wrapped__(*args))  # type: ignore[attr-defined]
+        return result
+
+    spy.__wrapped__ = update_module.apply_analyses  # type: ignore[attr-defined]
+    monkeypatch.setattr(update_module, "apply_analyses", spy)
+    ids = [svc.resolve_host(n).id for n in ("host-0001", "host-0002")]
+    batch = [[h, None] for h in ids]
+    fetch_hosts.delay(batch)  # Up
+    fetch_hosts.delay(batch)  # VMs known
+    vm_id = sim.control.vms("host-0001")[0]["vm_id"]
+    sim.control.migrate(vm_id, to="host-0002", steps=5)
+    reports = [o.report for o in svc.fetch.fetch_many([(h, None) for h in ids], force=True)]
+    assert all(any(vm.vm_id == vm_id for vm in r.vms or ()) for r in reports)  # both ends report it
+    together.clear()
+    outcomes = svc.update.update_many(reports)
+    assert together == [None]  # refused together, then applied one by one
+    assert [o.applied for o in outcomes] == [True, True]
+    with svc.uow() as uow:
+        vm = uow.vms.get_vm(vm_id)
+    assert vm is not None and vm.status is VmStatus.MigratingFrom and vm.migrating_to_host == ids[1]

@@ -4,8 +4,9 @@ Order matters: state, events (outbox) and host commands are committed together
 under the host's lock and fencing token; only after the commit are the hot-path
 cache refreshed, events delivered and commands sent. `update` takes one report
 (a manual refresh, a single poll); `update_many` a batch from one fetch message,
-with one Redis round trip for its locks and one for the cache, and one delivery
-of its events, while every host keeps its own transaction and fencing token.
+with one Redis round trip for its locks and one for the cache, two queries to
+load it, one transaction and one statement per table to write it, and one
+delivery of its events, while every host keeps its own fencing token.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from typing import Any
 from vurti.agent import report_digest
 from vurti.analyze import analyze
 from vurti.bus.messagebus import MessageBus
+from vurti.domain.analysis import Analysis
 from vurti.domain.events import Event
+from vurti.domain.model import HostSnapshot
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport
 from vurti.domain.status import HostStatus
 from vurti.runtime.host_cache import HostCache
 from vurti.runtime.locking import HostLocks, Lease
-from vurti.store.updater import apply_analysis
+from vurti.store.updater import ApplyResult, Write, apply_analyses, apply_analysis
 
 log = logging.getLogger(__name__)
 
@@ -80,33 +83,90 @@ class UpdateService:
         return outcome
 
     def update_many(self, reports: Sequence[HostReport]) -> list[UpdateOutcome]:
-        """Apply a batch of reports, one transaction per host, locks and publishing per batch.
+        """Apply a batch of reports under the batch's locks, publishing once.
 
-        A host locked elsewhere is skipped (periodic work: its next poll sends it again);
-        a report that fails is logged and does not stop the others.
+        The reports are loaded, analyzed and written together (one transaction, shared
+        statements, each host fenced on its own token). What cannot go that way is
+        applied one report at a time: a batch whose writes overlap or met a concurrent
+        change, or one that failed. A host locked elsewhere is skipped (periodic work:
+        its next poll sends it again); a report that fails is logged and does not stop
+        the others.
         """
-        outcomes: list[UpdateOutcome] = []
+        outcomes: dict[int, UpdateOutcome] = {}
         published: list[_Committed] = []
         with self._locks.hold_many([r.host_id for r in reports]) as leases:
-            for report in reports:
+            ready: list[tuple[int, HostReport, Lease]] = []
+            for i, report in enumerate(reports):
                 lease = leases.get(report.host_id)
                 if lease is None:
                     log.info("host %s: update already running elsewhere, skipping this report", report.host_id)
-                    outcomes.append(UpdateOutcome(report.host_id, False, "locked by another update"))
+                    outcomes[i] = UpdateOutcome(report.host_id, False, "locked by another update")
+                elif lease.expired:
+                    outcomes[i] = UpdateOutcome(report.host_id, False, "lock expired before its turn in the batch")
+                else:
+                    ready.append((i, report, lease))
+            if len(ready) > 1:
+                try:
+                    done = self._apply_together(ready)
+                except Exception:  # noqa: BLE001 - each report is retried on its own below
+                    log.exception("batch of %d reports failed; applying them one at a time", len(ready))
+                    done = {}
+                for i, (outcome, committed) in done.items():
+                    outcomes[i] = outcome
+                    if committed is not None:
+                        published.append(committed)
+            for i, report, lease in ready:
+                if i in outcomes:
                     continue
                 if lease.expired:
-                    outcomes.append(UpdateOutcome(report.host_id, False, "lock expired before its turn in the batch"))
+                    outcomes[i] = UpdateOutcome(report.host_id, False, "lock expired before its turn in the batch")
                     continue
                 try:
                     outcome, committed = self._measured(report, lease)
                 except Exception:  # noqa: BLE001 - one host's failure must not lose the batch's other reports
                     log.exception("host %s: update failed", report.host_id)
                     outcome, committed = UpdateOutcome(report.host_id, False, "internal error"), None
-                outcomes.append(outcome)
+                outcomes[i] = outcome
                 if committed is not None:
                     published.append(committed)
             self._publish(published)  # still under the locks: the cache must not go back in time
-        return outcomes
+        return [outcomes[i] for i in range(len(reports))]
+
+    def _apply_together(
+        self, ready: Sequence[tuple[int, HostReport, Lease]]
+    ) -> dict[int, tuple[UpdateOutcome, _Committed | None]]:
+        """Load, analyze and write the reports in one transaction. Returns what it settled:
+        all of them, or, when the writes must go one at a time, only the unknown and stale."""
+        started = self._clock()
+        sql = self._recorder.sql_count() if self._recorder is not None else 0
+        now = started
+        done: dict[int, tuple[UpdateOutcome, _Committed | None]] = {}
+        pending: list[tuple[int, HostReport, Write]] = []
+        with self._uow_factory() as uow:
+            snapshots = uow.hosts.load_snapshots([(r.host_id, [vm.vm_id for vm in r.vms or ()]) for _, r, _ in ready])
+            for i, report, lease in ready:
+                snapshot = snapshots.get(report.host_id)
+                if snapshot is None:
+                    done[i] = UpdateOutcome(report.host_id, False, "unknown host"), None
+                    continue
+                analysis = analyze(snapshot, report, now, self._policy)
+                if analysis.stale:
+                    done[i] = UpdateOutcome(report.host_id, False, "stale report", snapshot.state.status.name), None
+                    continue
+                pending.append((i, report, Write(snapshot, analysis, lease.fence_token)))
+            results = apply_analyses(uow, [w for _, _, w in pending], now, self._bus.names)
+        if results is not None:
+            committed_at = self._clock()
+            for (i, report, w), written in zip(pending, results, strict=True):
+                done[i] = self._settled(report, w.snapshot, w.analysis, written, committed_at)
+        if self._recorder is not None and done:
+            share = (self._recorder.sql_count() - sql) // len(done)
+            for i, report, _ in ready:
+                if i in done:
+                    outcome = done[i][0]
+                    self._recorder.update(report, started, outcome.committed_at, outcome.applied, outcome.events,
+                                          share)
+        return done
 
     def _measured(self, report: HostReport, lease: Lease) -> tuple[UpdateOutcome, _Committed | None]:
         if self._recorder is None:
@@ -131,13 +191,17 @@ class UpdateService:
                 written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
             if not written.conflict:
                 break
+        return self._settled(report, snapshot, analysis, written, self._clock())
+
+    @staticmethod
+    def _settled(
+        report: HostReport, snapshot: HostSnapshot, analysis: Analysis, written: ApplyResult, committed_at: float
+    ) -> tuple[UpdateOutcome, _Committed | None]:
         if not written:
             reason = "VMs kept changing under this update" if written.conflict else (
                 "lost the host's lock (fencing token refused)")
             return UpdateOutcome(report.host_id, False, reason), None
-        committed_at = self._clock()
         status = (analysis.host or snapshot.state).status
-        digest = report_digest(report)
         outcome = UpdateOutcome(
             report.host_id,
             True,
@@ -148,7 +212,7 @@ class UpdateService:
             committed_at,
             analysis.events,
         )
-        return outcome, _Committed(report.host_id, status, digest, written.events)
+        return outcome, _Committed(report.host_id, status, report_digest(report), written.events)
 
     def _publish(self, committed: Sequence[_Committed]) -> None:
         """After commit: refresh the hot-path cache, then hand the new outbox rows to the bus."""

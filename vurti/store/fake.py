@@ -113,6 +113,13 @@ class FakeHosts:
             self.d.clusters[config.cluster_id], config, self.d.states[host_id], vms, statuses, self.d.tokens[host_id]
         )
 
+    def load_snapshots(self, requests: Sequence[tuple[str, Iterable[str]]]) -> dict[str, HostSnapshot]:
+        snaps = {host_id: self.load_snapshot(host_id, vm_ids) for host_id, vm_ids in requests}
+        return {host_id: snap for host_id, snap in snaps.items() if snap is not None}
+
+    def fence_many(self, items: Sequence[tuple[str, int, HostState | None, HostState | None]]) -> set[str]:
+        return {host_id for host_id, token, old, new in items if self.fence(host_id, token, old, new)}
+
     def fence(self, host_id: str, token: int, old: HostState | None = None, new: HostState | None = None) -> bool:
         if host_id not in self.d.tokens or self.d.tokens[host_id] > token:
             return False
@@ -133,6 +140,10 @@ class FakeHosts:
 
     def save_host_stats(self, host_id: str, stats: HostStats, at: float) -> None:
         self.d.host_stats[host_id] = (at, stats)
+
+    def save_host_stats_many(self, items: Sequence[tuple[str, HostStats]], at: float) -> None:
+        for host_id, stats in items:
+            self.save_host_stats(host_id, stats, at)
 
     def get_host_stats(self, host_id: str) -> tuple[float, HostStats] | None:
         return self.d.host_stats.get(host_id)

@@ -1,6 +1,7 @@
-"""Apply an Analysis in one transaction, guarded by the host's fencing token.
+"""Apply Analyses in one transaction, each host guarded by its own fencing token.
 
-Order inside the transaction: fencing check first, in the same UPDATE as the host's
+One host (`apply_analysis`) or a batch (`apply_analyses`) take the same path: for a
+batch, every step below is one statement for all its hosts. Order inside the transaction: fencing check first, in the same UPDATE as the host's
 changed dynamic columns (so a writer that lost its lock writes nothing), then host
 statistics, VM dynamic data (changed rows and columns, batched),
 VM statistics (one bulk upsert), events into the outbox and host commands, all
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from vurti.domain.analysis import Analysis
 from vurti.domain.commands import Command
@@ -43,61 +44,100 @@ class ApplyResult:
         return self.applied
 
 
+@dataclass(frozen=True)
+class Write:
+    """One host's analysis, to be written under the fencing token its update holds."""
+
+    snapshot: HostSnapshot
+    analysis: Analysis
+    fence_token: int
+
+    @property
+    def host_id(self) -> str:
+        return self.snapshot.config.id
+
+
 class VdsUpdater:
-    """Writes a host's dynamic state and statistics."""
+    """Writes hosts' statistics (their dynamic state rides on the fencing UPDATE)."""
 
     def __init__(self, hosts: VdsRepository) -> None:
         self._hosts = hosts
 
-    def apply(self, snapshot: HostSnapshot, analysis: Analysis, now: float) -> None:
-        host_id = snapshot.config.id
-        if analysis.host is not None:
-            if analysis.host.host_id != host_id:
-                raise ValueError(f"analysis of host {analysis.host.host_id} applied to {host_id}")
-            self._hosts.save_host_state(snapshot.state, analysis.host)
-        if analysis.host_stats is not None:
-            self._hosts.save_host_stats(host_id, analysis.host_stats, now)
+    def apply(self, writes: Sequence[Write], now: float) -> None:
+        stats = [(w.host_id, w.analysis.host_stats) for w in writes if w.analysis.host_stats is not None]
+        self._hosts.save_host_stats_many(stats, now)
 
 
 class VmUpdater:
-    """Writes VM dynamic state (new VMs inserted, others by changed columns) and statistics."""
+    """Writes VM dynamic state (new VMs inserted, others by changed columns) and statistics,
+    for all the writes at once: one executemany per column set and table."""
 
     def __init__(self, vms: VmRepository) -> None:
         self._vms = vms
 
-    def apply(self, snapshot: HostSnapshot, analysis: Analysis, now: float) -> None:
-        if analysis.vms:
-            self._vms.save_vms(snapshot.vms, analysis.vms)
-        if analysis.vm_stats:
-            # Statistics only for VMs that have a row: a VM the analysis chose not to record has none.
-            known = snapshot.vms.keys() | {vm.vm_id for vm in analysis.vms}
-            rows = [(vm_id, stats) for vm_id, stats in analysis.vm_stats if vm_id in known]
-            self._vms.save_vm_stats(rows, now)
+    def apply(self, writes: Sequence[Write], now: float) -> None:
+        previous: dict[str, VmState] = {}
+        changed: list[VmState] = []
+        stats = []
+        for w in writes:
+            analysis, vms = w.analysis, w.snapshot.vms
+            if analysis.vms:
+                previous.update(vms)
+                changed.extend(analysis.vms)
+            if analysis.vm_stats:
+                # Statistics only for VMs that have a row: a VM the analysis chose not to record has none.
+                known = vms.keys() | {vm.vm_id for vm in analysis.vms}
+                stats.extend((vm_id, s) for vm_id, s in analysis.vm_stats if vm_id in known)
+        if changed:
+            self._vms.save_vms(previous, changed)
+        if stats:
+            self._vms.save_vm_stats(stats, now)
 
 
 def _placement(vm: VmState) -> tuple[object, ...]:
     return (int(vm.status), vm.host_id, vm.migrating_to_host, vm.status_time, vm.status_time_host)
 
 
-def _moved_under_us(uow: UnitOfWork, snapshot: HostSnapshot, analysis: Analysis) -> bool:
+def _moved_under_us(uow: UnitOfWork, writes: Sequence[Write]) -> list[str]:
     """oVirt skips a VM whose data changed after its fetch started; here the whole update is redone.
 
     The per-host lock does not cover a VM that two hosts report at once (the two ends of a
     migration). After the fencing UPDATE holds the write lock (SQLite) and with the VM rows
-    locked (PostgreSQL), the rows this analysis changes must still be as the snapshot saw them.
+    locked (PostgreSQL), the rows these analyses change must still be as the snapshots saw
+    them. Returns the hosts whose analyses must be redone.
     """
-    changed = {vm.vm_id: vm for vm in analysis.vms if vm.vm_id in snapshot.vms}
+    changed: dict[str, tuple[str, VmState, VmState]] = {}
+    for w in writes:
+        for vm in w.analysis.vms:
+            old = w.snapshot.vms.get(vm.vm_id)
+            if old is not None:
+                changed[vm.vm_id] = (w.host_id, old, vm)
     if not changed:
-        return False
+        return []
     current = uow.vms.placements(list(changed))
-    for vm_id, new in changed.items():
+    moved = set()
+    for vm_id, (host_id, old, new) in changed.items():
         row = current.get(vm_id)
         if row is None:
             continue
         now_stored = (int(row[0]), *row[1:])
         # As the snapshot saw it: fine. As this very analysis would leave it: a redelivery, fine.
-        if now_stored not in (_placement(snapshot.vms[vm_id]), _placement(new)):
+        if now_stored not in (_placement(old), _placement(new)):
+            moved.add(host_id)
+    return sorted(moved)
+
+
+def _overlapping(writes: Sequence[Write]) -> bool:
+    """Two writes for one host, or two that read or change one VM: one transaction would let
+    the second analysis miss the first one's change, so they must go one at a time."""
+    hosts: set[str] = set()
+    vms: set[str] = set()
+    for w in writes:
+        mine = w.snapshot.vms.keys() | {vm.vm_id for vm in w.analysis.vms}
+        if w.host_id in hosts or not vms.isdisjoint(mine):
             return True
+        hosts.add(w.host_id)
+        vms |= mine
     return False
 
 
@@ -125,26 +165,73 @@ def apply_analysis(
     An empty analysis runs no SQL at all. A fencing token older than the stored
     one (a writer that lost its lock) rolls back and returns a falsy result.
     """
-    if analysis.is_empty:
-        return ApplyResult(applied=True)
-    host_id = snapshot.config.id
-    if analysis.host is not None and analysis.host.host_id != host_id:
-        raise ValueError(f"analysis of host {analysis.host.host_id} applied to {host_id}")
-    # The host's changed columns ride on the fencing UPDATE itself.
-    if not uow.hosts.fence(host_id, fence_token, snapshot.state, analysis.host):
+    results = apply_analyses(uow, [Write(snapshot, analysis, fence_token)], now, subscribers)
+    return ApplyResult(applied=False, conflict=True) if results is None else results[0]
+
+
+def apply_analyses(
+    uow: UnitOfWork, writes: Sequence[Write], now: float, subscribers: Sequence[str]
+) -> list[ApplyResult] | None:
+    """Write several hosts' analyses in one transaction and commit; one result per write, in order.
+
+    Each host is fenced on its own token: a host whose writer lost its lock writes
+    nothing, the others are written. Statements are shared across hosts (one
+    executemany per table and column set), so a batch of statistics cycles costs
+    about what one costs. None, with nothing written: writes that overlap (see
+    `_overlapping`), or a VM that another host's update changed since a snapshot;
+    the caller redoes them one at a time, each on a fresh snapshot.
+    """
+    for w in writes:
+        if w.analysis.host is not None and w.analysis.host.host_id != w.host_id:
+            raise ValueError(f"analysis of host {w.analysis.host.host_id} applied to {w.host_id}")
+    live = [w for w in writes if not w.analysis.is_empty]
+    if not live:
+        return [ApplyResult(applied=True) for _ in writes]
+    if len(live) > 1 and _overlapping(live):
+        return None
+    # The hosts' changed columns ride on the fencing UPDATE itself.
+    accepted = uow.hosts.fence_many([(w.host_id, w.fence_token, w.snapshot.state, w.analysis.host) for w in live])
+    for w in live:
+        if w.host_id not in accepted:
+            log.warning("host %s: fencing token %s is stale; update dropped", w.host_id, w.fence_token)
+    fenced = [w for w in live if w.host_id in accepted]
+    if not fenced:
         uow.rollback()
-        log.warning("host %s: fencing token %s is stale; update dropped", host_id, fence_token)
-        return ApplyResult(applied=False)
-    if _moved_under_us(uow, snapshot, analysis):
+        return [ApplyResult(applied=w.analysis.is_empty) for w in writes]
+    moved = _moved_under_us(uow, fenced)
+    if moved:
         uow.rollback()
-        log.info("host %s: a VM changed under this update (another host's report); it will be redone", host_id)
-        return ApplyResult(applied=False, conflict=True)
-    VdsUpdater(uow.hosts).apply(snapshot, replace(analysis, host=None), now)
-    VmUpdater(uow.vms).apply(snapshot, analysis, now)
-    events = uow.outbox.add(analysis.events, subscribers, now) if analysis.events else []
-    keys: list[str] = []
-    if analysis.commands:
-        items = [(c, once_suffix(c, snapshot, analysis, now)) for c in analysis.commands]
-        keys = uow.commands.add(items, now)
+        log.info("hosts %s: a VM changed under this update (another host's report); redone", ", ".join(moved))
+        return None
+    VdsUpdater(uow.hosts).apply(fenced, now)
+    VmUpdater(uow.vms).apply(fenced, now)
+    events = _add_events(uow, fenced, now, subscribers)
+    keys: dict[str, tuple[str, ...]] = {}
+    for w in fenced:
+        if w.analysis.commands:
+            items = [(c, once_suffix(c, w.snapshot, w.analysis, now)) for c in w.analysis.commands]
+            keys[w.host_id] = tuple(uow.commands.add(items, now))
     uow.commit()
-    return ApplyResult(applied=True, events=tuple(events), commands=tuple(keys), wrote=True)
+    results = []
+    for w in writes:
+        if w.analysis.is_empty:
+            results.append(ApplyResult(applied=True))
+        elif w.host_id not in accepted:
+            results.append(ApplyResult(applied=False))
+        else:
+            results.append(ApplyResult(True, events.get(w.host_id, ()), keys.get(w.host_id, ()), wrote=True))
+    return results
+
+
+def _add_events(
+    uow: UnitOfWork, writes: Sequence[Write], now: float, subscribers: Sequence[str]
+) -> dict[str, tuple[tuple[int, Event], ...]]:
+    """All the writes' events into the outbox at once; the new rows, by the host whose analysis raised them."""
+    owner = {id(e): w.host_id for w in writes for e in w.analysis.events}
+    if not owner:
+        return {}
+    added = uow.outbox.add([e for w in writes for e in w.analysis.events], subscribers, now)
+    by_host: dict[str, list[tuple[int, Event]]] = {}
+    for row in added:
+        by_host.setdefault(owner[id(row[1])], []).append(row)
+    return {host_id: tuple(rows) for host_id, rows in by_host.items()}

@@ -5,7 +5,7 @@ Repositories never commit: they run in the unit of work's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -34,24 +34,32 @@ _CLUSTER_COLUMNS = [clusters.c[c].label(f"cluster__{c}") for c in CLUSTER.column
 
 
 # Statements of the update path, built once: their construction costs more than their execution.
-_SNAPSHOT_HOST = (
-    select(vds_static, *_STATE_COLUMNS[1:], vds_dynamic.c.fence_token, *_CLUSTER_COLUMNS)
-    .join(vds_dynamic, vds_dynamic.c.vds_id == vds_static.c.id)
-    .join(clusters, clusters.c.id == vds_static.c.cluster_id)
-    .where(vds_static.c.id == bindparam("host"))
-)
 _FENCE = update(vds_dynamic).where(
     and_(vds_dynamic.c.vds_id == bindparam("_host"), vds_dynamic.c.fence_token <= bindparam("_token"))
 )
 
 
-@lru_cache(maxsize=8)
-def _snapshot_vms_statement(dialect: str, with_host: bool) -> Any:
-    """VMs on or migrating to :host, or among :reported, each joined to the status of the hosts it names.
+def _in(column: Any, name: str, dialect: str) -> Any:
+    """column IN :name: one array parameter on PostgreSQL (one plan whatever the count), an expanding IN elsewhere."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
 
-    Built once per dialect (its construction costs more than its execution); the
-    reported ids are one array parameter on PostgreSQL, an expanding IN on SQLite.
-    """
+
+@lru_cache(maxsize=8)
+def _snapshot_hosts_statement(dialect: str) -> Any:
+    """Hosts :hosts with their dynamic state, fence token and cluster."""
+    return (
+        select(vds_static, *_STATE_COLUMNS[1:], vds_dynamic.c.fence_token, *_CLUSTER_COLUMNS)
+        .join(vds_dynamic, vds_dynamic.c.vds_id == vds_static.c.id)
+        .join(clusters, clusters.c.id == vds_static.c.cluster_id)
+        .where(_in(vds_static.c.id, "hosts", dialect))
+    )
+
+
+@lru_cache(maxsize=8)
+def _snapshot_vms_statement(dialect: str, with_hosts: bool) -> Any:
+    """VMs on or migrating to one of :hosts, or among :reported, each joined to the status of the hosts it names."""
     joined = vm_dynamic.join(vm_static, vm_static.c.vm_id == vm_dynamic.c.vm_id)
     status_columns = []
     for ref in _HOST_REFS:
@@ -59,14 +67,18 @@ def _snapshot_vms_statement(dialect: str, with_host: bool) -> Any:
         joined = joined.outerjoin(other, other.c.vds_id == vm_dynamic.c[ref])
         status_columns.append(other.c.status.label(f"{ref}__status"))
     base = select(*vm_columns(), *status_columns).select_from(joined)
-    if dialect == "postgresql":
-        reported = vm_dynamic.c.vm_id == any_(bindparam("reported", type_=ARRAY(String)))
-    else:
-        reported = vm_dynamic.c.vm_id.in_(bindparam("reported", expanding=True))
-    if not with_host:
+    reported = _in(vm_dynamic.c.vm_id, "reported", dialect)
+    if not with_hosts:
         return base.where(reported)
-    host = bindparam("host", type_=String)
-    return base.where(or_(vm_dynamic.c.run_on_host == host, vm_dynamic.c.migrating_to_host == host, reported))
+    return base.where(
+        or_(_in(vm_dynamic.c.run_on_host, "hosts", dialect), _in(vm_dynamic.c.migrating_to_host, "hosts", dialect),
+            reported)
+    )
+
+
+@lru_cache(maxsize=8)
+def _fence_check_statement(dialect: str) -> Any:
+    return select(vds_dynamic.c.vds_id, vds_dynamic.c.fence_token).where(_in(vds_dynamic.c.vds_id, "hosts", dialect))
 
 
 class VdsRepository:
@@ -180,51 +192,74 @@ class VdsRepository:
     # -- the analyzers' view --------------------------------------------------------------
 
     def load_snapshot(self, host_id: str, reported_vm_ids: Iterable[str] = ()) -> HostSnapshot | None:
-        """Host, cluster, and every VM the analysis may touch, in two queries whatever the VM count.
+        """Host, cluster, and every VM the analysis may touch; None when the host does not
+        exist or is outside the scope. `load_snapshots` for one host."""
+        return self.load_snapshots([(host_id, reported_vm_ids)]).get(host_id)
 
-        1: host static + dynamic + cluster. 2: VMs that run on the host, migrate to it
-        or that it reported, each joined to the status of the hosts it refers to.
-        (On SQLite, more than 5,000 reported ids take one more query per 5,000.)
-        None when the host does not exist or is outside the scope.
+    def load_snapshots(self, requests: Sequence[tuple[str, Iterable[str]]]) -> dict[str, HostSnapshot]:
+        """The snapshots of several hosts, in two queries whatever the host and VM counts.
+
+        1: hosts static + dynamic + cluster. 2: VMs that run on one of the hosts, migrate
+        to one, or that one reported, each joined to the status of the hosts it refers
+        to; each VM goes into the snapshot of every host it concerns. (On SQLite, more
+        than 5,000 reported ids take one more query per 5,000.) Hosts that do not
+        exist or are outside the scope are absent from the result.
         """
-        stmt = self._scoped(_SNAPSHOT_HOST, vds_static.c.cluster_id)
-        row = self._conn.execute(stmt, {"host": host_id}).mappings().first()
-        if row is None:
-            return None
-        self._guard.note_inside(host_id)
-        config = HOST_CONFIG.from_row(row)
-        state = HOST_STATE.from_row(dict(row, vds_id=host_id))
-        cluster = CLUSTER.from_row({c: row[f"cluster__{c}"] for c in CLUSTER.columns.values()})
-        vms, statuses = self._snapshot_vms(host_id, sorted(set(reported_vm_ids)))
-        return HostSnapshot(
-            cluster=cluster,
-            config=config,
-            state=state,
-            vms=vms,
-            host_statuses=statuses,
-            fence_token=int(row["fence_token"]),
-        )
-
-    def _snapshot_vms(self, host_id: str, reported: list[str]) -> tuple[dict[str, VmState], dict[str, HostStatus]]:
+        reported = {host_id: set(vm_ids) for host_id, vm_ids in requests}
+        if not reported:
+            return {}
         dialect = self._conn.dialect.name
-        if dialect == "postgresql":
-            # One array parameter: one statement and one cached plan whatever the count.
-            runs = [(_snapshot_vms_statement(dialect, True), {"host": host_id, "reported": reported})]
-        else:
-            parts = list(chunked(reported)) or [[]]
-            runs = [(_snapshot_vms_statement(dialect, True), {"host": host_id, "reported": list(parts[0])})]
-            runs.extend((_snapshot_vms_statement(dialect, False), {"reported": list(p)}) for p in parts[1:])
-        vms: dict[str, VmState] = {}
-        statuses: dict[str, HostStatus] = {}
-        for stmt, params in runs:
-            for row in self._conn.execute(stmt, params).mappings():
-                vm = VM.from_row(row)
-                vms[vm.vm_id] = vm
+        stmt = self._scoped(_snapshot_hosts_statement(dialect), vds_static.c.cluster_id)
+        heads: dict[str, tuple[Cluster, HostConfig, HostState, int]] = {}
+        for row in self._conn.execute(stmt, {"hosts": sorted(reported)}).mappings():
+            host_id = row["id"]
+            self._guard.note_inside(host_id)
+            heads[host_id] = (
+                CLUSTER.from_row({c: row[f"cluster__{c}"] for c in CLUSTER.columns.values()}),
+                HOST_CONFIG.from_row(row),
+                HOST_STATE.from_row(dict(row, vds_id=host_id)),
+                int(row["fence_token"]),
+            )
+        if not heads:
+            return {}
+        vms: dict[str, dict[str, VmState]] = {h: {} for h in heads}
+        statuses: dict[str, dict[str, HostStatus]] = {h: {} for h in heads}
+        claimed_by: dict[str, list[str]] = {}  # reported VM id -> the hosts that reported it
+        for host_id in heads:
+            for vm_id in reported[host_id]:
+                claimed_by.setdefault(vm_id, []).append(host_id)
+        for row in self._snapshot_vm_rows(sorted(heads), sorted(claimed_by)):
+            vm = VM.from_row(row)
+            owners = {h for h in (row["run_on_host"], row["migrating_to_host"]) if h in heads}
+            owners.update(claimed_by.get(vm.vm_id, ()))
+            for host_id in owners:
+                vms[host_id][vm.vm_id] = vm
                 for ref in _HOST_REFS:
                     other, status = row[ref], row[f"{ref}__status"]
                     if other is not None and other != host_id and status is not None:
-                        statuses[other] = HostStatus(status)
-        return vms, statuses
+                        statuses[host_id][other] = HostStatus(status)
+        return {
+            host_id: HostSnapshot(
+                cluster=cluster,
+                config=config,
+                state=state,
+                vms=vms[host_id],
+                host_statuses=statuses[host_id],
+                fence_token=token,
+            )
+            for host_id, (cluster, config, state, token) in heads.items()
+        }
+
+    def _snapshot_vm_rows(self, hosts: list[str], reported: list[str]) -> Iterable[Any]:
+        dialect = self._conn.dialect.name
+        if dialect == "postgresql":
+            runs = [(_snapshot_vms_statement(dialect, True), {"hosts": hosts, "reported": reported})]
+        else:
+            parts = list(chunked(reported)) or [[]]
+            runs = [(_snapshot_vms_statement(dialect, True), {"hosts": hosts, "reported": list(parts[0])})]
+            runs.extend((_snapshot_vms_statement(dialect, False), {"reported": list(p)}) for p in parts[1:])
+        for stmt, params in runs:
+            yield from self._conn.execute(stmt, params).mappings()
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -237,15 +272,31 @@ class VdsRepository:
         `old` and `new` states, their changed columns are written by the same
         statement (one round trip less), and only if the token is accepted.
         """
-        self._guard.require([host_id])
-        values: dict[str, Any] = {}
-        if old is not None and new is not None:
-            if old.host_id != host_id or new.host_id != host_id:
-                raise ValueError(f"states of {old.host_id} / {new.host_id} fenced as {host_id}")
-            values = HOST_STATE.encode(changed_fields(old, new))
-        # SET comes from the parameters' column names (one compiled form per column set).
-        params = {**values, "fence_token": token, "_host": host_id, "_token": token}
-        return bool(self._conn.execute(_FENCE, params).rowcount == 1)
+        return host_id in self.fence_many([(host_id, token, old, new)])
+
+    def fence_many(self, items: Sequence[tuple[str, int, HostState | None, HostState | None]]) -> set[str]:
+        """`fence` for several hosts: one executemany per set of changed columns; the hosts accepted.
+
+        When every row matched (the common case) the row counts say so; otherwise one
+        SELECT tells which tokens are now the stored ones.
+        """
+        self._guard.require([host_id for host_id, *_ in items])
+        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for host_id, token, old, new in items:
+            values: dict[str, Any] = {}
+            if old is not None and new is not None:
+                if old.host_id != host_id or new.host_id != host_id:
+                    raise ValueError(f"states of {old.host_id} / {new.host_id} fenced as {host_id}")
+                values = HOST_STATE.encode(changed_fields(old, new))
+            # SET comes from the parameters' column names (one compiled form per column set).
+            groups.setdefault(frozenset(values), []).append(
+                {**values, "fence_token": token, "_host": host_id, "_token": token})
+        matched = sum(self._conn.execute(_FENCE, rows).rowcount for rows in groups.values())
+        if matched == len(items) and self._conn.dialect.supports_sane_multi_rowcount:
+            return {host_id for host_id, *_ in items}
+        tokens = {host_id: token for host_id, token, *_ in items}
+        stored = self._conn.execute(_fence_check_statement(self._conn.dialect.name), {"hosts": sorted(tokens)})
+        return {host_id for host_id, token in stored if int(token) == tokens[host_id]}
 
     def fence_token(self, host_id: str) -> int | None:
         self._guard.require([host_id])
@@ -267,10 +318,19 @@ class VdsRepository:
 
     def save_host_stats(self, host_id: str, stats: HostStats, at: float) -> None:
         """Overwrite the host's one statistics row."""
-        self._guard.require([host_id])
-        row = HOST_STATS.to_row(stats)
-        row.update(vds_id=host_id, updated_at=at)
-        upsert(self._conn, vds_statistics, [row], ["vds_id"])
+        self.save_host_stats_many([(host_id, stats)], at)
+
+    def save_host_stats_many(self, items: Sequence[tuple[str, HostStats]], at: float) -> None:
+        """Overwrite the statistics rows of several hosts in one executemany upsert."""
+        if not items:
+            return
+        self._guard.require([host_id for host_id, _ in items])
+        rows = []
+        for host_id, stats in items:
+            row = HOST_STATS.to_row(stats)
+            row.update(vds_id=host_id, updated_at=at)
+            rows.append(row)
+        upsert(self._conn, vds_statistics, rows, ["vds_id"])
 
     def get_host_stats(self, host_id: str) -> tuple[float, HostStats] | None:
         self._guard.require([host_id])
