@@ -24,6 +24,8 @@ import click
               help="Celery threads per fetch worker.")
 @click.option("--fetch-concurrency", default=64, show_default=True, type=click.IntRange(1, 512),
               help="Concurrent agent calls per fetch worker (and per bare-loop process).")
+@click.option("--fetch-batch", default=50, show_default=True, type=click.IntRange(1, 1000),
+              help="Hosts per fetch_hosts message (VURTI_FETCH_BATCH).")
 @click.option("--update-concurrency", default=None, type=click.IntRange(1, 32),
               help="Update worker processes [default: 1 on SQLite, which takes one writer at a time; 2 on PostgreSQL].")
 @click.option("--probes-per-s", default=1.0, show_default=True, type=click.FloatRange(0),
@@ -40,7 +42,8 @@ import click
               help="Also plot lag and latency vs fleet size of all results to this PNG.")
 @click.option("--plot-only", is_flag=True, help="Only plot the results already in --results-dir.")
 def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval: float, stats_every: int, db: str,
-          fetch_workers: int, fetch_threads: int, fetch_concurrency: int, update_concurrency: int | None,
+          fetch_workers: int, fetch_threads: int, fetch_concurrency: int, fetch_batch: int,
+          update_concurrency: int | None,
           probes_per_s: float, bare_seconds: float, profile_seconds: float, workdir: Path, results_dir: Path,
           markdown: str, plot_png: Path | None, plot_only: bool) -> None:
     """Start the simulator, redis-server, the database, workers and beat; measure; print and record the figures."""
@@ -55,8 +58,8 @@ def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval:
 
     cfg = BenchConfig(hosts=hosts, vms_per_host=vms_per_host, churn=churn, seconds=seconds, interval=interval,
                       stats_every=stats_every, db=db, fetch_workers=fetch_workers, fetch_threads=fetch_threads,
-                      fetch_concurrency=fetch_concurrency, update_concurrency=(update_concurrency
-                                                                            or (1 if db == "sqlite" else 2)),
+                      fetch_concurrency=fetch_concurrency, fetch_batch=fetch_batch,
+                      update_concurrency=update_concurrency or (1 if db == "sqlite" else 2),
                       probes_per_s=probes_per_s, bare_seconds=bare_seconds, profile_seconds=profile_seconds,
                       workdir=workdir)
     def stop(*_: object) -> None:
