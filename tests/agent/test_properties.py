@@ -182,3 +182,17 @@ def test_raw_digest_declines_what_the_parser_would_skip_or_warn_about() -> None:
     for bad in ([*good, {"vmId": "a", "status": "Down"}], [*good, "c"], [{"vmId": "", "status": "Up"}],
                 [{"vmId": "a", "status": 1}], [{"status": "Up"}], {"vmId": "a"}):
         assert raw_vm_digest(bad) is None, bad
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(value=scalars | numeric_strings | st.integers(min_value=-(1 << 70), max_value=1 << 70).map(str))
+def test_field_readers_agree_with_the_value_converters(value: Any) -> None:
+    """get_int/get_float take short cuts for the wire's usual forms; the result must be to_int's/to_float's."""
+    from vurti.agent.convert import get_float, get_int, to_float, to_int
+
+    for read, convert, default in ((get_int, to_int, 0), (get_float, to_float, 0.0)):
+        bad: list[str] = []
+        expected = convert(value) if value is not None else default
+        got = read({"k": value}, "k", bad)
+        assert (got, bad) == ((default, ["k"]) if expected is None else (expected, [])), (read, value)
+        assert type(got) is type(expected if expected is not None else default)

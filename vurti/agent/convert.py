@@ -61,17 +61,32 @@ def get_float(d: dict[str, Any], key: str, bad: list[str], default: float = 0.0)
     v = d.get(key)
     if v is None:
         return default
-    r = to_float(v)
-    if r is None:
-        bad.append(key)
-        return default
-    return r
+    # to_float, inlined: a statistics poll reads ~500 numbers and the call was a fifth of the cost.
+    t = type(v)
+    if t is str or t is float or t is int:
+        try:
+            f = float(v)
+        except (ValueError, OverflowError):
+            pass
+        else:
+            if f - f == 0.0:
+                return f
+    bad.append(key)
+    return default
 
 
 def get_int(d: dict[str, Any], key: str, bad: list[str], default: int | None = 0) -> Any:
     v = d.get(key)
     if v is None:
         return default
+    if type(v) is str:  # the wire's usual form, without a call to to_int; anything else goes through it
+        try:
+            i = int(v)
+        except ValueError:
+            pass
+        else:
+            if -INT64_LIMIT <= i < INT64_LIMIT:
+                return i
     r = to_int(v)
     if r is None:
         bad.append(key)
