@@ -37,6 +37,7 @@ from vurti.agent.steps import (
     run_steps,
 )
 from vurti.analyze import analyze
+from vurti.bench.inproc import InProcessFleet
 from vurti.bootstrap import Services
 from vurti.config import Settings
 from vurti.domain.report import HostReport
@@ -141,31 +142,14 @@ def run_batch(stack: LocalStack, tmp: Path, vms: int, size: int, rounds: int) ->
     settings = Settings.from_env({"VURTI_DATABASE_URL": f"sqlite:///{tmp / 'batch.db'}", "VURTI_REDIS_URL": redis_url})
     upgrade(settings.database_url)
     svc = Services(settings)
-    fleet = Fleet(1, size, vms)
-    rpc = Rpc(fleet)
-    hosts = add_hosts(svc, [NewHost(h.name, f"http://127.0.0.1:9/hosts/{h.name}/") for h in fleet.hosts])
-    replies = {
-        host.id: {c: rpc.call(sim, c.verb, c.params or {}) for c in (CAPABILITIES_CALL, STATS_CALL, ALL_VM_STATS_CALL)}
-        for host, sim in zip(hosts, fleet.hosts, strict=True)
-    }
-
-    def reports(now: float, **plan: bool) -> list[HostReport]:
-        out = []
-        for host in hosts:
-            request = PollRequest(host.id, "unused", now=now, **plan)
-            out.append(run_steps(poll_steps(request), lambda call, h=host.id: orjson.loads(replies[h][call])))
-        return out
-
-    now = time.time()
-    for _ in range(3):  # Unassigned -> Up, then VMs known
-        svc.update.update_many(reports(now, capabilities=True, host_stats=True, vms=True, full_vms=True, stats_due=True))
-        now += 3
+    fleet = InProcessFleet(svc, size, vms)
+    now = fleet.bring_up(svc.update, time.time())
     single: list[float] = []
     together: list[float] = []
     for _ in range(rounds):
         for kind in ("single", "together"):
             now += 3
-            batch = reports(now, host_stats=True, vms=True, full_vms=True, stats_due=True)
+            batch = fleet.reports(now)
             started = time.perf_counter()
             if kind == "single":
                 outcomes = [svc.update.update(r) for r in batch]

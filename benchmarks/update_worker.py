@@ -17,20 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import orjson
-
 from tasks import app
 from tasks.monitoring import update_hosts
 from tasks.serialization import NAME
-from vurti.agent.plan import PollRequest
-from vurti.agent.steps import ALL_VM_STATS_CALL, CAPABILITIES_CALL, STATS_CALL, poll_steps, run_steps
+from vurti.bench.inproc import InProcessFleet
 from vurti.bench.procs import cpu_seconds
 from vurti.bootstrap import Services
 from vurti.config import Settings
-from vurti.domain.report import HostReport
-from vurti.inventory import NewHost, add_hosts
-from vurti.sim.fleet import Fleet
-from vurti.sim.rpc import Rpc
+from vurti.domain.model import HostConfig
 from vurti.stack import LocalStack, wait_until
 from vurti.store.db import upgrade
 
@@ -59,27 +53,9 @@ def run(stack: LocalStack, tmp: Path, hosts_n: int, vms: int, sizes: list[int], 
     upgrade(db_url)
     svc = Services(settings)
     app.conf.broker_url = redis_url
-    fleet = Fleet(1, hosts_n, vms)
-    rpc = Rpc(fleet)
-    hosts = add_hosts(svc, [NewHost(h.name, f"http://127.0.0.1:9/hosts/{h.name}/") for h in fleet.hosts])
-    replies = {
-        host.id: {c: rpc.call(sim, c.verb, c.params or {}) for c in (CAPABILITIES_CALL, STATS_CALL, ALL_VM_STATS_CALL)}
-        for host, sim in zip(hosts, fleet.hosts, strict=True)
-    }
-
-    def reports(now: float, **plan: bool) -> list[HostReport]:
-        out = []
-        for host in hosts:
-            request = PollRequest(host.id, "unused", now=now, **plan)
-            out.append(run_steps(poll_steps(request), lambda call, h=host.id: orjson.loads(replies[h][call])))
-        return out
-
-    now = time.time()
-    for _ in range(3):  # Unassigned -> Up, then VMs known, in this process
-        svc.update.update_many(reports(now, capabilities=True, host_stats=True, vms=True, full_vms=True, stats_due=True))
-        now += 3
+    fleet = InProcessFleet(svc, hosts_n, vms)
+    now = fleet.bring_up(svc.update, time.time())
     worker = stack.start_update_worker(1)
-    wait_until(lambda: "ready" in worker.log_path.read_text(errors="replace"), 60, "update worker")
     print(f"{hosts_n} hosts x {vms} VMs, a statistics cycle each, {rounds} rounds per size; "
           "CPU ms per report:")
     print(f"  {'reports/msg':>11} {'worker':>8} {'in process':>10} {'the rest':>9}")
@@ -87,15 +63,15 @@ def run(stack: LocalStack, tmp: Path, hosts_n: int, vms: int, sizes: list[int], 
         worker_ms, local_ms = [], []
         for _ in range(rounds):
             now += 3
-            batch = reports(now, host_stats=True, vms=True, full_vms=True, stats_due=True)
+            batch = fleet.reports(now)
             before = cpu_seconds(worker.proc.pid)
             for start in range(0, len(batch), size):
                 part = batch[start : start + size]
                 update_hosts.apply_async(args=[[r.to_json() for r in part]], serializer=NAME)
-            wait_until(lambda n=now: _all_applied(svc, hosts, n), 120, "the worker applying the batch")
+            wait_until(lambda n=now: _all_applied(svc, fleet.hosts, n), 120, "the worker applying the batch")
             worker_ms.append((cpu_seconds(worker.proc.pid) - before) * 1e3 / len(batch))
             now += 3
-            batch = reports(now, host_stats=True, vms=True, full_vms=True, stats_due=True)
+            batch = fleet.reports(now)
             started = time.process_time()
             for start in range(0, len(batch), size):
                 outcomes = svc.update.update_many(batch[start : start + size])
@@ -107,10 +83,9 @@ def run(stack: LocalStack, tmp: Path, hosts_n: int, vms: int, sizes: list[int], 
     svc.redis.close()
 
 
-def _all_applied(svc: Services, hosts: list[object], now: float) -> bool:
+def _all_applied(svc: Services, hosts: list[HostConfig], now: float) -> bool:
     with svc.uow() as uow:
-        return all((s := uow.hosts.get_host_state(h.id)) is not None and s.last_report_at == now  # type: ignore[attr-defined]
-                   for h in hosts)
+        return all((s := uow.hosts.get_host_state(h.id)) is not None and s.last_report_at == now for h in hosts)
 
 
 if __name__ == "__main__":

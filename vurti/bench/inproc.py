@@ -1,0 +1,47 @@
+"""Simulated hosts whose replies are rendered in process (no HTTP), for benchmarks that time vurti's own work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from vurti.agent.plan import PollRequest
+from vurti.agent.steps import ALL_VM_STATS_CALL, CAPABILITIES_CALL, STATS_CALL, poll_steps, run_steps
+from vurti.domain.model import HostConfig
+from vurti.domain.report import HostReport
+from vurti.inventory import NewHost, add_hosts
+from vurti.sim.fleet import Fleet
+from vurti.sim.rpc import Rpc
+
+FIRST = {"capabilities": True, "host_stats": True, "vms": True, "full_vms": True, "stats_due": True}
+STATISTICS = {"host_stats": True, "vms": True, "full_vms": True, "stats_due": True}
+
+
+class InProcessFleet:
+    """`hosts` simulated hosts registered in `svc`'s database, each with its replies rendered once."""
+
+    def __init__(self, svc: Any, hosts: int, vms_per_host: int, seed: int = 1) -> None:
+        fleet = Fleet(seed, hosts, vms_per_host)
+        rpc = Rpc(fleet)
+        self.hosts: list[HostConfig] = add_hosts(
+            svc, [NewHost(h.name, f"http://127.0.0.1:9/hosts/{h.name}/") for h in fleet.hosts])
+        self._replies = {
+            host.id: {c: rpc.call(sim, c.verb, c.params or {}) for c in (CAPABILITIES_CALL, STATS_CALL, ALL_VM_STATS_CALL)}
+            for host, sim in zip(self.hosts, fleet.hosts, strict=True)
+        }
+
+    def reports(self, now: float, plan: dict[str, bool] = STATISTICS) -> list[HostReport]:
+        """One report per host, as polled at `now` (each cycle needs a later `now`, or it is stale)."""
+        out = []
+        for host in self.hosts:
+            request = PollRequest(host.id, "unused", now=now, **plan)
+            out.append(run_steps(poll_steps(request), lambda call, h=host.id: orjson.loads(self._replies[h][call])))
+        return out
+
+    def bring_up(self, update: Any, now: float) -> float:
+        """Unassigned -> Up, then the VMs known, through `update.update_many`; returns the next `now`."""
+        for _ in range(3):
+            update.update_many(self.reports(now, FIRST))
+            now += 3
+        return now
