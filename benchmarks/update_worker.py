@@ -67,7 +67,7 @@ def run(stack: LocalStack, tmp: Path, hosts_n: int, vms: int, sizes: list[int], 
             before = cpu_seconds(worker.proc.pid)
             for start in range(0, len(batch), size):
                 part = batch[start : start + size]
-                update_hosts.apply_async(args=[[r.to_json() for r in part]], serializer=NAME)
+                update_hosts.apply_async(args=[part], serializer=NAME)
             wait_until(lambda n=now: _all_applied(svc, fleet.hosts, n), 120, "the worker applying the batch")
             worker_ms.append((cpu_seconds(worker.proc.pid) - before) * 1e3 / len(batch))
             now += 3

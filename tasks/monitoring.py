@@ -38,12 +38,12 @@ def _send_updates(outcomes: list[Any]) -> None:
     """One update_host for a single report (the unit a person sees), else update_hosts per batch."""
     reports = [o.report for o in outcomes if o.report is not None]
     if len(reports) == 1:
-        update_host.apply_async(args=[reports[0].to_json()], argsrepr=repr(reports[0].host_id), serializer=NAME)
+        update_host.apply_async(args=[reports[0]], argsrepr=repr(reports[0].host_id), serializer=NAME)
         return
     for start in range(0, len(reports), UPDATE_BATCH):
         batch = reports[start : start + UPDATE_BATCH]
         update_hosts.apply_async(
-            args=[[r.to_json() for r in batch]], argsrepr=repr([r.host_id for r in batch]), serializer=NAME
+            args=[batch], argsrepr=repr([r.host_id for r in batch]), serializer=NAME
         )
 
 
@@ -60,6 +60,9 @@ def fetch_hosts(hosts: list[list[Any]]) -> None:
 
 
 def _parse(report: Any) -> HostReport | None:
+    """A report as the serializer typed it, or its JSON form (other serializers, a batch with a bad report)."""
+    if isinstance(report, HostReport):
+        return report
     try:
         return HostReport.from_json(report)
     except msgspec.ValidationError as exc:
@@ -68,7 +71,7 @@ def _parse(report: Any) -> HostReport | None:
 
 
 @app.task(name="vurti.update_host")
-def update_host(report: dict[str, Any]) -> None:
+def update_host(report: HostReport | dict[str, Any]) -> None:
     parsed = _parse(report)
     if parsed is None:
         return
@@ -82,7 +85,7 @@ def update_host(report: dict[str, Any]) -> None:
 
 
 @app.task(name="vurti.update_hosts")
-def update_hosts(reports: list[dict[str, Any]]) -> None:
+def update_hosts(reports: list[HostReport | dict[str, Any]]) -> None:
     """Apply the reports of one fetch batch (what fetch_hosts sends at scale)."""
     if not isinstance(reports, list):
         log.error("dropping a malformed update_hosts message: a %s, not a list of reports", type(reports).__name__)
