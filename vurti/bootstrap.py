@@ -18,6 +18,8 @@ import redis
 
 from vurti.config import Settings
 
+REFRESH_ATTEMPTS = 3  # polls of one manual refresh when periodic polls keep overtaking it
+
 
 class Services:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
@@ -149,17 +151,25 @@ class Services:
         return self.schedule.sync(wanted, now)
 
     def refresh(self, name_or_id: str) -> Any:
-        """One immediate fetch and update of a host, waiting for its lock; what changed."""
-        from vurti.pipeline.update import UpdateOutcome
+        """One immediate fetch and update of a host, waiting for its lock; what changed.
+
+        A periodic poll fetched after this one but applied first makes this report
+        stale: the host is then polled again, so that a refresh reports on a poll
+        made after it was asked for (up to REFRESH_ATTEMPTS times).
+        """
+        from vurti.pipeline.update import STALE_REPORT, UpdateOutcome
 
         host = self.resolve_host(name_or_id)
         if host is None:
             return UpdateOutcome(name_or_id, False, "no such host")
         self.cache.put_host(host.id, host.url)
-        (outcome,) = self.fetch.fetch_many([(host.id, None)], force=True)
-        if outcome.report is None:
-            return UpdateOutcome(host.id, False, f"skipped: {outcome.skipped}")
-        result = self.update.update(outcome.report, wait_for_lock=self.settings.lock_ttl)
+        for _attempt in range(REFRESH_ATTEMPTS):
+            (outcome,) = self.fetch.fetch_many([(host.id, None)], force=True)
+            if outcome.report is None:
+                return UpdateOutcome(host.id, False, f"skipped: {outcome.skipped}")
+            result = self.update.update(outcome.report, wait_for_lock=self.settings.lock_ttl)
+            if result.reason != STALE_REPORT:
+                break
         if result.commands:
             self.commands.run_due(host.id)
         return result

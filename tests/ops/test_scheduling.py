@@ -112,7 +112,7 @@ def test_celery_call_refreshes_a_host_and_returns_what_changed(ops: Ops) -> None
     url = ops.local.env["VURTI_REDIS_URL"]
     reader = Celery("reader", broker=url, backend=url, set_as_current=False)
     result = AsyncResult(task_id, app=reader).get(timeout=30)
-    assert result["applied"] is True and result["status"] == "Up"
+    assert result["applied"] is True and result["status"] == "Up", result
 
 
 def test_host_removed_at_runtime_is_no_longer_polled(ops: Ops) -> None:

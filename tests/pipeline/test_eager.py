@@ -118,6 +118,25 @@ def test_manual_refresh_returns_what_changed(svc: Services) -> None:
     assert missing["applied"] is False and missing["reason"] == "no such host"
 
 
+def test_a_refresh_overtaken_by_a_newer_poll_polls_again(svc: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A periodic poll fetched after the refresh's, applied first: the refresh polls again rather than fail."""
+    real = svc.fetch.fetch_many
+    polls: list[str] = []
+
+    def overtaken(batch: Any, force: bool = False) -> Any:
+        outcomes = real(batch, force=force)
+        polls.append("refresh")
+        if len(polls) == 1:
+            (newer,) = real(batch, force=True)
+            assert newer.report is not None and svc.update.update(newer.report).applied
+        return outcomes
+
+    monkeypatch.setattr(svc.fetch, "fetch_many", overtaken)
+    result = refresh_host.delay("host-0002").get(timeout=30)
+    assert polls == ["refresh", "refresh"]
+    assert result["applied"] is True and result["status"] == "Up"
+
+
 def test_a_batch_fetch_sends_one_update_message_for_its_changed_hosts(svc: Services, ran: list[str]) -> None:
     ids = [svc.resolve_host(n).id for n in ("host-0001", "host-0002")]
     fetch_hosts.delay([[h, None] for h in ids])

@@ -32,6 +32,7 @@ from vurti.store.updater import ApplyResult, Write, apply_analyses, apply_analys
 log = logging.getLogger(__name__)
 
 MAX_REDO = 3  # analyses redone when another host's update changed one of the VMs meanwhile
+STALE_REPORT = "stale report"  # a newer report of the host was applied first
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class UpdateService:
                     continue
                 analysis = analyze(snapshot, report, now, self._policy)
                 if analysis.stale:
-                    done[i] = UpdateOutcome(report.host_id, False, "stale report", snapshot.state.status.name), None
+                    done[i] = UpdateOutcome(report.host_id, False, STALE_REPORT, snapshot.state.status.name), None
                     continue
                 pending.append((i, report, Write(snapshot, analysis, lease.fence_token)))
             results = apply_analyses(uow, [w for _, _, w in pending], now, self._bus.names)
@@ -187,7 +188,7 @@ class UpdateService:
                     return UpdateOutcome(report.host_id, False, "unknown host"), None
                 analysis = analyze(snapshot, report, now, self._policy)
                 if analysis.stale:
-                    return UpdateOutcome(report.host_id, False, "stale report", snapshot.state.status.name), None
+                    return UpdateOutcome(report.host_id, False, STALE_REPORT, snapshot.state.status.name), None
                 written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
             if not written.conflict:
                 break
