@@ -120,3 +120,22 @@ def test_a_waiting_holder_gets_the_lock_once_it_is_free_and_gives_up_at_its_time
     with locks.hold("h1", blocking_timeout=5) as lease:  # waits for the other lock to expire
         assert lease.host_id == "h1" and time.monotonic() - started < 5
         assert not other.owned()
+
+
+def test_logged_spans_of_two_holders_of_a_host_never_overlap(client: redis.Redis) -> None:
+    """The second holder's attempt starts while the first still holds; the logged spans must not overlap."""
+    first, second = HostLocks(client, ttl=5), HostLocks(client, ttl=5)
+    held = first.hold("h1")
+    held.__enter__()
+    time.sleep(0.01)  # the first holder's span has some length
+    script = second._acquire_many
+
+    def first_lets_go_meanwhile(*args: object, **kwargs: object) -> object:
+        held.__exit__(None, None, None)  # released while the second holder is on its way to the lock
+        return script(*args, **kwargs)
+
+    second._acquire_many = first_lets_go_meanwhile  # type: ignore[method-assign]
+    with second.hold("h1") as lease:
+        assert lease.fence_token == 2
+    spans = sorted((float(f[b"acquired"]), float(f[b"released"])) for _, f in client.xrange(keys.LOCK_LOG))
+    assert len(spans) == 2 and spans[1][0] >= spans[0][1], spans

@@ -117,9 +117,12 @@ class HostLocks:
             yield {}
             return
         token = uuid.uuid4().hex
-        acquired, deadline = time.time(), self._clock() + self._ttl
+        deadline = self._clock() + self._ttl
         prefixes = [keys.host_lock(""), keys.host_fence("")]
         fences = self._acquire_many(args=[*prefixes, token, max(1, int(self._ttl * 1000)), *ids])
+        # The lock log's span lies inside the real hold: taken after the locks are held,
+        # released before they are let go, so spans of two holders of a host never overlap.
+        acquired = time.time()
         leases = {
             h: Lease(h, int(f), self._holder, deadline, self._clock) for h, f in zip(ids, fences, strict=True) if int(f)
         }
