@@ -234,12 +234,12 @@ def test_a_batch_whose_hosts_share_a_vm_is_applied_one_host_at_a_time(
     import vurti.pipeline.update as update_module
 
     together: list[object] = []
+    real = update_module.apply_analyses
 
     def spy(*args: Any) -> Any:
-        together.append(result := update_module.apply_analyses.__wrapped__(*args))  # type: ignore[attr-defined]
+        together.append(result := real(*args))
         return result
 
-    spy.__wrapped__ = update_module.apply_analyses  # type: ignore[attr-defined]
     monkeypatch.setattr(update_module, "apply_analyses", spy)
     ids = [svc.resolve_host(n).id for n in ("host-0001", "host-0002")]
     batch = [[h, None] for h in ids]

@@ -147,13 +147,11 @@ class UpdateService:
             snapshots = uow.hosts.load_snapshots([(r.host_id, [vm.vm_id for vm in r.vms or ()]) for _, r, _ in ready])
             for i, report, lease in ready:
                 snapshot = snapshots.get(report.host_id)
-                if snapshot is None:
-                    done[i] = UpdateOutcome(report.host_id, False, "unknown host"), None
+                analysis = self._analyze(report, snapshot, now)
+                if isinstance(analysis, UpdateOutcome):
+                    done[i] = analysis, None
                     continue
-                analysis = analyze(snapshot, report, now, self._policy)
-                if analysis.stale:
-                    done[i] = UpdateOutcome(report.host_id, False, STALE_REPORT, snapshot.state.status.name), None
-                    continue
+                assert snapshot is not None
                 pending.append((i, report, Write(snapshot, analysis, lease.fence_token)))
             results = apply_analyses(uow, [w for _, _, w in pending], now, self._bus.names)
         if results is not None:
@@ -184,15 +182,23 @@ class UpdateService:
             now = self._clock()
             with self._uow_factory() as uow:
                 snapshot = uow.hosts.load_snapshot(report.host_id, reported)
-                if snapshot is None:
-                    return UpdateOutcome(report.host_id, False, "unknown host"), None
-                analysis = analyze(snapshot, report, now, self._policy)
-                if analysis.stale:
-                    return UpdateOutcome(report.host_id, False, STALE_REPORT, snapshot.state.status.name), None
+                analysis = self._analyze(report, snapshot, now)
+                if isinstance(analysis, UpdateOutcome):
+                    return analysis, None
+                assert snapshot is not None
                 written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
             if not written.conflict:
                 break
         return self._settled(report, snapshot, analysis, written, self._clock())
+
+    def _analyze(self, report: HostReport, snapshot: HostSnapshot | None, now: float) -> Analysis | UpdateOutcome:
+        """The analysis to write, or the outcome of a report that cannot be applied."""
+        if snapshot is None:
+            return UpdateOutcome(report.host_id, False, "unknown host")
+        analysis = analyze(snapshot, report, now, self._policy)
+        if analysis.stale:
+            return UpdateOutcome(report.host_id, False, STALE_REPORT, snapshot.state.status.name)
+        return analysis
 
     @staticmethod
     def _settled(

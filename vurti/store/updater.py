@@ -1,7 +1,9 @@
 """Apply Analyses in one transaction, each host guarded by its own fencing token.
 
 One host (`apply_analysis`) or a batch (`apply_analyses`) take the same path: for a
-batch, every step below is one statement for all its hosts. Order inside the transaction: fencing check first, in the same UPDATE as the host's
+batch, every step below is one statement for all its hosts.
+
+Order inside the transaction: fencing check first, in the same UPDATE as the host's
 changed dynamic columns (so a writer that lost its lock writes nothing), then host
 statistics, VM dynamic data (changed rows and columns, batched),
 VM statistics (one bulk upsert), events into the outbox and host commands, all
