@@ -47,10 +47,14 @@ class Services:
         return redis.Redis.from_url(self.settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
 
     @cached_property
-    def agent_client(self) -> Any:
-        from vurti.agent import AgentClient, make_session
+    def agent(self) -> Any:
+        """The process's links to hosts (BatchPoller): polls and commands share them."""
+        from vurti.agent.aio import BatchPoller
 
-        return AgentClient(make_session(self.settings.agent), self.settings.agent)
+        poller = BatchPoller(self.settings.agent)
+        # Close its connections before the interpreter tears the loop down (a clean exit, no warnings).
+        atexit.register(poller.close)
+        return poller
 
     @cached_property
     def bench_recorder(self) -> Any:
@@ -94,15 +98,11 @@ class Services:
 
     @cached_property
     def fetch(self) -> Any:
-        from vurti.agent.aio import BatchPoller
         from vurti.pipeline.fetch import FetchService
 
         agent = self.settings.agent
-        poller = BatchPoller(agent)
-        # Close its connections before the interpreter tears the loop down (a clean exit, no warnings).
-        atexit.register(poller.close)
         return FetchService(
-            poller,
+            self.agent,
             self.cache,
             self.settings.policy,
             self.host_url,
@@ -124,7 +124,7 @@ class Services:
         from vurti.agent import HostCommands
         from vurti.pipeline.commands import CommandService
 
-        return CommandService(HostCommands(self.agent_client), self.uow, self.bus, self.clock)
+        return CommandService(HostCommands(self.agent), self.uow, self.bus, self.clock)
 
     # -- operations used by tasks, beat and the CLI ---------------------------
     def host_url(self, host_id: str) -> str | None:

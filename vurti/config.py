@@ -33,10 +33,11 @@ def redact_url(url: str) -> str:
 
 @dataclass(frozen=True)
 class AgentSettings:
-    """How to talk to host agents: timeouts always set, TLS verified when https."""
+    """How to talk to host agents: timeouts always set, TLS verified for stomps:// addresses."""
 
-    connect_timeout: float = 2.0
-    read_timeout: float = 10.0
+    connect_timeout: float = 2.0  # TCP connect, TLS handshake and CONNECTED together
+    read_timeout: float = 10.0  # longest wait for the reply to one call
+    heartbeat: float = 15.0  # seconds between the host's heart-beats; 1.5 of them silent breaks the link
     verify_tls: bool = True
     ca_file: str | None = None
     cert_file: str | None = None  # client certificate (mutual TLS)
@@ -71,6 +72,7 @@ class Settings:
         agent = AgentSettings(
             connect_timeout=_float(env, "VURTI_AGENT_CONNECT_TIMEOUT", 2.0),
             read_timeout=_float(env, "VURTI_AGENT_READ_TIMEOUT", 10.0),
+            heartbeat=_float(env, "VURTI_AGENT_HEARTBEAT", 15.0),
             verify_tls=_bool(env, "VURTI_AGENT_VERIFY_TLS", True),
             ca_file=_path(env, "VURTI_AGENT_CA_FILE"),
             cert_file=_path(env, "VURTI_AGENT_CERT_FILE"),

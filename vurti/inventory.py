@@ -8,13 +8,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from vurti.agent.address import AddressError, parse_address
 from vurti.domain.model import Cluster, HostConfig
 
 
 @dataclass(frozen=True)
 class NewHost:
     name: str
-    url: str
+    url: str  # the agent's address: `host`, `host:port`, `stomps://host:port` or `stomp://host:port`
     cluster: str = "default"
     is_spm: bool = False
 
@@ -56,23 +57,37 @@ def cluster_id(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"cluster.{name}.vurti"))
 
 
-def host_id(url: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, url))
-
-
 def add_hosts(svc: Any, hosts: Iterable[NewHost], skip_existing: bool = False) -> list[HostConfig]:
-    """Store the hosts, then schedule them at once (beat would also find them within one interval)."""
+    """Store the hosts, then schedule them at once (beat would also find them within one interval).
+
+    With `skip_existing` a host already known by name is kept, with its id and
+    history; only its agent address follows the one given (a simulator started
+    again, a host that moved).
+    """
     added: list[tuple[HostConfig, float]] = []
+    moved: list[HostConfig] = []
     with svc.uow() as uow:
         clusters: dict[str, Cluster] = {}
+        owners = {config.url: config.name for config, _ in uow.hosts.list_hosts()}
         for new in hosts:
-            if not new.url.startswith(("http://", "https://")):
-                raise InventoryError(f"{new.name}: agent URL must start with http:// or https://")
-            url = new.url.rstrip("/") + "/"
-            if uow.hosts.get_host_by_name(new.name) is not None:
-                if skip_existing:
-                    continue
-                raise InventoryError(f"a host named {new.name!r} already exists")
+            if not new.name.strip():
+                raise InventoryError("a host name must not be empty")
+            try:
+                url = str(parse_address(new.url))
+            except AddressError as exc:
+                raise InventoryError(f"{new.name}: {exc}") from None
+            owner = owners.get(url)
+            if owner is not None and owner != new.name:
+                raise InventoryError(f"{new.name}: {url} is already the address of host {owner!r}")
+            owners[url] = new.name
+            existing = uow.hosts.get_host_by_name(new.name)
+            if existing is not None:
+                if not skip_existing:
+                    raise InventoryError(f"a host named {new.name!r} already exists")
+                if existing.url != url:
+                    uow.hosts.set_host_url(existing.id, url)
+                    moved.append(replace(existing, url=url))
+                continue
             if not isinstance(new.cluster, str) or not new.cluster:
                 raise InventoryError(f"{new.name}: cluster must be a non-empty name")
             cluster = clusters.get(new.cluster) or uow.hosts.get_cluster_by_name(new.cluster)
@@ -81,10 +96,12 @@ def add_hosts(svc: Any, hosts: Iterable[NewHost], skip_existing: bool = False) -
                                   refresh_interval=svc.settings.policy.refresh_interval)
                 uow.hosts.add_cluster(cluster)
             clusters[new.cluster] = cluster
-            config = HostConfig(host_id(url), new.name, cluster.id, url, new.is_spm)
+            config = HostConfig(str(uuid.uuid4()), new.name, cluster.id, url, new.is_spm)
             uow.hosts.add_host(config)
             added.append((config, cluster.refresh_interval))
         uow.commit()
+    for config in moved:
+        svc.cache.put_host(config.id, config.url)
     now = time.time()
     for config, interval in added:
         svc.cache.put_host(config.id, config.url)

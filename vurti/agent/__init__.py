@@ -1,20 +1,17 @@
-"""Host-agent client layer: JSON-RPC calls to VDSM-compatible agents, parsed into domain data.
+"""Host-agent client layer: JSON-RPC over STOMP to VDSM, parsed into domain data.
 
-Build one `make_session(settings)` per process (after any fork), wrap it in an
-`AgentClient`, and hand that to `HostPoller` (polls -> HostReport) and
-`HostCommands` (VM.destroy -> CommandResult). Neither raises for agent
-problems; the exception hierarchy in `errors` stays inside this layer except
-for callers of `AgentClient.call` and the fetchers themselves.
-
-Polling many hosts at once on asyncio (AsyncAgentClient, AsyncHostPoller,
-BatchPoller) lives in `vurti.agent.aio`, imported from there so that code which
-never polls in batches does not load aiohttp.
+One `BatchPoller` per process (vurti.agent.aio) holds the process's links to
+hosts (links.py: one persistent STOMP connection per host, link.py) on one
+event loop; it runs polls (steps.py: the verb sequence and the parsing; plan.py:
+what to ask) into HostReports, and single calls for `HostCommands`
+(VM.destroy -> CommandResult). Neither raises for agent problems; the exception
+hierarchy in `errors` stays inside this layer.
 """
 
 from __future__ import annotations
 
-from vurti.agent.client import AgentClient, make_session
-from vurti.agent.commands import CommandResult, HostCommands
+from vurti.agent.address import AddressError, AgentAddress, parse_address
+from vurti.agent.commands import AgentCaller, CommandResult, HostCommands
 from vurti.agent.errors import (
     AgentCallError,
     AgentErrorReply,
@@ -24,27 +21,24 @@ from vurti.agent.errors import (
     ProtocolError,
     to_fetch_error,
 )
-from vurti.agent.fetchers import HostPoller, VdsFetcher, VmFetch, VmFetcher
 from vurti.agent.parse import parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
 from vurti.agent.plan import PollPlan, PollRequest, plan_poll, report_digest, vm_digest
 
 __all__ = [
+    "AddressError",
+    "AgentAddress",
     "AgentCallError",
-    "AgentClient",
+    "AgentCaller",
     "AgentErrorReply",
     "AgentTimeout",
     "AgentUnreachable",
     "CommandResult",
     "HostCommands",
-    "HostPoller",
     "InvalidData",
     "PollPlan",
     "PollRequest",
     "ProtocolError",
-    "VdsFetcher",
-    "VmFetch",
-    "VmFetcher",
-    "make_session",
+    "parse_address",
     "parse_capabilities",
     "parse_host_stats",
     "parse_vm_list",

@@ -1,17 +1,13 @@
-"""Polling many hosts concurrently on asyncio, from synchronous (Celery) code.
+"""The process's agent gateway: every call to a host goes over that host's link, on one event loop.
 
-At thousands of hosts every few seconds, requests costs too much CPU per call
-and threads share one GIL; aiohttp on one event loop polls a batch of hosts at
-about a third of the CPU. Three pieces:
-
-- AsyncAgentClient (aio_client.py): the asyncio twin of AgentClient.
-- AsyncHostPoller: the twin of HostPoller. Both drive the same generator
-  (steps.poll_steps), so order, stop-at-first-failure, parsing and the report
-  are the same code; only the I/O differs.
-- BatchPoller: a synchronous façade for worker threads. One private event loop
-  runs in a daemon thread, started on first use (so after any fork) and
-  restarted in a forked child; `poll_many` submits a batch to it and blocks for
-  the reports, so any number of threads may call it at once.
+- AgentLinks (links.py): one persistent STOMP link per host, calls multiplexed on it.
+- AsyncHostPoller: drives the poll sequence (steps.poll_steps: order,
+  stop-at-first-failure, parsing, the report) over the links, many hosts at once.
+- BatchPoller: the synchronous façade for worker threads and the CLI. One private
+  event loop runs in a daemon thread, started on first use (so after any fork)
+  and restarted in a forked child; `poll_many` submits a batch of polls and
+  `call` a single call (VM.destroy) to it and blocks for the answer, so any
+  number of threads may use it at once and all of them share the links.
 """
 
 from __future__ import annotations
@@ -23,14 +19,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from vurti.agent.aio_client import AsyncAgentClient
 from vurti.agent.errors import AgentCallError
+from vurti.agent.links import AgentLinks
 from vurti.agent.plan import PollRequest
 from vurti.agent.steps import Call, PollSteps, poll_steps
 from vurti.config import AgentSettings
 from vurti.domain.report import HostReport
 
-__all__ = ["AsyncAgentClient", "AsyncHostPoller", "BatchPoller", "run_steps_async"]
+__all__ = ["AsyncHostPoller", "BatchPoller", "run_steps_async"]
 
 T = TypeVar("T")
 _CLOSE_TIMEOUT = 10.0  # seconds to wait for the loop to close its connections
@@ -55,13 +51,13 @@ async def run_steps_async(steps: PollSteps, call: Callable[[Call], Awaitable[Any
 class AsyncHostPoller:
     """One poll of one host, as data; many of them at once with `poll_many`."""
 
-    def __init__(self, client: AsyncAgentClient) -> None:
-        self._client = client
+    def __init__(self, links: AgentLinks) -> None:
+        self.links = links
         self._limit: asyncio.Semaphore | None = None
 
     async def poll_request(self, request: PollRequest) -> HostReport:
         def call(step: Call) -> Awaitable[Any]:
-            return self._client.call(request.url, step.verb, step.params)
+            return self.links.call(request.url, step.verb, step.params)
 
         return await run_steps_async(poll_steps(request), call)
 
@@ -72,7 +68,7 @@ class AsyncHostPoller:
         waiting for its turn does not spend its own total timeout in the queue.
         """
         if self._limit is None:
-            self._limit = asyncio.Semaphore(self._client.settings.pool_size)
+            self._limit = asyncio.Semaphore(self.links.settings.pool_size)
         limit = self._limit
 
         async def one(request: PollRequest) -> HostReport:
@@ -82,7 +78,7 @@ class AsyncHostPoller:
         return list(await asyncio.gather(*(one(request) for request in requests)))
 
     async def close(self) -> None:
-        await self._client.close()
+        await self.links.close()
 
 
 class BatchPoller:
@@ -111,6 +107,16 @@ class BatchPoller:
 
     def poll(self, request: PollRequest) -> HostReport:
         return self.poll_many([request])[0]
+
+    def call(self, url: str, verb: str, params: dict[str, Any] | None = None) -> Any:
+        """One call on the host's link (raises AgentCallError subclasses), from any thread."""
+        poller, loop = self._started()
+        return self._run(loop, poller.links.call(url, verb, params))
+
+    def open_links(self) -> int:
+        """Links open now (benchmarks and diagnostics)."""
+        poller = self._poller
+        return poller.links.open_count() if poller is not None else 0
 
     def close(self) -> None:
         """Close the connections and stop the loop thread; a later call starts them again."""
@@ -141,7 +147,7 @@ class BatchPoller:
                 thread = threading.Thread(target=_serve, args=(loop,), name="vurti-batch-poller", daemon=True)
                 thread.start()
                 self._loop, self._thread, self._pid = loop, thread, os.getpid()
-                self._poller = AsyncHostPoller(AsyncAgentClient(self._settings))
+                self._poller = AsyncHostPoller(AgentLinks(self._settings))
             return self._poller, self._loop
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""Commands sent back to host agents, on the same client (session, timeouts, TLS).
+"""Commands sent back to host agents, on the same links as the polls (timeouts, TLS).
 
 Like polls, commands never raise for agent problems: the outcome is a
 CommandResult. VDSM answers code 1 ("Virtual machine does not exist") when the
@@ -9,8 +9,8 @@ command safe to repeat.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from vurti.agent.client import AgentClient
 from vurti.agent.errors import AgentCallError, AgentErrorReply, to_fetch_error
 from vurti.domain.commands import DestroyVm
 from vurti.domain.report import FetchError
@@ -25,8 +25,14 @@ class CommandResult:
     error: FetchError | None = None
 
 
+class AgentCaller(Protocol):
+    """BatchPoller.call: one JSON-RPC call to the host at `url`, raising AgentCallError subclasses."""
+
+    def call(self, url: str, verb: str, params: dict[str, Any] | None = None) -> Any: ...
+
+
 class HostCommands:
-    def __init__(self, client: AgentClient) -> None:
+    def __init__(self, client: AgentCaller) -> None:
         self._client = client
 
     def destroy_vm(self, url: str, vm_id: str) -> CommandResult:

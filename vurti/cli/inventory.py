@@ -22,11 +22,11 @@ def hosts(as_json: bool) -> None:
                 "status": state.status.name,
                 "reason": state.status_reason,
                 "vms": state.vm_count,
-                "url": config.url,
+                "address": config.url,
             }
             for config, state in uow.hosts.list_hosts()
         ]
-    emit(rows, ["name", "status", "vms", "cluster", "reason", "url"], as_json, "Hosts")
+    emit(rows, ["name", "status", "vms", "cluster", "reason", "address"], as_json, "Hosts")
 
 
 @click.command("vms")
@@ -60,16 +60,20 @@ def host() -> None:
 
 @host.command("add")
 @click.argument("name")
-@click.argument("url")
+@click.argument("address")
 @click.option("--cluster", default="default", show_default=True, help="Cluster name (created if missing).")
 @click.option("--spm", is_flag=True, help="The host is the storage pool manager (longer grace period).")
-def host_add(name: str, url: str, cluster: str, spm: bool) -> None:
-    """Monitor the agent at URL as host NAME; polled from the next beat tick."""
+def host_add(name: str, address: str, cluster: str, spm: bool) -> None:
+    """Monitor VDSM at ADDRESS as host NAME; polled from the next beat tick.
+
+    ADDRESS is VDSM's host name or IP, with :PORT when not 54321; TLS unless
+    written stomp://HOST:PORT (plain TCP, for labs).
+    """
     try:
-        (config,) = add_hosts(get_services(), [NewHost(name, url, cluster, spm)])
+        (config,) = add_hosts(get_services(), [NewHost(name, address, cluster, spm)])
     except InventoryError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"added host {name} ({config.id}) in cluster {cluster}")
+    click.echo(f"added host {name} ({config.id}) at {config.url} in cluster {cluster}")
 
 
 @host.command("remove")

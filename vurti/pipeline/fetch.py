@@ -36,7 +36,7 @@ class FetchOutcome:
 
 
 class Poller(Protocol):
-    """HostPoller (requests, one by one) or BatchPoller (aiohttp, concurrently)."""
+    """BatchPoller (vurti.agent.aio): the hosts polled concurrently over their links."""
 
     def poll_many(self, requests: Sequence[PollRequest]) -> list[HostReport]: ...
 

@@ -125,6 +125,10 @@ class VdsRepository:
         self._conn.execute(vds_dynamic.insert().values(HOST_STATE.to_row(HostState(host_id=config.id))))
         self._guard.note_inside(config.id)
 
+    def set_host_url(self, host_id: str, url: str) -> None:
+        """A host's agent moved (a new address, or the same host re-registered): its id stays."""
+        self._conn.execute(vds_static.update().where(vds_static.c.id == host_id).values(url=url))
+
     def remove_host(self, host_id: str) -> int:
         """Remove a host that runs no VM; return how many (stopped) VMs forgot it.
 
