@@ -40,7 +40,10 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
     host_id = snapshot.config.id
     if report.host_id != host_id:
         return Analysis(stale=True)
-    freshness = report_freshness(snapshot.state, report)
+    # A pushed event (partial) is ordered per VM by the host's clock alone (statusTime and
+    # notify_time share it): it neither competes with polls by fetch time nor moves it.
+    pushed = report.partial and report.error is None
+    freshness = Freshness.NEW if pushed else report_freshness(snapshot.state, report)
     if freshness is Freshness.STALE:
         return Analysis(stale=True)
     if freshness is Freshness.DUPLICATE:

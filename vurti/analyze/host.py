@@ -21,7 +21,7 @@ from vurti.domain.events import (
 from vurti.domain.model import Cluster, HostSnapshot, HostState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import FetchError, HostCapabilities, HostReport
-from vurti.domain.status import UNMONITORED_HOST_STATUSES, HostStatus, VmStatus
+from vurti.domain.status import UNMONITORED_HOST_STATUSES, VM_MONITORED_HOST_STATUSES, HostStatus, VmStatus
 
 from vurti.analyze._work import Work
 
@@ -51,6 +51,12 @@ class HostOutcome:
 
 
 def analyze_host(work: Work, snapshot: HostSnapshot, report: HostReport, policy: MonitoringPolicy) -> HostOutcome:
+    if report.partial and report.error is None:
+        # A pushed VM event: says nothing about the host itself, and leaves the polls' clock alone.
+        # Applied only where polls would analyse VMs: a NonResponsive host's VMs stay Unknown
+        # until a poll brings the host back (its polls analyse the full list).
+        monitored = snapshot.state.status in VM_MONITORED_HOST_STATUSES
+        return HostOutcome(snapshot.state, analyse_vms=monitored and report.vms is not None)
     state = evolve(snapshot.state, last_report_at=report.fetched_at)
     if state.status in UNMONITORED_HOST_STATUSES:
         # oVirt does not monitor these at all (isMonitoringNeeded); an administrator or
@@ -60,9 +66,6 @@ def analyze_host(work: Work, snapshot: HostSnapshot, report: HostReport, policy:
         if report.error.is_recovering:
             return HostOutcome(_recovering(work, state, report.error, policy))
         return _unanswered(work, snapshot, state, report.error, policy)
-    if report.partial:
-        # A pushed VM event: says nothing about the host itself.
-        return HostOutcome(state, analyse_vms=report.vms is not None)
     return _answered(work, snapshot.cluster, state, report)
 
 

@@ -63,12 +63,14 @@ def analyze_isolated(work: Work, reported: VmReport, report: HostReport, policy:
 
 def analyze_reported(work: Work, reported: VmReport, report: HostReport, policy: MonitoringPolicy) -> VmState | None:
     """One reported VM; returns its state after the analysis (None: not known/accepted)."""
+    vm = work.vms.get(reported.vm_id)
+    if vm is not None and vm_report_is_stale(vm, reported, work.host_id):
+        return None
     status = effective_status(reported)
     if status is None:
         problem = reported.problem or f"unknown status {reported.vdsm_status!r}"
         work.emit(InvalidVmData, vm_id=reported.vm_id, problem=problem)
         return None
-    vm = work.vms.get(reported.vm_id)
     if vm is None:
         new = discovered(work, reported, status, report)
         if new is None:
@@ -76,8 +78,6 @@ def analyze_reported(work: Work, reported: VmReport, report: HostReport, policy:
         new = stamp(VmState(vm_id=new.vm_id), new, reported, work.host_id)
         work.vms[new.vm_id] = new
         return new
-    if vm_report_is_stale(vm, reported, work.host_id):
-        return None
     if status == VmStatus.Down:
         new = down_reported(work, vm, reported)
     elif vm.host_id == work.host_id:

@@ -1,10 +1,11 @@
-"""The bare polling limit: the simplest loop polling the same hosts with the same client.
+"""The bare polling limit: the simplest loop polling the same hosts over the same links.
 
-Same HTTP library as the fetch workers (aiohttp, one session per process, as in
-vurti.agent.aio), the same number of agent calls in flight per process and the
-same calls per cycle (Host.getVMList, and on every Nth cycle Host.getStats +
-Host.getAllVmStats); replies are read and dropped. Nothing else: no Celery, no
-Redis, no parsing. Run as a process per fetch worker:
+The fetch workers' transport (AgentLinks: one persistent STOMP link per host,
+calls multiplexed by id), the same number of agent calls in flight per process
+and the same calls per cycle (Host.getVMList, and on every Nth cycle
+Host.getStats + Host.getAllVmStats); each reply is routed to its call and
+dropped. Nothing else: no Celery, no Redis, no parsing into reports. Run as a
+process per fetch worker:
 
     python -m vurti.bench.bare URLS_FILE --concurrency 64 --seconds 15 --stats-every 5
 """
@@ -19,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-import aiohttp
-import orjson
+from vurti.agent.links import AgentLinks
+from vurti.config import Settings
 
 VM_LIST = "Host.getVMList"
 STATS_CALLS = ("Host.getStats", "Host.getAllVmStats")
@@ -33,29 +34,31 @@ def calls_for(cycle: int, stats_every: int) -> tuple[str, ...]:
 
 async def _run(urls: list[str], concurrency: int, seconds: float, stats_every: int) -> tuple[int, int]:
     counter = itertools.count()
-    ids = itertools.count()
-    deadline = time.monotonic() + seconds
     polls = errors = 0
-    timeout = aiohttp.ClientTimeout(sock_connect=2.0, sock_read=10.0)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False) as session:
+    links = AgentLinks(Settings.from_env().agent)  # TLS files and timeouts as the workers have them
+    for url in urls:  # connections are made before the clock starts, as the workers hold theirs
+        try:
+            await links.call(url, "Host.ping")
+        except Exception:  # noqa: BLE001 - counted below when its polls fail
+            pass
+    deadline = time.monotonic() + seconds
 
-        async def loop() -> None:
-            nonlocal polls, errors
-            while time.monotonic() < deadline:
-                n = next(counter)
-                url = urls[n % len(urls)]
-                try:
-                    for verb in calls_for(n // len(urls), stats_every):
-                        body = orjson.dumps({"jsonrpc": "2.0", "id": next(ids), "method": verb, "params": {}})
-                        async with session.post(url, data=body, allow_redirects=False,
-                                                headers={"Content-Type": "application/json"}) as resp:
-                            await resp.read()
-                    polls += 1
-                except Exception:  # noqa: BLE001 - count and go on
-                    errors += 1
+    async def loop() -> None:
+        nonlocal polls, errors
+        while time.monotonic() < deadline:
+            n = next(counter)
+            url = urls[n % len(urls)]
+            try:
+                for verb in calls_for(n // len(urls), stats_every):
+                    await links.call(url, verb)
+                polls += 1
+            except Exception:  # noqa: BLE001 - count and go on
+                errors += 1
 
+    try:
         await asyncio.gather(*(loop() for _ in range(concurrency)))
+    finally:
+        await links.close()
     return polls, errors
 
 

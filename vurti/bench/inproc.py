@@ -25,7 +25,7 @@ class InProcessFleet:
         fleet = Fleet(seed, hosts, vms_per_host)
         rpc = Rpc(fleet)
         self.hosts: list[HostConfig] = add_hosts(
-            svc, [NewHost(h.name, f"http://127.0.0.1:9/hosts/{h.name}/") for h in fleet.hosts])
+            svc, [NewHost(h.name, f"stomp://{h.name}.invalid:9") for h in fleet.hosts])
         self._replies = {
             host.id: {c: rpc.call(sim, c.verb, c.params or {}) for c in (CAPABILITIES_CALL, STATS_CALL, ALL_VM_STATS_CALL)}
             for host, sim in zip(self.hosts, fleet.hosts, strict=True)

@@ -272,8 +272,7 @@ class BenchRun:
         for kind in ("beat", "worker-fetch", "worker-update"):
             for child in self.kinds.pop(kind, []):
                 self.stack.stop(child)
-        base = sim_url.rstrip("/")
-        urls = [f"{base}{h['path']}" for h in sim.hosts()]
+        urls = [str(h["address"]) for h in sim.hosts()]
         n = self.cfg.fetch_workers
         parts = [urls[i::n] for i in range(n)]
         sim_pid = self.kinds["simulator"][0].proc.pid
@@ -285,7 +284,8 @@ class BenchRun:
             runners.append(subprocess.Popen(
                 [sys.executable, "-m", "vurti.bench.bare", str(path), "--concurrency", str(self.cfg.fetch_concurrency),
                  "--seconds", repr(self.cfg.bare_seconds), "--stats-every", str(self.cfg.stats_every)],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL))
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                env=self.stack.env))
         outs = []
         started = time.monotonic()
         while any(r.poll() is None for r in runners):
