@@ -10,7 +10,7 @@ from celery import Celery
 
 from tasks import serialization  # noqa: F401 - registers the report serializer before any message
 
-app = Celery("vurti", set_as_current=False, include=["tasks.monitoring"])
+app = Celery("vurti", set_as_current=False, include=["tasks.monitoring", "tasks.holding"])
 app.config_from_object("celeryconfig")
 
 __all__ = ["app"]

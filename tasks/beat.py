@@ -10,6 +10,12 @@ message per poll would cost more CPU than the polls (MACHINE-LIMITS.md). While t
 fetch queue (VURTI_FETCH_BACKLOG messages) or the update queue (VURTI_UPDATE_BACKLOG)
 is backed up, nothing more is claimed: when the machines are short of capacity, polls
 are late rather than changes left unwritten in an ever longer update queue.
+
+Each host's polls go to the queue of the fetch worker that holds its connection
+(vurti.runtime.members: rendezvous hashing over the live members), the shared
+`fetch` queue only while no fetch worker is a member. When a member dies, beat
+puts the hosts whose events it carried back on the normal cadence at once
+(vurti.runtime.push), so their new owner polls them within a tick.
 """
 
 from __future__ import annotations
@@ -20,14 +26,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery.beat import Scheduler
+from celery.utils.nodenames import worker_direct
 
 from vurti.bootstrap import services
-from vurti.runtime.schedule import chunks
+from vurti.runtime.members import owner
+from vurti.runtime.schedule import Claim, chunks
 
 log = logging.getLogger(__name__)
 
 DISPATCH_EVERY = 0.2  # seconds between claims: bounds the cycle lag it adds
 SYNC_EVERY = 2.0  # seconds between re-reads of the host list (runtime adds/removals)
+TAKE_OVER_EVERY = 10.0  # seconds between sweeps for hosts held by members that are gone
 SINGLE_TASK_LIMIT = 20  # up to this many due hosts: one task each
 FETCH_QUEUE = "fetch"  # the Redis lists behind the queues (kombu's Redis transport)
 UPDATE_QUEUE = "update"
@@ -53,6 +62,8 @@ class HostScheduler(Scheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._next_sync = 0.0
+        self._next_take_over = 0.0
+        self._members: list[str] = []
         self._batch = services().settings.fetch_batch
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
@@ -71,34 +82,55 @@ class HostScheduler(Scheduler):
             if added or removed:
                 log.info("schedule: %d hosts added, %d removed", added, removed)
             self._next_sync = now + SYNC_EVERY
+        members = svc.members.live(now)
+        if members != self._members or now >= self._next_take_over:
+            taken = svc.push.take_over(members, now)
+            if taken:
+                log.info("%d hosts of members that left are back on the normal poll cadence", taken)
+            if members != self._members:
+                log.info("fetch members: %s", ", ".join(members) or "none (polls go to the shared fetch queue)")
+            self._members, self._next_take_over = members, now + TAKE_OVER_EVERY
         pipe = svc.redis.pipeline(transaction=False)
-        fetch_queued, updates_queued = pipe.llen(FETCH_QUEUE).llen(UPDATE_QUEUE).execute()
+        pipe.llen(UPDATE_QUEUE).llen(FETCH_QUEUE)
+        for member in members:
+            pipe.llen(worker_direct(member).name)
+        updates_queued, *fetch_queued = pipe.execute()
         settings = svc.settings
-        room = claim_room(fetch_queued, settings.fetch_backlog, self._batch, updates_queued, settings.update_backlog)
+        room = claim_room(sum(fetch_queued), settings.fetch_backlog * max(1, len(members)), self._batch,
+                          updates_queued, settings.update_backlog)
         if room == 0:
             return  # the workers are behind: leave hosts due rather than queue work that waits
         claims = svc.schedule.claim_due(now, limit=room)
         if not claims:
             return
+        by_owner: dict[str | None, list[Claim]] = {}
+        for claim in claims:
+            by_owner.setdefault(owner(claim.host_id, members), []).append(claim)
+        with self.app.producer_or_acquire() as producer:
+            for member, owned in by_owner.items():
+                self._send(owned, worker_direct(member) if member else FETCH_QUEUE, producer)
+
+    def _send(self, claims: list[Claim], queue: Any, producer: Any) -> None:
         app = self.app
-        with app.producer_or_acquire() as producer:
-            if len(claims) <= SINGLE_TASK_LIMIT:
-                for c in claims:
-                    app.send_task(
-                        "vurti.fetch_host",
-                        args=[c.host_id, c.due_at],
-                        expires=_utc(c.expires_at),
-                        producer=producer,
-                    )
-                return
-            for batch in chunks(claims, self._batch):
+        if len(claims) <= SINGLE_TASK_LIMIT:
+            for c in claims:
                 app.send_task(
-                    "vurti.fetch_hosts",
-                    args=[[[c.host_id, c.due_at] for c in batch]],
-                    argsrepr=f"{len(batch)} hosts: {batch[0].host_id}..{batch[-1].host_id}",
-                    expires=_utc(min(c.expires_at for c in batch)),
+                    "vurti.fetch_host",
+                    args=[c.host_id, c.due_at],
+                    expires=_utc(c.expires_at),
+                    queue=queue,
                     producer=producer,
                 )
+            return
+        for batch in chunks(claims, self._batch):
+            app.send_task(
+                "vurti.fetch_hosts",
+                args=[[[c.host_id, c.due_at] for c in batch]],
+                argsrepr=f"{len(batch)} hosts: {batch[0].host_id}..{batch[-1].host_id}",
+                expires=_utc(min(c.expires_at for c in batch)),
+                queue=queue,
+                producer=producer,
+            )
 
 
 def _utc(epoch: float) -> datetime:

@@ -22,6 +22,8 @@ REFRESH_ATTEMPTS = 3  # polls of one manual refresh when periodic polls keep ove
 
 
 class Services:
+    holder: Any = None  # a fetch worker's Holder (hold_connections): it holds its hosts' connections
+
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.clock = clock
@@ -51,7 +53,11 @@ class Services:
         """The process's links to hosts (BatchPoller): polls and commands share them."""
         from vurti.agent.aio import BatchPoller
 
-        poller = BatchPoller(self.settings.agent)
+        holder = self.holder
+        if holder is None:
+            poller = BatchPoller(self.settings.agent)
+        else:  # the links subscribe to their hosts' events, and say when they stop
+            poller = BatchPoller(self.settings.agent, holder.on_event, holder.on_lost)
         # Close its connections before the interpreter tears the loop down (a clean exit, no warnings).
         atexit.register(poller.close)
         return poller
@@ -73,7 +79,20 @@ class Services:
     def schedule(self) -> Any:
         from vurti.runtime.schedule import PollSchedule
 
-        return PollSchedule(self.redis, self.settings.policy.refresh_interval)
+        policy = self.settings.policy
+        return PollSchedule(self.redis, policy.refresh_interval, policy.push_interval)
+
+    @cached_property
+    def members(self) -> Any:
+        from vurti.runtime.members import Members
+
+        return Members(self.redis)
+
+    @cached_property
+    def push(self) -> Any:
+        from vurti.runtime.push import PushRegistry
+
+        return PushRegistry(self.redis)
 
     @cached_property
     def cache(self) -> Any:
@@ -110,6 +129,7 @@ class Services:
             guard_ttl=3 * (agent.connect_timeout + agent.read_timeout),
             pending_window=self.settings.lock_ttl,
             recorder=self.bench_recorder,
+            holder=self.holder,
         )
 
     @cached_property
@@ -126,6 +146,13 @@ class Services:
 
         return CommandService(HostCommands(self.agent), self.uow, self.bus, self.clock)
 
+    def hold_connections(self, member: str, send: Callable[[list[Any]], None]) -> Any:
+        """Make this process a connection holder (a fetch worker), before its first poll."""
+        from vurti.pipeline.holder import Holder
+
+        self.holder = Holder(member, self.members, self.push, send, self.clock)
+        return self.holder
+
     # -- operations used by tasks, beat and the CLI ---------------------------
     def host_url(self, host_id: str) -> str | None:
         with self.uow() as uow:
@@ -140,15 +167,18 @@ class Services:
         """Make the Redis schedule and poll cache match the hosts in the database."""
         with self.uow() as uow:
             hosts = uow.hosts.list_hosts()
-            intervals = {c.id: c.refresh_interval for c in uow.hosts.list_clusters()}
-        wanted = {}
+            clusters = {c.id: c for c in uow.hosts.list_clusters()}
+        policy = self.settings.policy
+        wanted, push_intervals = {}, {}
         for config, _state in hosts:
-            wanted[config.id] = intervals.get(config.cluster_id, self.settings.policy.refresh_interval)
+            cluster = clusters.get(config.cluster_id)
+            wanted[config.id] = cluster.refresh_interval if cluster else policy.refresh_interval
+            push_intervals[config.id] = cluster.push_interval if cluster else policy.push_interval
         known = self.cache.urls([c.id for c, _ in hosts])
         for (config, _state), url in zip(hosts, known, strict=True):
             if url != config.url:
                 self.cache.put_host(config.id, config.url)
-        return self.schedule.sync(wanted, now)
+        return self.schedule.sync(wanted, now, push_intervals)
 
     def refresh(self, name_or_id: str) -> Any:
         """One immediate fetch and update of a host, waiting for its lock; what changed.

@@ -82,6 +82,7 @@ class Settings:
         )
         policy = MonitoringPolicy(
             refresh_interval=_float(env, "VURTI_REFRESH_INTERVAL", 3.0),
+            push_interval=_float(env, "VURTI_PUSH_INTERVAL", 15.0),
             stats_every=_int(env, "VURTI_STATS_EVERY", 5),
             reset_timeout=_float(env, "VURTI_RESET_TIMEOUT", 60.0),
             reset_delay_per_vm=_float(env, "VURTI_RESET_DELAY_PER_VM", 0.5),

@@ -30,16 +30,21 @@ def set_cluster(
     refresh_interval: float | None = None,
     required_cpu_flags: tuple[str, ...] | None = None,
     required_networks: tuple[str, ...] | None = None,
+    push_interval: float | None = None,
 ) -> Cluster:
     """Create a cluster or change what is given; beat applies a new interval within seconds."""
     if refresh_interval is not None and not 0.1 <= refresh_interval <= 3600:
         raise InventoryError("refresh interval must be between 0.1 and 3600 seconds")
+    if push_interval is not None and not 0.1 <= push_interval <= 3600:
+        raise InventoryError("push interval must be between 0.1 and 3600 seconds")
     with svc.uow() as uow:
         found = uow.hosts.get_cluster_by_name(name)
-        base = found or Cluster(id=cluster_id(name), name=name, refresh_interval=svc.settings.policy.refresh_interval)
+        base = found or new_cluster(svc, name)
         changes: dict[str, Any] = {}
         if refresh_interval is not None:
             changes["refresh_interval"] = refresh_interval
+        if push_interval is not None:
+            changes["push_interval"] = push_interval
         if required_cpu_flags is not None:
             changes["required_cpu_flags"] = required_cpu_flags
         if required_networks is not None:
@@ -51,6 +56,13 @@ def set_cluster(
             uow.hosts.save_cluster(cluster)
         uow.commit()
     return cluster
+
+
+def new_cluster(svc: Any, name: str) -> Cluster:
+    """A cluster with the system's default intervals."""
+    policy = svc.settings.policy
+    return Cluster(id=cluster_id(name), name=name, refresh_interval=policy.refresh_interval,
+                   push_interval=policy.push_interval)
 
 
 def cluster_id(name: str) -> str:
@@ -92,8 +104,7 @@ def add_hosts(svc: Any, hosts: Iterable[NewHost], skip_existing: bool = False) -
                 raise InventoryError(f"{new.name}: cluster must be a non-empty name")
             cluster = clusters.get(new.cluster) or uow.hosts.get_cluster_by_name(new.cluster)
             if cluster is None:
-                cluster = Cluster(id=cluster_id(new.cluster), name=new.cluster,
-                                  refresh_interval=svc.settings.policy.refresh_interval)
+                cluster = new_cluster(svc, new.cluster)
                 uow.hosts.add_cluster(cluster)
             clusters[new.cluster] = cluster
             config = HostConfig(str(uuid.uuid4()), new.name, cluster.id, url, new.is_spm)

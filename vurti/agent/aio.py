@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from vurti.agent.errors import AgentCallError
+from vurti.agent.link import EventHandler
 from vurti.agent.links import AgentLinks
 from vurti.agent.plan import PollRequest
 from vurti.agent.steps import Call, PollSteps, poll_steps
@@ -84,8 +85,16 @@ class AsyncHostPoller:
 class BatchPoller:
     """Synchronous, thread-safe `poll_many` on a private event loop in a daemon thread."""
 
-    def __init__(self, settings: AgentSettings) -> None:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        on_event: EventHandler | None = None,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> None:
+        """`on_event` and `on_lost` (AgentLinks) run on the loop thread: they must not block."""
         self._settings = settings
+        self._on_event = on_event
+        self._on_lost = on_lost
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -118,6 +127,17 @@ class BatchPoller:
         poller = self._poller
         return poller.links.open_count() if poller is not None else 0
 
+    def event_urls(self) -> set[str]:
+        """URLs whose link is up and subscribed to the host's events."""
+        poller, loop = self._started()
+        return self._run(loop, _soon(poller.links.event_urls))
+
+    def drop(self, urls: Sequence[str]) -> None:
+        """Close these hosts' links (moved to another process, or removed)."""
+        if urls:
+            poller, loop = self._started()
+            self._run(loop, _soon(lambda: [poller.links.drop(url) for url in urls]))
+
     def close(self) -> None:
         """Close the connections and stop the loop thread; a later call starts them again."""
         with self._lock:
@@ -147,13 +167,18 @@ class BatchPoller:
                 thread = threading.Thread(target=_serve, args=(loop,), name="vurti-batch-poller", daemon=True)
                 thread.start()
                 self._loop, self._thread, self._pid = loop, thread, os.getpid()
-                self._poller = AsyncHostPoller(AgentLinks(self._settings))
+                self._poller = AsyncHostPoller(AgentLinks(self._settings, self._on_event, self._on_lost))
             return self._poller, self._loop
 
     @staticmethod
     def _run(loop: asyncio.AbstractEventLoop, coro: Awaitable[T]) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)  # type: ignore[arg-type]
         return future.result()
+
+
+async def _soon(fn: Callable[[], T]) -> T:
+    """Run `fn` on the loop (the links belong to it)."""
+    return fn()
 
 
 def _serve(loop: asyncio.AbstractEventLoop) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,9 +60,17 @@ class _Backoff:
 class AgentLinks:
     """Links by agent URL, on the running event loop (one AgentLinks per loop)."""
 
-    def __init__(self, settings: AgentSettings, on_event: EventHandler | None = None) -> None:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        on_event: EventHandler | None = None,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> None:
+        """With `on_event`, every link subscribes to its host's events; `on_lost(url)` is told
+        when such a link breaks or is closed (the host's events stopped)."""
         self._settings = settings
         self._on_event = on_event
+        self._on_lost = on_lost
         self._links: dict[str, Link] = {}
         self._opening: dict[str, asyncio.Task[Link]] = {}
         self._backoff: dict[str, _Backoff] = {}
@@ -78,6 +87,16 @@ class AgentLinks:
 
     def open_count(self) -> int:
         return sum(1 for link in self._links.values() if link.usable)
+
+    def event_urls(self) -> set[str]:
+        """URLs whose link is up and carries the host's events."""
+        return {url for url, link in self._links.items() if link.usable and link.carries_events}
+
+    def drop(self, url: str) -> None:
+        """Close the link to `url` (its host moved to another process, or was removed)."""
+        link = self._links.get(url)
+        if link is not None:
+            link.close()
 
     async def call(self, url: str, verb: str, params: dict[str, Any] | None = None) -> Any:
         """One JSON-RPC call to the host at `url`; raises AgentCallError subclasses."""
@@ -145,6 +164,8 @@ class AgentLinks:
     def _forget(self, url: str, link: Link) -> None:
         if self._links.get(url) is link:
             del self._links[url]
+            if link.carries_events and self._on_lost is not None:
+                self._on_lost(url)
 
     # -- watchdog -----------------------------------------------------------------------
 

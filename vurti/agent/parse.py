@@ -116,7 +116,7 @@ def _hash(e: dict[str, Any], bad: list[str]) -> str | None:
     return None
 
 
-def _vm(e: object, full: bool, warnings: list[str], seen: set[str]) -> VmReport | None:
+def _vm(e: object, full: bool, warnings: list[str], seen: set[str], stats: bool = True) -> VmReport | None:
     if type(e) is not dict:
         warnings.append(f"skipped a VM entry that is not an object: {brief(e)}")
         return None
@@ -144,7 +144,7 @@ def _vm(e: object, full: bool, warnings: list[str], seen: set[str]) -> VmReport 
             "guest_fqdn": get_str(e, "guestFQDN", bad),
             "hash": _hash(e, bad),
             "watchdog": _watchdog(e, bad),
-            "stats": _vm_stats(e, bad),
+            "stats": _vm_stats(e, bad) if stats else None,
         }
     report = VmReport(
         vm_id=vm_id,
@@ -190,3 +190,16 @@ def parse_vm_list(result: object, warnings: list[str] | None = None) -> tuple[Vm
     unknown status (that would raise a problem for every VM on the host).
     """
     return _vms(result, False, "Host.getVMList", warnings)
+
+
+def parse_vm_event(vm_id: str, details: object, notify_time: int, warnings: list[str] | None = None) -> VmReport | None:
+    """One VM of a `|virt|VM_status|` event: the status and what came with it, no statistics.
+
+    The event's notify_time is the host's statusTime clock (vdsm-stomp.md §4), so it
+    stands for the VM's statusTime and orders the event with the polls.
+    """
+    if type(details) is not dict:
+        (warnings if warnings is not None else []).append(f"vm {vm_id}: event details are not an object")
+        return None
+    entry = {**details, "vmId": vm_id, "statusTime": notify_time}
+    return _vm(entry, True, warnings if warnings is not None else [], set(), stats=False)

@@ -97,12 +97,13 @@ def clusters(as_json: bool) -> None:
                 "id": c.id,
                 "name": c.name,
                 "refresh_interval": c.refresh_interval,
+                "push_interval": c.push_interval,
                 "required_cpu_flags": ",".join(c.required_cpu_flags),
                 "required_networks": ",".join(c.required_networks),
             }
             for c in uow.hosts.list_clusters()
         ]
-    emit(rows, ["name", "refresh_interval", "required_cpu_flags", "required_networks"], as_json, "Clusters")
+    emit(rows, ["name", "refresh_interval", "push_interval", "required_cpu_flags", "required_networks"], as_json, "Clusters")
 
 
 @click.group("cluster")
@@ -119,11 +120,14 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @click.option("--interval", type=float, default=None, help="Seconds between polls of each host of the cluster.")
 @click.option("--cpu-flags", default=None, help="Comma-separated CPU flags every host must have.")
 @click.option("--networks", default=None, help="Comma-separated networks every host must have.")
-def cluster_set(name: str, interval: float | None, cpu_flags: str | None, networks: str | None) -> None:
+@click.option("--push-interval", type=float, default=None,
+              help="Seconds between safety-net polls of a host while its events flow (default 15).")
+def cluster_set(name: str, interval: float | None, cpu_flags: str | None, networks: str | None,
+                push_interval: float | None) -> None:
     """Create cluster NAME, or change the given settings of it."""
     try:
-        found = set_cluster(get_services(), name, interval, _csv(cpu_flags), _csv(networks))
+        found = set_cluster(get_services(), name, interval, _csv(cpu_flags), _csv(networks), push_interval)
     except InventoryError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"cluster {found.name}: interval {found.refresh_interval}s, "
+    click.echo(f"cluster {found.name}: interval {found.refresh_interval}s, push interval {found.push_interval}s, "
                f"cpu flags [{','.join(found.required_cpu_flags)}], networks [{','.join(found.required_networks)}]")

@@ -21,6 +21,7 @@ class Cluster:
     id: str
     name: str
     refresh_interval: float = 3.0  # seconds between polls of each host
+    push_interval: float = 15.0  # seconds between safety-net polls while the host's events flow
     required_cpu_flags: tuple[str, ...] = ()
     required_networks: tuple[str, ...] = ()
 

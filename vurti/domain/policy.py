@@ -8,6 +8,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class MonitoringPolicy:
     refresh_interval: float = 3.0  # VdsRefreshRate, default for clusters
+    push_interval: float = 15.0  # safety-net polls while a host's events flow (oVirt 4.x), default for clusters
     stats_every: int = 5  # NumberVmRefreshesBeforeSave
     reset_timeout: float = 60.0  # TimeoutToResetVdsInSeconds
     reset_delay_per_vm: float = 0.5  # DelayResetPerVmInSeconds

@@ -35,6 +35,14 @@ class FetchOutcome:
     digest: str | None = None  # VM digest of the report, when it carries a full VM list
 
 
+class HolderView(Protocol):
+    """The process's Holder (vurti.pipeline.holder), when it holds connections for the fleet."""
+
+    def polled(self, host_id: str, url: str) -> None: ...
+
+    def pushed(self, host_id: str) -> bool: ...
+
+
 class Poller(Protocol):
     """BatchPoller (vurti.agent.aio): the hosts polled concurrently over their links."""
 
@@ -52,6 +60,7 @@ class FetchService:
         guard_ttl: float,
         pending_window: float = 30.0,
         recorder: Any = None,
+        holder: HolderView | None = None,
     ) -> None:
         self._poller = poller
         self._cache = cache
@@ -64,6 +73,7 @@ class FetchService:
         # update queue must not be flooded with copies of the same change.
         self._pending_window = pending_window
         self._recorder = recorder  # benchmark instrumentation (vurti.bench.recorder), None in production
+        self._holder = holder
 
     def fetch_many(self, hosts: Sequence[tuple[str, float | None]], force: bool = False) -> list[FetchOutcome]:
         """Poll the hosts (id, scheduled time) concurrently; never raises for agent trouble.
@@ -103,6 +113,8 @@ class FetchService:
                 continue
             if host.url is None:
                 self._cache.put_host(host.host_id, url)
+            if self._holder is not None:
+                self._holder.polled(host.host_id, url)
             plan = self._plan(host, force)
             if plan.idle:
                 continue  # an installer or an administrator owns the host (Down, Installing, ...)
@@ -128,6 +140,8 @@ class FetchService:
         # Each host takes its statistics cycles at its own offset, so a fleet's statistics
         # writes spread over the N cycles instead of landing in one.
         cycle = host.cycle + int(phase(host.host_id, every))
+        if self._holder is not None and self._holder.pushed(host.host_id):
+            cycle = 0  # events carry the changes: every poll is the safety net, in full (oVirt 4.x)
         return plan_poll(status, cycle, every)
 
     def _poll(self, requests: list[PollRequest], now: float) -> list[HostReport]:

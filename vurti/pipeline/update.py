@@ -26,12 +26,13 @@ from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport
 from vurti.domain.status import HostStatus
 from vurti.runtime.host_cache import HostCache
-from vurti.runtime.locking import HostLocks, Lease
+from vurti.runtime.locking import HostLocks, Lease, LockBusy
 from vurti.store.updater import ApplyResult, Write, apply_analyses, apply_analysis
 
 log = logging.getLogger(__name__)
 
 MAX_REDO = 3  # analyses redone when another host's update changed one of the VMs meanwhile
+EVENT_LOCK_WAIT = 5.0  # seconds a pushed event waits for its host's lock (a poll's update holds it)
 STALE_REPORT = "stale report"  # a newer report of the host was applied first
 
 
@@ -91,15 +92,19 @@ class UpdateService:
         applied one report at a time: a batch whose writes overlap or met a concurrent
         change, or one that failed. A host locked elsewhere is skipped (periodic work:
         its next poll sends it again); a report that fails is logged and does not stop
-        the others.
+        the others. A pushed event is not periodic (nothing sends it again): it waits
+        for its host's lock instead, after the batch.
         """
         outcomes: dict[int, UpdateOutcome] = {}
+        waiting: list[tuple[int, HostReport]] = []
         published: list[_Committed] = []
         with self._locks.hold_many([r.host_id for r in reports]) as leases:
             ready: list[tuple[int, HostReport, Lease]] = []
             for i, report in enumerate(reports):
                 lease = leases.get(report.host_id)
-                if lease is None:
+                if lease is None and report.partial:
+                    waiting.append((i, report))
+                elif lease is None:
                     log.info("host %s: update already running elsewhere, skipping this report", report.host_id)
                     outcomes[i] = UpdateOutcome(report.host_id, False, "locked by another update")
                 elif lease.expired:
@@ -131,6 +136,13 @@ class UpdateService:
                 if committed is not None:
                     published.append(committed)
             self._publish(published)  # still under the locks: the cache must not go back in time
+        for i, report in waiting:
+            try:
+                outcomes[i] = self.update(report, wait_for_lock=EVENT_LOCK_WAIT)
+            except LockBusy:
+                log.warning("host %s: pushed event not applied, its lock stayed busy for %.0f s (the next "
+                            "safety-net poll brings its state)", report.host_id, EVENT_LOCK_WAIT)
+                outcomes[i] = UpdateOutcome(report.host_id, False, "locked by another update")
         return [outcomes[i] for i in range(len(reports))]
 
     def _apply_together(

@@ -8,6 +8,14 @@ SCHEDULE = f"{PREFIX}:schedule"  # sorted set: host id -> next due time (epoch s
 INTERVALS = f"{PREFIX}:intervals"  # hash: host id -> refresh interval (s)
 EVENTS_STREAM = f"{PREFIX}:events"  # stream: the live event feed
 LOCK_LOG = f"{PREFIX}:lock-log"  # stream: lock acquisitions/releases, for audits and tests
+MEMBERS = f"{PREFIX}:members"  # sorted set: fetch worker (connection holder) -> alive until (epoch s)
+PUSH = f"{PREFIX}:push"  # hash: host id -> the member whose link carries the host's events
+PUSH_INTERVALS = f"{PREFIX}:push-intervals"  # hash: host id -> safety-net poll interval while pushed (s)
+
+
+def member_queue(member: str) -> str:
+    """The fetch queue of one connection holder (a Celery queue, a Redis list)."""
+    return f"fetch.{member}"
 
 
 def host_lock(host_id: str) -> str:

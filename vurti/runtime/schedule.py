@@ -20,7 +20,9 @@ import redis
 
 from vurti.runtime import keys
 
-# KEYS: schedule zset, intervals hash. ARGV: now, limit, default interval.
+# KEYS: schedule zset, intervals hash, push hash, push intervals hash.
+# ARGV: now, limit, default interval, default push interval.
+# A host whose events flow (an entry in the push hash) is next due after its push interval.
 # Returns a flat list: id1, due1, interval1, id2, ...
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
@@ -29,7 +31,12 @@ local out = {}
 for i = 1, #due, 2 do
   local id = due[i]
   local at = tonumber(due[i + 1])
-  local interval = tonumber(redis.call('HGET', KEYS[2], id) or ARGV[3])
+  local interval
+  if redis.call('HEXISTS', KEYS[3], id) == 1 then
+    interval = tonumber(redis.call('HGET', KEYS[4], id) or ARGV[4])
+  else
+    interval = tonumber(redis.call('HGET', KEYS[2], id) or ARGV[3])
+  end
   local nxt = at + interval
   if nxt <= now then
     nxt = at + interval * (math.floor((now - at) / interval) + 1)
@@ -67,13 +74,17 @@ def first_slot(host_id: str, interval: float, now: float) -> float:
 
 
 class PollSchedule:
-    def __init__(self, client: redis.Redis, default_interval: float = 3.0) -> None:
+    def __init__(self, client: redis.Redis, default_interval: float = 3.0, default_push_interval: float = 15.0) -> None:
         self._redis = client
         self._default = default_interval
+        self._default_push = default_push_interval
         self._claim = client.register_script(_CLAIM)
 
     def claim_due(self, now: float, limit: int = 10_000) -> list[Claim]:
-        flat = self._claim(keys=[keys.SCHEDULE, keys.INTERVALS], args=[repr(now), limit, repr(self._default)])
+        flat = self._claim(
+            keys=[keys.SCHEDULE, keys.INTERVALS, keys.PUSH, keys.PUSH_INTERVALS],
+            args=[repr(now), limit, repr(self._default), repr(self._default_push)],
+        )
         return [Claim(_text(flat[i]), float(flat[i + 1]), float(flat[i + 2])) for i in range(0, len(flat), 3)]
 
     def add(self, host_id: str, interval: float, now: float) -> None:
@@ -87,17 +98,29 @@ class PollSchedule:
         pipe = self._redis.pipeline()
         pipe.zrem(keys.SCHEDULE, host_id)
         pipe.hdel(keys.INTERVALS, host_id)
+        pipe.hdel(keys.PUSH, host_id)
+        pipe.hdel(keys.PUSH_INTERVALS, host_id)
         pipe.execute()
 
-    def sync(self, wanted: Mapping[str, float], now: float) -> tuple[int, int]:
-        """Make the schedule hold exactly `wanted` (host id -> interval); return (added, removed)."""
+    def sync(self, wanted: Mapping[str, float], now: float,
+             push_intervals: Mapping[str, float] | None = None) -> tuple[int, int]:
+        """Make the schedule hold exactly `wanted` (host id -> interval, and the push intervals
+        of those whose cluster sets one); return (added, removed)."""
         current = {_text(m) for m in self._redis.zrange(keys.SCHEDULE, 0, -1)}
         intervals = {_text(k): float(v) for k, v in self._redis.hgetall(keys.INTERVALS).items()}
+        pushes = {_text(k): float(v) for k, v in self._redis.hgetall(keys.PUSH_INTERVALS).items()}
         pipe = self._redis.pipeline()
         gone = current - set(wanted)
         if gone:
             pipe.zrem(keys.SCHEDULE, *gone)
             pipe.hdel(keys.INTERVALS, *gone)
+            pipe.hdel(keys.PUSH, *gone)
+        for host_id, push_interval in (push_intervals or {}).items():
+            if pushes.get(host_id) != push_interval:
+                pipe.hset(keys.PUSH_INTERVALS, host_id, repr(push_interval))
+        stale_pushes = set(pushes) - set(push_intervals or {})
+        if stale_pushes:
+            pipe.hdel(keys.PUSH_INTERVALS, *stale_pushes)
         added = 0
         for host_id, interval in wanted.items():
             if intervals.get(host_id) != interval:

@@ -51,6 +51,7 @@ clusters = Table(
     Column("id", ID, primary_key=True),
     Column("name", NAME, nullable=False, unique=True),
     Column("refresh_interval", Float, nullable=False),
+    Column("push_interval", Float, nullable=False, server_default="15"),
     Column("required_cpu_flags", JSON, nullable=False),
     Column("required_networks", JSON, nullable=False),
 )
