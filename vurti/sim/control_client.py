@@ -62,9 +62,6 @@ class ControlClient:
     def history(self, since: int = 0, limit: int = 100_000) -> list[dict[str, Any]]:
         return self._call("GET", "/history", params={"since": since, "limit": limit})
 
-    def push_secret(self, host: str) -> str:
-        return str(self.host(host)["push_secret"])
-
     # -- acting ------------------------------------------------------------------------
 
     def tick(self, n: int = 1) -> int:
