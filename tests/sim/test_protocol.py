@@ -34,8 +34,8 @@ def test_validator_finds_no_violation_on_a_churning_fleet() -> None:
                      extra_args=("--postcopy-share", "0")) as s:
         seen: set[str] = set()
         for _ in range(4):
-            out = subprocess.run([sys.executable, str(VALIDATOR), *s.host_addresses], capture_output=True, text=True, check=False,
-                                 timeout=120)
+            out = subprocess.run([sys.executable, str(VALIDATOR), *s.host_addresses], capture_output=True, text=True,
+                                 check=False, timeout=120)
             assert out.stdout.strip().endswith("32 replies, 0 violations"), out.stdout[-3000:]
             assert out.returncode == 0
             for name in s.host_names:
