@@ -103,7 +103,23 @@ class StompPeer:
         frame = self.frame()
         if frame.command != "CONNECTED":
             raise AssertionError(f"expected CONNECTED, got {frame} {frame.body[:200]!r}")
+        self.sync()  # CONNECTED may overtake the SUBSCRIBEs
         return frame
+
+    def sync(self) -> None:
+        """Wait until the host has handled every frame sent so far, whatever its fault: a SEND to our own
+        reply destination comes back as a MESSAGE (a host forwards SENDs to destinations with subscribers)."""
+        marker = {"sync": str(uuid.uuid4())}
+        self.send("SEND", {"destination": self.reply_to}, orjson.dumps(marker))
+        while True:
+            frame = self.message()
+            data = orjson.loads(frame.body)
+            if data == marker:
+                return
+            if frame.headers.get("destination") == EVENTS:
+                self.events.append(data)
+            elif isinstance(data, dict):
+                self.replies[data.get("id")] = data
 
     def subscribe(self, destination: str, sub_id: str | None = None) -> str:
         sub_id = sub_id or str(uuid.uuid4())
