@@ -34,7 +34,7 @@ RESPONSES = "jms.topic.vdsm_responses"
 REQUESTS = frozenset({"jms.topic.vdsm_requests", "jms.topic.vdsm_irs_requests",
                       "jms.topic.vdsm_requests.x", "jms.topic.vdsm_irs_requests.x"})
 AGENT_PORT = 54321
-FIRST_ADDRESS = ipaddress.IPv4Address("127.1.0.0")
+FIRST_ADDRESS = int(ipaddress.IPv4Address("127.1.0.0"))
 MAX_FRAME = 8 * 1024 * 1024
 OUT_LIMIT = 16 * 1024 * 1024  # bytes queued for one connection before it is dropped as too slow
 Sub = tuple[Connection, bytes]  # a subscription: its connection and its MESSAGE header prefix
@@ -44,7 +44,8 @@ def agent_address(index: int, bind: str, port: int, port_base: int | None) -> tu
     """Where host `index` (0-based) listens."""
     if port_base is not None:
         return bind, port_base + index
-    return str(FIRST_ADDRESS + index + 1), port
+    n = FIRST_ADDRESS + index + 1
+    return f"127.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}", port
 
 
 class HostAgent:
@@ -178,8 +179,7 @@ class Hub:
     async def start(self) -> None:
         for agent in self.agents:
             agent.bind_socket()
-        for agent in self.agents:
-            await agent.serve()
+        await asyncio.gather(*(agent.serve() for agent in self.agents))  # one loop iteration, not one per host
 
     async def stop(self) -> None:
         for agent in self.agents:
