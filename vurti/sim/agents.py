@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import socket
 import ssl
 import struct
@@ -22,13 +23,14 @@ import orjson
 from vurti.sim import faults
 from vurti.sim.agent import Connection
 from vurti.sim.fleet import Host, Record
-from vurti.sim.rpc import PARSE_ERROR, error_reply
+from vurti.sim.rpc import INTERNAL_ERROR, PARSE_ERROR, error_reply
 from vurti.sim.wire import status_details
 from vurti.stomp.frames import Frame
 
 if TYPE_CHECKING:
     from vurti.sim.server import Simulator
 
+log = logging.getLogger(__name__)
 EVENTS = "jms.queue.events"
 RESPONSES = "jms.topic.vdsm_responses"
 REQUESTS = frozenset({"jms.topic.vdsm_requests", "jms.topic.vdsm_irs_requests",
@@ -175,6 +177,7 @@ class Hub:
         sim.fleet.listeners.append(self.on_change)
         self.events_sent = 0
         self.events_lost = 0
+        self.tasks: set[asyncio.Task[None]] = set()  # calls held back by a fault
 
     async def start(self) -> None:
         for agent in self.agents:
@@ -182,6 +185,8 @@ class Hub:
         await asyncio.gather(*(agent.serve() for agent in self.agents))  # one loop iteration, not one per host
 
     async def stop(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
         for agent in self.agents:
             agent.stop_listening()
             agent.drop(reset=False)
@@ -224,9 +229,16 @@ class Hub:
             first = req[0] if isinstance(req, list) and req else req
             verb = first.get("method") if isinstance(first, dict) else None
             if fault.applies(str(verb)):
-                asyncio.get_running_loop().create_task(self._faulty(agent, fault, req, reply_to))
+                task = asyncio.get_running_loop().create_task(self._faulty(agent, fault, req, reply_to))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
                 return
-        reply = self.sim.answer(host, req)
+        try:
+            reply = self.sim.answer(host, req)
+        except Exception:  # a bug in a verb: answer as VDSM does, keep the connection
+            log.exception("%s: request failed", host.name)
+            reply = error_reply(req.get("id") if isinstance(req, dict) else None, INTERNAL_ERROR,
+                                "Internal JSON-RPC error")
         if reply is not None and reply_to is not None:
             agent.deliver(reply_to, reply)
 
