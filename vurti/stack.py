@@ -175,15 +175,23 @@ class LocalStack:
         wait_until(ready, 60, "postgres")
         return url
 
-    def start_sim(self, hosts: int, vms_per_host: int, churn: float, seed: int = 1, extra: Sequence[str] = ()) -> str:
+    def start_sim(self, hosts: int, vms_per_host: int, churn: float, seed: int = 1, extra: Sequence[str] = (),
+                  tls_dir: str | Path | None = None, agent_port: int = 0) -> str:
+        """Start `vurti sim`; return its control API's URL (GET /control/hosts gives each agent's address).
+
+        Agents listen on 127.1.0.0 + i at `agent_port` (0: any free port per host, so stacks started side
+        by side never collide); with `tls_dir`, over TLS with the engine CA and certificates made there.
+        """
         port = free_port()
         argv = [
             sys.executable, "-m", "vurti.cli.main", "sim",
             "--hosts", str(hosts), "--vms-per-host", str(vms_per_host),
-            "--churn", str(churn), "--seed", str(seed), "--port", str(port), *extra,
+            "--churn", str(churn), "--seed", str(seed), "--port", str(port), "--agent-port", str(agent_port),
         ]
-        self.spawn("sim", argv)
-        wait_until(lambda: _port_open(port), 60, "simulator")
+        if tls_dir is not None:
+            argv += ["--tls-dir", str(tls_dir)]
+        self.spawn("sim", [*argv, *extra])
+        wait_until(lambda: _port_open(port), 60, "simulator")  # the agents listen before the control API does
         return f"http://127.0.0.1:{port}"
 
     def start_worker(self, name: str, queues: str, pool: str = "prefork", concurrency: int = 2,

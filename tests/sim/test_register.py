@@ -6,14 +6,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.support.procs import free_port, stop, wait_for
 from vurti.bootstrap import Services
 from vurti.config import Settings
+from vurti.sim.control_client import ControlClient
 from vurti.store.db import upgrade
 
+try:  # the inventory takes agent addresses from main's STOMP client on (50ec2ba); before, only http(s) URLs
+    import vurti.agent.address  # noqa: F401
 
+    TAKES_ADDRESSES = True
+except ImportError:
+    TAKES_ADDRESSES = False
+
+
+@pytest.mark.xfail(not TAKES_ADDRESSES, strict=True,
+                   reason="this inventory refuses stomp:// addresses; the STOMP agent client's inventory takes them")
 def test_register_adds_every_simulated_host(tmp_path: Path, redis_url: str) -> None:
     redis.Redis.from_url(redis_url).flushdb()
     env = {"VURTI_DATABASE_URL": f"sqlite:///{tmp_path / 'v.db'}", "VURTI_REDIS_URL": redis_url}
@@ -23,17 +34,21 @@ def test_register_adds_every_simulated_host(tmp_path: Path, redis_url: str) -> N
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "vurti.cli.main", "sim", "--hosts", "3", "--vms-per-host", "2",
-             "--port", str(port), "--register"],
+             "--port", str(port), "--agent-port", "0", "--register"],
             env={**env, "PATH": "/usr/bin:/bin"}, stdout=out, stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parents[2],
         )
     svc = Services(Settings.from_env(env))
     try:
-        wait_for(lambda: "registered 3 hosts" in log.read_text(), timeout=30, what="registration")
+        wait_for(lambda: "registered" in log.read_text() or "registration failed" in log.read_text(), timeout=30,
+                 what="registration")
+        assert "registered 3 hosts" in log.read_text(), log.read_text()
+        addresses = {h["name"]: h["address"] for h in ControlClient(f"http://127.0.0.1:{port}").hosts()}
         with svc.uow() as uow:
             hosts = uow.hosts.list_hosts()
         assert sorted(c.name for c, _ in hosts) == ["host-0001", "host-0002", "host-0003"]
-        assert all(c.url == f"http://127.0.0.1:{port}/hosts/{c.name}/" for c, _ in hosts)
+        assert all(addresses[c.name].startswith(f"stomp://127.1.0.{c.name[-1]}:") for c, _ in hosts)
+        assert all(c.url.rstrip("/") == addresses[c.name] for c, _ in hosts)
         assert len(svc.schedule.scheduled()) == 3
     finally:
         stop(proc)

@@ -1,4 +1,4 @@
-"""`vurti sim`: serve a simulated fleet of VDSM hosts on one port."""
+"""`vurti sim`: serve a simulated fleet of VDSM hosts (JSON-RPC over STOMP) and its control API."""
 
 from __future__ import annotations
 
@@ -21,7 +21,15 @@ from vurti.sim.server import SimConfig, is_loopback, serve
               help="Life events per host per simulated minute; 0: statuses never change by themselves.")
 @click.option("--clusters", type=click.IntRange(1), default=1, show_default=True,
               help="Hosts are split into this many clusters; migrations stay inside a cluster.")
-@click.option("--push-url", default=None, help="POST signed |virt|VM_status| events here.")
+@click.option("--agent-port", type=click.IntRange(0, 65535), default=54321, show_default=True,
+              help="Port of every host's agent; host i listens on 127.1.0.0 + i (0: any free port per host).")
+@click.option("--agent-port-base", type=click.IntRange(1, 65535), default=None,
+              help="Instead: every host on --bind, host i at port BASE + i - 1 (containers, non-Linux).")
+@click.option("--tls-dir", type=click.Path(file_okay=False), default=None,
+              help="Serve TLS with a required client certificate; the engine CA, host and engine certificates "
+                   "are created here when missing.")
+@click.option("--max-frame", type=click.IntRange(1024), default=8 * 1024 * 1024, show_default=True,
+              help="Largest STOMP frame accepted from a client, in bytes.")
 @click.option("--control-token", envvar="VURTI_SIM_CONTROL_TOKEN", default=None,
               help="Bearer token of /control/ (required unless bound to loopback).")
 @click.option("--tick-seconds", type=click.FloatRange(0), default=1.0, show_default=True,
@@ -33,14 +41,18 @@ from vurti.sim.server import SimConfig, is_loopback, serve
 @click.option("--register", is_flag=True,
               help="Once listening, add the simulated hosts to vurti's database (VURTI_DATABASE_URL, VURTI_REDIS_URL).")
 def sim(hosts: int, vms_per_host: int, seed: int, port: int, bind: str, churn: float, clusters: int,
-        push_url: str | None, control_token: str | None, tick_seconds: float, postcopy_share: float,
-        render_cache: bool, register: bool) -> None:
-    """Serve HOSTS simulated VDSM hosts at http://BIND:PORT/hosts/host-0001/ ... with a control API at /control/."""
+        agent_port: int, agent_port_base: int | None, tls_dir: str | None, max_frame: int, control_token: str | None,
+        tick_seconds: float, postcopy_share: float, render_cache: bool, register: bool) -> None:
+    """Serve HOSTS simulated VDSM hosts, each at its own stomp://ADDRESS:PORT (stomps:// with --tls-dir),
+    with a control API at http://BIND:PORT/control/."""
     if not is_loopback(bind) and not control_token:
         raise click.UsageError("--control-token is required when --bind is not a loopback address")
+    if agent_port_base is not None and agent_port_base + hosts - 1 > 65535:
+        raise click.UsageError(f"--agent-port-base {agent_port_base} leaves no port for host {hosts}")
     config = SimConfig(hosts=hosts, vms_per_host=vms_per_host, seed=seed, port=port, bind=bind, churn=churn,
-                       clusters=clusters, push_url=push_url, control_token=control_token, tick_seconds=tick_seconds,
-                       postcopy_share=postcopy_share, render_cache=render_cache)
+                       clusters=clusters, control_token=control_token, tick_seconds=tick_seconds,
+                       postcopy_share=postcopy_share, render_cache=render_cache, agent_port=agent_port,
+                       agent_port_base=agent_port_base, tls_dir=tls_dir, max_frame=max_frame)
 
     def ready(line: str) -> None:
         print(line, flush=True)
@@ -50,7 +62,7 @@ def sim(hosts: int, vms_per_host: int, seed: int, port: int, bind: str, churn: f
     try:
         asyncio.run(serve(config, ready))
     except OSError as exc:
-        click.echo(f"vurti sim: cannot listen on {bind}:{port}: {exc}", err=True)
+        click.echo(f"vurti sim: cannot listen: {exc}", err=True)
         sys.exit(1)
 
 

@@ -84,13 +84,13 @@ class Control:
 
     def host_json(self, host: Any, with_vms: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "name": host.name, "uuid": host.uuid, "cluster": host.cluster, "path": f"/hosts/{host.name}/",
+            "name": host.name, "uuid": host.uuid, "cluster": host.cluster,
+            "address": self.sim.hub.agent(host).address, "connections": len(self.sim.hub.agent(host).conns),
             "boot_time": str(host.boot_time), "vm_count": len(host.records),
             "fault": host.fault.to_json() if host.fault is not None else None,
         }
         if with_vms:
             data["vms"] = {vm_id: record_json(r) for vm_id, r in host.records.items()}
-            data["push_secret"] = host.secret
         return data
 
     # -- routes ------------------------------------------------------------------------
@@ -98,7 +98,7 @@ class Control:
     async def health(self, request: web.Request) -> web.Response:
         return _ok({"ok": True, "hosts": len(self.fleet.hosts), "vms": len(self.fleet.vms), "tick": self.fleet.tick,
                     "seed": self.fleet.seed, "churn": self.sim.life.churn,
-                    "push": self.sim.pusher.to_json() if self.sim.pusher else None})
+                    "agents": self.sim.hub.to_json()})
 
     async def hosts(self, request: web.Request) -> web.Response:
         with_vms = request.query.get("vms") in ("1", "true")

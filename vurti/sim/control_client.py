@@ -62,9 +62,6 @@ class ControlClient:
     def history(self, since: int = 0, limit: int = 100_000) -> list[dict[str, Any]]:
         return self._call("GET", "/history", params={"since": since, "limit": limit})
 
-    def push_secret(self, host: str) -> str:
-        return str(self.host(host)["push_secret"])
-
     # -- acting ------------------------------------------------------------------------
 
     def tick(self, n: int = 1) -> int:
@@ -112,7 +109,8 @@ class ControlClient:
 
     def set_fault(self, host: str, kind: str, **params: Any) -> dict[str, Any]:
         """kind: refuse, hang, slow, jsonrpc_error, malformed, truncated, wrong_types, unknown_status,
-        recovering, restart, huge; params: seconds, code, message, size, status, vm_id, verbs, remaining."""
+        recovering, restart, huge, drop, no_heartbeat, events_delay, events_duplicate, events_reorder,
+        events_lose; params: seconds, code, message, size, status, vm_id, verbs, remaining."""
         return self._call("PUT", f"/hosts/{host}/fault", {"kind": kind, **params})
 
     def clear_fault(self, host: str) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Faults a host can be given on demand, and how each one bends a reply.
 
-`refuse` cannot be a real refused connection (all hosts share one listening
-socket): the connection is reset (RST, SO_LINGER 0) without any response, which
-clients see as a connection reset / server disconnected, i.e. unreachable.
+Call faults bend the replies to requests; transport faults act on the host's
+listener and connections (`refuse` closes the listener and resets the open
+connections, `drop` resets them once, `no_heartbeat` stops the heart-beats);
+event faults bend the host's `|virt|VM_status|` events. While a host recovers
+(`recovering`, `restart`) every call answers error 99 and no event is sent.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from typing import Any
 
 import orjson
 
-KINDS = frozenset({
-    "refuse", "hang", "slow", "jsonrpc_error", "malformed", "truncated", "wrong_types",
-    "unknown_status", "recovering", "restart", "huge",
-})
+RECOVERING_KINDS = frozenset({"recovering", "restart"})
+CALL_KINDS = frozenset({
+    "hang", "slow", "jsonrpc_error", "malformed", "truncated", "wrong_types", "unknown_status", "huge",
+}) | RECOVERING_KINDS
+EVENT_KINDS = frozenset({"events_delay", "events_duplicate", "events_reorder", "events_lose"})
+TRANSPORT_KINDS = frozenset({"refuse", "drop", "no_heartbeat"})
+KINDS = CALL_KINDS | EVENT_KINDS | TRANSPORT_KINDS
 RECOVERING_CODE = 99
 RECOVERING_MESSAGE = "Recovering from crash or Initializing"
 
@@ -26,14 +31,15 @@ RECOVERING_MESSAGE = "Recovering from crash or Initializing"
 @dataclass
 class Fault:
     kind: str
-    seconds: float = 0.0  # slow: added latency; hang: longest hang; recovering/restart: how long
+    seconds: float = 0.0  # slow, events_delay: added latency; hang: longest hang; recovering/restart: how long;
+    # events_reorder: how long events are held back before going out in reverse order
     code: int = 100
     message: str = "General Exception: ()"
     size: int = 50 * 1024 * 1024  # huge: reply size in bytes
     status: str = "Hibernating"  # unknown_status: the string VDSM never sends
     vm_id: str | None = None  # unknown_status: only this VM (else every VM)
     verbs: frozenset[str] | None = None  # only these verbs (else every verb)
-    remaining: int | None = None  # clears itself after this many replies
+    remaining: int | None = None  # clears itself after this many replies (event faults: events)
     until: float | None = None  # clears itself at this monotonic time
     release: asyncio.Event | None = field(default=None, repr=False)
     hits: int = 0
@@ -77,6 +83,10 @@ def parse_fault(data: dict[str, Any]) -> Fault:
     if kind == "hang":
         fault.seconds = fault.seconds or 3600.0
         fault.release = asyncio.Event()
+    if kind == "events_delay":
+        fault.seconds = fault.seconds or 1.0
+    if kind == "events_reorder":
+        fault.seconds = fault.seconds or 0.5
     return fault
 
 

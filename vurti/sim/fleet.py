@@ -2,15 +2,13 @@
 
 A VM (`VmSpec`) may be reported by two hosts at once (during and after a
 migration), so what a host reports is a `Record` of that VM on that host. Every
-identity (host UUIDs, VM UUIDs, secrets, random streams) is derived from the
+identity (host UUIDs, VM UUIDs, random streams) is derived from the
 seed, and time advances in ticks (one simulated second each), so the same seed
 and the same actions at the same ticks give the same history.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import random
 import time
 import uuid
@@ -32,7 +30,7 @@ def seeded_uuid(rng: random.Random) -> str:
 class VmSpec:
     """What does not change when a VM moves: identity and size."""
 
-    __slots__ = ("vm_id", "name", "home", "mem_mb", "ncpu", "nnics", "ndisks", "noise", "records", "saved", "vnc_port")
+    __slots__ = ("home", "mem_mb", "name", "ncpu", "ndisks", "nnics", "noise", "records", "saved", "vm_id", "vnc_port")
 
     def __init__(self, vm_id: str, name: str, home: int, rng: random.Random) -> None:
         self.vm_id = vm_id
@@ -51,7 +49,7 @@ class VmSpec:
 class Migration:
     """A migration in progress, shared by the source and destination records."""
 
-    __slots__ = ("source", "destination", "mode", "progress", "phase")
+    __slots__ = ("destination", "mode", "phase", "progress", "source")
 
     def __init__(self, source: Record, destination: Record, mode: str) -> None:
         self.source = source
@@ -65,8 +63,18 @@ class Record:
     """One VM as one host reports it."""
 
     __slots__ = (
-        "spec", "host", "status", "pause_code", "exit_code", "exit_reason", "exit_message",
-        "started", "monitor_ok", "watchdog", "migration", "gen",
+        "exit_code",
+        "exit_message",
+        "exit_reason",
+        "gen",
+        "host",
+        "migration",
+        "monitor_ok",
+        "pause_code",
+        "spec",
+        "started",
+        "status",
+        "watchdog",
     )
 
     def __init__(self, spec: VmSpec, host: Host, status: VmStatus, started: float) -> None:
@@ -88,8 +96,20 @@ class Host:
     """One simulated VDSM: its records, its clock, its fault."""
 
     __slots__ = (
-        "index", "name", "uuid", "cluster", "records", "version", "rng", "secret", "parked",
-        "clock_base_ms", "clock_t0", "boot_time", "fault", "list_cache", "stats_cache",
+        "boot_time",
+        "clock_base_ms",
+        "clock_t0",
+        "cluster",
+        "fault",
+        "index",
+        "list_cache",
+        "name",
+        "parked",
+        "records",
+        "rng",
+        "stats_cache",
+        "uuid",
+        "version",
     )
 
     def __init__(self, index: int, name: str, cluster: int, seed: int, t0: float) -> None:
@@ -101,7 +121,6 @@ class Host:
         self.records: dict[str, Record] = {}
         self.version = 0  # bumped whenever what the host reports changes
         self.rng = random.Random(f"{seed}/life/{index}")
-        self.secret = hmac.new(str(seed).encode(), f"push/{name}".encode(), hashlib.sha256).hexdigest()
         self.parked: list[VmSpec] = []  # VMs of this host destroyed everywhere: life may start them again
         uptime_s = ident.randint(3_600, 90 * 86_400)
         self.clock_base_ms = uptime_s * 1000

@@ -9,10 +9,10 @@ from vurti.sim.control_client import ControlClient
 
 
 def fleet_hosts(sim_url: str, token: str | None = None) -> list[NewHost]:
-    """The hosts the simulator at `sim_url` serves, as vurti inventory entries."""
+    """The hosts the simulator at `sim_url` serves, as vurti inventory entries (their agent addresses)."""
     base = sim_url.rstrip("/")
     return [
-        NewHost(h["name"], f"{base}{h['path']}", f"sim-cluster-{h.get('cluster', 0)}")
+        NewHost(h["name"], h["address"], f"sim-cluster-{h.get('cluster', 0)}")
         for h in ControlClient(base, token).hosts()
     ]
 

@@ -1,8 +1,10 @@
-"""The simulator process: one aiohttp server for every host's JSON-RPC endpoint and the control API.
+"""The simulator process: every host's VDSM agent endpoint (STOMP) and the control API (HTTP).
 
-Hosts answer at `/hosts/<name>/`; the life model advances on a fixed-period
-timer (or only through `POST /control/tick` when `tick_seconds` is 0), so what
-happens never depends on when requests arrive.
+Each host listens on its own address (`vurti.sim.agents`) and speaks JSON-RPC
+over STOMP 1.2 as VDSM does; the control API is an aiohttp app on one port. The
+life model advances on a fixed-period timer (or only through `POST
+/control/tick` when `tick_seconds` is 0), so what happens never depends on when
+requests arrive.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
-import struct
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +21,10 @@ import orjson
 from aiohttp import web
 
 from vurti.sim import faults
+from vurti.sim.agents import AGENT_PORT, MAX_FRAME, Hub
 from vurti.sim.fleet import Fleet, Host
 from vurti.sim.life import Life
-from vurti.sim.push import Pusher
-from vurti.sim.rpc import INVALID_REQUEST, PARSE_ERROR, Rpc, RpcError, error_reply, reply
+from vurti.sim.rpc import INVALID_REQUEST, Rpc, RpcError, error_reply, reply
 
 log = logging.getLogger(__name__)
 MAX_TICK_CATCH_UP = 100
@@ -39,11 +39,14 @@ class SimConfig:
     bind: str = "127.0.0.1"
     churn: float = 0.0
     clusters: int = 1
-    push_url: str | None = None
     control_token: str | None = None
     tick_seconds: float = 1.0
     postcopy_share: float = 0.1
     render_cache: bool = True
+    agent_port: int = AGENT_PORT  # every host on its own loopback address, this port (0: any free port)
+    agent_port_base: int | None = None  # else every host on `bind`, host i at port base + i - 1
+    tls_dir: str | None = None  # TLS with a client certificate; the PKI is created there when missing
+    max_frame: int = MAX_FRAME
 
 
 def is_loopback(bind: str) -> bool:
@@ -51,16 +54,19 @@ def is_loopback(bind: str) -> bool:
 
 
 class Simulator:
-    """Fleet, life, verbs and push of one simulator process."""
+    """Fleet, life, verbs and agent endpoints of one simulator process."""
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.fleet = Fleet(config.seed, config.hosts, config.vms_per_host, config.clusters)
         self.life = Life(self.fleet, config.churn, config.postcopy_share)
         self.rpc = Rpc(self.fleet, config.render_cache)
-        self.pusher = Pusher(config.push_url) if config.push_url else None
-        if self.pusher is not None:
-            self.fleet.listeners.append(self.pusher.on_change)
+        tls = None
+        if config.tls_dir:
+            from vurti.sim.pki import ensure_pki, server_context
+
+            tls = server_context(ensure_pki(config.tls_dir))
+        self.hub = Hub(self, config.bind, config.agent_port, config.agent_port_base, tls, config.max_frame)
         self.created = 0
 
     # -- time -------------------------------------------------------------------------
@@ -84,50 +90,41 @@ class Simulator:
     # -- faults -----------------------------------------------------------------------
 
     def set_fault(self, host: Host, fault: faults.Fault) -> None:
+        if fault.kind == "drop":  # happens once; the host keeps its current fault
+            self.hub.fault_set(host, fault)
+            return
         self.clear_fault(host)
         if fault.kind == "restart":
             host.reboot_clock(uptime_s=int(fault.seconds) + 5)
             self.fleet.record_event(host.name, "", "agent_restart", str(host.boot_time))
         host.fault = fault
+        self.hub.fault_set(host, fault)
 
     def clear_fault(self, host: Host) -> None:
         old = host.fault
         host.fault = None
-        if old is not None and old.release is not None:
-            old.release.set()
+        if old is not None:
+            if old.release is not None:
+                old.release.set()
+            self.hub.fault_cleared(host, old)
 
-    # -- JSON-RPC ---------------------------------------------------------------------
-
-    async def handle_rpc(self, request: web.Request) -> web.StreamResponse:
-        host = self.fleet.by_name.get(request.match_info["name"])
-        if host is None:
-            return web.Response(status=404, text="no such host\n")
-        body = await request.read()
-        try:
-            req = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            req = None
-            parsed = False
-        else:
-            parsed = True
+    def current_fault(self, host: Host) -> faults.Fault | None:
+        """The host's fault, cleared first when it has run out."""
         fault = host.fault
         if fault is not None and fault.expired(time.monotonic()):
             self.clear_fault(host)
-            fault = None
-        first = req[0] if isinstance(req, list) and req else req
-        verb = first.get("method") if isinstance(first, dict) else None
-        if fault is not None and fault.applies(str(verb)):
-            return await self._faulty(request, host, fault, req, parsed)
-        if not parsed:
-            return _json(error_reply(None, PARSE_ERROR, "Parse error"))
-        return _json(self.answer(host, req))
+            return None
+        return fault
 
-    def answer(self, host: Host, req: Any) -> bytes:
+    # -- JSON-RPC ---------------------------------------------------------------------
+
+    def answer(self, host: Host, req: Any) -> bytes | None:
+        """The reply to one parsed request; None for a batch of two or more (VDSM fails to reply to those)."""
         if isinstance(req, list):
             if not req:
                 return error_reply(None, INVALID_REQUEST, "Invalid request")
             replies = [self.answer_one(host, r) for r in req]
-            return replies[0] if len(replies) == 1 else b"[" + b",".join(replies) + b"]"
+            return replies[0] if len(replies) == 1 else None
         return self.answer_one(host, req)
 
     def answer_one(self, host: Host, r: Any) -> bytes:
@@ -138,37 +135,29 @@ class Simulator:
         except RpcError as exc:
             return error_reply(r.get("id"), exc.code, exc.message)
 
-    async def _faulty(self, request: web.Request, host: Host, fault: faults.Fault, req: Any,
-                      parsed: bool) -> web.StreamResponse:
-        fault.used()
+    def faulty_answer(self, host: Host, fault: faults.Fault, req: Any) -> bytes | None:
+        """The reply a call fault makes of a request (after any hang or delay)."""
+        if isinstance(req, list) and len(req) != 1:
+            return self.answer(host, req)
+        first = req[0] if isinstance(req, list) else req
         kind = fault.kind
-        if kind == "refuse":
-            _reset(request)
-            return web.Response(status=500)
-        if kind == "hang" and fault.release is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(fault.release.wait(), fault.seconds)
-        elif kind == "slow":
-            await asyncio.sleep(fault.seconds)
-        first = req[0] if isinstance(req, list) and req else req
-        req_id = first.get("id") if isinstance(first, dict) else None
         if kind in ("recovering", "restart", "jsonrpc_error"):
-            return _json(error_reply(req_id, fault.code, fault.message))
-        normal = self.answer(host, req) if parsed else error_reply(None, PARSE_ERROR, "Parse error")
+            return error_reply(first.get("id") if isinstance(first, dict) else None, fault.code, fault.message)
+        normal = self.answer(host, req)
+        if normal is None:
+            return None
         if kind == "malformed":
-            return _json(faults.malformed(normal))
-        if kind == "truncated":
-            return _json(faults.truncated(normal))
+            return faults.malformed(normal)
         if kind == "huge":
-            return _json(faults.huge(normal, fault.size))
+            return faults.huge(normal, fault.size)
         if kind in ("wrong_types", "unknown_status"):
             obj = orjson.loads(normal)
             if isinstance(obj, dict) and "result" in obj:
                 verb = str(first.get("method")) if isinstance(first, dict) else ""
                 obj["result"] = (faults.wrong_types(verb, obj["result"]) if kind == "wrong_types"
                                  else faults.unknown_status(obj["result"], fault.status, fault.vm_id))
-            return _json(orjson.dumps(obj))
-        return _json(normal)
+            return orjson.dumps(obj)
+        return normal  # hang, slow; truncated is cut on the wire
 
     # -- application ------------------------------------------------------------------
 
@@ -176,16 +165,12 @@ class Simulator:
         from vurti.sim.control import add_control_routes
 
         app = web.Application(client_max_size=8 * 1024 * 1024)
-        app.router.add_post("/hosts/{name}/", self.handle_rpc)
-        app.router.add_post("/hosts/{name}", self.handle_rpc)
         add_control_routes(app, self)
         app.on_startup.append(self._on_startup)
         app.on_cleanup.append(self._on_cleanup)
         return app
 
     async def _on_startup(self, app: web.Application) -> None:
-        if self.pusher is not None:
-            await self.pusher.start()
         if self.config.tick_seconds > 0:
             app["ticker"] = asyncio.create_task(self.ticker())
 
@@ -198,30 +183,13 @@ class Simulator:
         for host in self.fleet.hosts:
             if host.fault is not None:
                 self.clear_fault(host)
-        if self.pusher is not None:
-            await self.pusher.stop()
-
-
-def _json(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type="application/json")
-
-
-def _reset(request: web.Request) -> None:
-    """Close the connection with a TCP reset and no response."""
-    transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
 
 
 async def serve(config: SimConfig, ready: Any = print) -> None:
-    """Run until SIGTERM or SIGINT; `ready` is told the base URL once listening."""
+    """Run until SIGTERM or SIGINT; `ready` is told where the control API and the agents listen."""
     started = time.monotonic()
     sim = Simulator(config)
+    await sim.hub.start()  # every agent listens before the control API says the fleet is up
     runner = web.AppRunner(sim.make_app(), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.bind, config.port, backlog=4096, reuse_address=True)
@@ -231,12 +199,16 @@ async def serve(config: SimConfig, ready: Any = print) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     host = f"[{config.bind}]" if ":" in config.bind else config.bind
-    ready(f"vurti sim listening on http://{host}:{config.port}/ ({config.hosts} hosts x {config.vms_per_host} VMs, "
-          f"seed {config.seed}, churn {config.churn}/host/min, started in {time.monotonic() - started:.2f}s)")
+    agents = sim.hub.agents
+    where = agents[0].address + (f" ... {agents[-1].address}" if len(agents) > 1 else "")
+    ready(f"vurti sim listening on http://{host}:{config.port}/ (control API); agents at {where} "
+          f"({config.hosts} hosts x {config.vms_per_host} VMs, seed {config.seed}, churn {config.churn}/host/min, "
+          f"started in {time.monotonic() - started:.2f}s)")
     try:
         await stop.wait()
     finally:
         for h in sim.fleet.hosts:  # release hung requests so shutdown does not wait for them
             if h.fault is not None:
                 sim.clear_fault(h)
+        await sim.hub.stop()
         await runner.cleanup()

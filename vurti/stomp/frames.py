@@ -123,7 +123,7 @@ class FrameParser:
         command, headers = _head(bytes(buf[pos:head_end]))
         length = headers.get(CONTENT_LENGTH)
         if length is not None:
-            if not length.isdigit():
+            if not (length.isascii() and length.isdigit()):  # str.isdigit alone takes '²' and '١'
                 raise FrameError(f"content-length {length[:40]!r} is not a number")
             size = int(length)
             if size > self._max_frame:
@@ -153,8 +153,7 @@ def _head(raw: bytes) -> tuple[str, dict[str, str]]:
         raise FrameError("frame without a command")
     headers: dict[str, str] = {}
     for line in lines[1:]:
-        if line.endswith("\r"):
-            line = line[:-1]
+        line = line.removesuffix("\r")
         name, sep, value = line.partition(":")
         if not sep:
             raise FrameError(f"{command} header line without ':': {line[:80]!r}")
