@@ -54,7 +54,7 @@ class Services:
         from vurti.agent.aio import BatchPoller
 
         holder = self.holder
-        if holder is None:
+        if holder is None or not self.settings.push:
             poller = BatchPoller(self.settings.agent)
         else:  # the links subscribe to their hosts' events, and say when they stop
             poller = BatchPoller(self.settings.agent, holder.on_event, holder.on_lost)

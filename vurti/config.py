@@ -56,6 +56,7 @@ class Settings:
     fetch_batch: int = 50  # hosts per fetch_hosts message when many are due at once
     fetch_backlog: int = 20  # fetch messages queued before beat stops claiming due hosts
     update_backlog: int = 40  # update messages queued before beat stops claiming due hosts
+    push: bool = True  # fetch workers subscribe to their hosts' events; polls become the safety net
     bench_record_url: str | None = field(default=None, repr=False)  # Redis for `vurti bench` records; off if None
 
     def __repr__(self) -> str:
@@ -63,7 +64,7 @@ class Settings:
             f"Settings(database_url={redact_url(self.database_url)!r}, redis_url={redact_url(self.redis_url)!r}, "
             f"agent={self.agent!r}, policy={self.policy!r}, lock_ttl={self.lock_ttl!r}, "
             f"fetch_batch={self.fetch_batch!r}, fetch_backlog={self.fetch_backlog!r}, "
-            f"update_backlog={self.update_backlog!r})"
+            f"update_backlog={self.update_backlog!r}, push={self.push!r})"
         )
 
     @classmethod
@@ -99,6 +100,7 @@ class Settings:
             fetch_batch=_int(env, "VURTI_FETCH_BATCH", 50),
             fetch_backlog=_int(env, "VURTI_FETCH_BACKLOG", 20),
             update_backlog=_int(env, "VURTI_UPDATE_BACKLOG", 40),
+            push=_bool(env, "VURTI_PUSH", True),
             bench_record_url=env.get("VURTI_BENCH_RECORD") or None,
         )
 

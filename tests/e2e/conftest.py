@@ -1,5 +1,6 @@
-"""The real-process stack the end-to-end modules share: redis-server, the simulator,
-celery workers (both queues) and beat, once per module and per database.
+"""The real-process stack the end-to-end modules share: redis-server, the simulator
+(over STOMP with TLS, as VDSM), celery workers (both queues) and beat, once per
+module and per database.
 
 Module scope keeps each module's story to itself (its faults, pauses and
 migrations never leak into another module's expectations); the parameters run
@@ -95,13 +96,20 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         "VURTI_RESET_ATTEMPTS": "2",
         "VURTI_AGENT_READ_TIMEOUT": "2",
         "VURTI_AGENT_CONNECT_TIMEOUT": "1",
+        "VURTI_AGENT_HEARTBEAT": "2",
     }
+    pki = workdir / "pki"
     with LocalStack(workdir, env) as local:
+        sim_url = local.start_sim(HOSTS, 3, churn=0, seed=7, extra=("--tick-seconds", "0.3"), tls_dir=pki)
+        local.env.update({  # the engine's side of the simulator's PKI (made when it started)
+            "VURTI_AGENT_CA_FILE": str(pki / "cacert.pem"),
+            "VURTI_AGENT_CERT_FILE": str(pki / "engine-cert.pem"),
+            "VURTI_AGENT_KEY_FILE": str(pki / "engine-key.pem"),
+        })
         local.start_redis()
         settings = Settings.from_env(local.env)
         svc = Services(settings)
         upgrade(settings.database_url)
-        sim_url = local.start_sim(HOSTS, 3, churn=0, seed=7, extra=("--tick-seconds", "0.3"))
         sim = ControlClient(sim_url)
         hosts = fleet_hosts(sim_url)
         add_hosts(svc, hosts[:-1])

@@ -51,6 +51,9 @@ class BenchConfig:
     warmup_max: float = 300.0
     profile_seconds: float = 0.0  # >0: py-spy the workers for this long after the windows
     seed: int = 1
+    push: bool = False  # fetch workers subscribe to VDSM's events; polls slow to push_interval
+    push_interval: float = 15.0
+    tls: bool = True  # agents over TLS with the simulator's engine CA, as real VDSM
     workdir: Path = field(default_factory=lambda: Path(".vurti-bench"))
 
 
@@ -101,6 +104,9 @@ class BenchRun:
             self.kinds["database"] = [stack.children[-1]]
         else:
             db_url = f"sqlite:///{self.workdir / 'vurti.db'}"
+        pki = self.workdir / "pki"
+        sim_url = stack.start_sim(cfg.hosts, cfg.vms_per_host, cfg.churn, cfg.seed, tls_dir=pki if cfg.tls else None)
+        self.kinds["simulator"] = [stack.children[-1]]
         stack.env.update({
             "VURTI_DATABASE_URL": db_url,
             "VURTI_REDIS_URL": redis_url,
@@ -108,12 +114,16 @@ class BenchRun:
             "VURTI_STATS_EVERY": str(cfg.stats_every),
             "VURTI_AGENT_POOL_SIZE": str(cfg.fetch_concurrency),
             "VURTI_FETCH_BATCH": str(cfg.fetch_batch),
+            "VURTI_PUSH": "1" if cfg.push else "0",
+            "VURTI_PUSH_INTERVAL": repr(cfg.push_interval),
         })
+        if cfg.tls:
+            stack.env.update({"VURTI_AGENT_CA_FILE": str(pki / "cacert.pem"),
+                              "VURTI_AGENT_CERT_FILE": str(pki / "engine-cert.pem"),
+                              "VURTI_AGENT_KEY_FILE": str(pki / "engine-key.pem")})
         svc = Services(Settings.from_env(stack.env))
         set_services(svc)
         upgrade(db_url)
-        sim_url = stack.start_sim(cfg.hosts, cfg.vms_per_host, cfg.churn, cfg.seed)
-        self.kinds["simulator"] = [stack.children[-1]]
         registered = register_fleet(svc, sim_url)
         stack.env["VURTI_BENCH_RECORD"] = record_url
         self.kinds["worker-update"] = [

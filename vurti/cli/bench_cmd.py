@@ -31,6 +31,11 @@ import click
 @click.option("--probes-per-s", default=1.0, show_default=True, type=click.FloatRange(0),
               help="VM pauses/resumes per second to time detection (0: no probe window).")
 @click.option("--bare-seconds", default=15.0, show_default=True, type=click.FloatRange(1))
+@click.option("--push/--no-push", default=False, show_default=True,
+              help="Fetch workers subscribe to the hosts' events; polls slow to --push-interval.")
+@click.option("--push-interval", default=15.0, show_default=True, type=click.FloatRange(0.1),
+              help="Safety-net poll interval of a host whose events flow.")
+@click.option("--tls/--no-tls", default=True, show_default=True, help="Agents over TLS (the simulator's engine CA).")
 @click.option("--profile-seconds", default=0.0, type=click.FloatRange(0),
               help="Also sample the workers with py-spy for this long.")
 @click.option("--workdir", default=".vurti-bench", show_default=True, type=click.Path(file_okay=False, path_type=Path))
@@ -44,7 +49,8 @@ import click
 def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval: float, stats_every: int, db: str,
           fetch_workers: int, fetch_threads: int, fetch_concurrency: int, fetch_batch: int,
           update_concurrency: int | None,
-          probes_per_s: float, bare_seconds: float, profile_seconds: float, workdir: Path, results_dir: Path,
+          probes_per_s: float, bare_seconds: float, push: bool, push_interval: float, tls: bool,
+          profile_seconds: float, workdir: Path, results_dir: Path,
           markdown: str, plot_png: Path | None, plot_only: bool) -> None:
     """Start the simulator, redis-server, the database, workers and beat; measure; print and record the figures."""
     from vurti.bench import report
@@ -61,7 +67,7 @@ def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval:
                       fetch_concurrency=fetch_concurrency, fetch_batch=fetch_batch,
                       update_concurrency=update_concurrency or (1 if db == "sqlite" else 2),
                       probes_per_s=probes_per_s, bare_seconds=bare_seconds, profile_seconds=profile_seconds,
-                      workdir=workdir)
+                      push=push, push_interval=push_interval, tls=tls, workdir=workdir)
     def stop(*_: object) -> None:
         raise SystemExit(143)  # unwinds through BenchRun.run, which stops every process it started
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from vurti.agent.address import VDSM_PORT
 from vurti.config import redact_url
 
 
@@ -42,6 +43,13 @@ def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, d
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        click.echo(f"starting a simulated fleet of {hosts} hosts x {vms_per_host} VMs ...")
+        # VDSM's own port on a loopback address per host, over TLS with the simulator's engine CA:
+        # the same addresses every run, so a second run in the same folder finds its hosts again.
+        pki = workdir / "pki"
+        sim_url = stack.start_sim(hosts, vms_per_host, churn, seed, tls_dir=pki, agent_port=VDSM_PORT)
+        for name, file in (("CA", "cacert.pem"), ("CERT", "engine-cert.pem"), ("KEY", "engine-key.pem")):
+            stack.env.setdefault(f"VURTI_AGENT_{name}_FILE", str(pki / file))
         if not os.environ.get("VURTI_REDIS_URL"):
             click.echo("starting redis-server ...")
             stack.start_redis()
@@ -50,10 +58,9 @@ def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, d
         set_services(svc)
         click.echo(f"database {redact_url(settings.database_url)}")
         upgrade(settings.database_url)
-        click.echo(f"starting a simulated fleet of {hosts} hosts x {vms_per_host} VMs ...")
-        sim_url = stack.start_sim(hosts, vms_per_host, churn, seed)
         registered = register_fleet(svc, sim_url)
-        click.echo(f"registered {registered} hosts; starting workers and beat ...")
+        click.echo(f"registered {registered} new hosts (agents over STOMP with TLS on port {VDSM_PORT}); "
+                   "starting workers and beat ...")
         stack.start_worker("fetch", "fetch", pool="threads", concurrency=16)
         # SQLite takes one writer at a time: concurrent update processes only wait on its lock.
         writers = 1 if settings.database_url.startswith("sqlite") else 2
