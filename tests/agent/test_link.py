@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.agent.helpers import FAST, agent_links, aio, closed_port_url, until
+from tests.agent.helpers import agent_links, aio, closed_port_url, until
 from tests.agent.server import (
     AgentServer,
     OutOfOrder,
