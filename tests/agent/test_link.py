@@ -505,3 +505,14 @@ async def test_close_drops_every_connection_and_fails_calls_in_flight(server: Ag
     with pytest.raises(AgentUnreachable, match="closed by vurti"):
         await hung
     await until(lambda: server.open_connections() == 0, what="the server to see the connection close")
+
+
+@aio
+async def test_close_while_a_link_is_opening_fails_its_callers_as_unreachable() -> None:
+    with AgentServer(answer_connect=False) as server:
+        links = links_module.AgentLinks(AgentSettings(connect_timeout=5.0))
+        waiting = [asyncio.ensure_future(links.call(server.url, "Host.ping2")) for _ in range(2)]
+        await until(lambda: server.frames("CONNECT"), what="the link to be opening")
+        await links.close()
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(o, AgentUnreachable) and "closed by vurti" in o.message for o in outcomes), outcomes

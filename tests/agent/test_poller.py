@@ -363,3 +363,29 @@ def test_a_forked_child_gets_its_own_loop_and_links(hosts: list[AgentServer], ba
 def test_repr_keeps_the_client_key_out() -> None:
     settings = AgentSettings(cert_file="/etc/pki/vurti/client.pem", key_file="/etc/pki/vurti/secret-client.key")
     assert "secret-client.key" not in repr(BatchPoller(settings))
+
+
+@pytest.mark.parametrize("stage", ["opening", "open"])
+def test_close_gives_the_polls_in_flight_their_reports(stage: str) -> None:
+    """A worker shutting down its poller must not leave a polling thread blocked, or raising."""
+    with AgentServer(answer_connect=stage == "open") as server:
+        server.on("Host.getVMList", hang)
+        poller = BatchPoller(AgentSettings(connect_timeout=5.0, read_timeout=5.0))
+        outcome: list[object] = []
+
+        def poll() -> None:
+            try:
+                outcome.append(poller.poll_many([PollRequest(f"h{i}", server.url, 1.0) for i in range(3)]))
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                outcome.append(exc)
+
+        thread = threading.Thread(target=poll)
+        thread.start()
+        wait_for(lambda: server.frames("SEND" if stage == "open" else "CONNECT"), timeout=5, what=f"a link {stage}")
+        poller.close()
+        thread.join(3)
+        assert not thread.is_alive(), "the polling thread is still blocked after close()"
+    (reports,) = outcome
+    assert isinstance(reports, list), reports
+    assert all(r.error is not None and r.error.kind is FetchErrorKind.UNREACHABLE for r in reports)
+    assert all("closed by vurti" in r.error.message for r in reports if r.error is not None)
