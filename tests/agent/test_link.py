@@ -515,4 +515,5 @@ async def test_close_while_a_link_is_opening_fails_its_callers_as_unreachable() 
         await until(lambda: server.frames("CONNECT"), what="the link to be opening")
         await links.close()
         outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+        await until(lambda: server.open_connections() == 0, what="the half-open connection to be closed")
     assert all(isinstance(o, AgentUnreachable) and "closed by vurti" in o.message for o in outcomes), outcomes
