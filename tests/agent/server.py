@@ -162,6 +162,17 @@ def delay(seconds: float, then: Behaviour) -> Behaviour:
     return behave
 
 
+def when(condition: Callable[[], object], then: Behaviour) -> Behaviour:
+    """`then` once `condition()` holds: orders replies by events rather than by delays."""
+
+    async def behave(request: Request) -> None:
+        while not condition():
+            await asyncio.sleep(0.005)
+        await then(request)
+
+    return behave
+
+
 async def drop(request: Request) -> None:
     """Reset the connection the request came on."""
     request.conn.abort()

@@ -16,7 +16,6 @@ from tests.agent.server import (
     AgentServer,
     OutOfOrder,
     StreamStats,
-    delay,
     drop,
     echo,
     error,
@@ -27,6 +26,7 @@ from tests.agent.server import (
     raw,
     result,
     truncated,
+    when,
 )
 from vurti.agent import AgentErrorReply, AgentTimeout, AgentUnreachable, ProtocolError, parse_address, to_fetch_error
 from vurti.agent import links as links_module
@@ -143,14 +143,15 @@ async def test_a_call_without_a_reply_times_out_alone_and_the_link_stays(server:
 
 @aio
 async def test_a_late_reply_to_a_timed_out_call_is_dropped(server: AgentServer) -> None:
-    server.on("Test.slow", delay(0.6, result("late"))).on("Test.echo", echo)
+    """The late reply arrives while another call is in flight: it must not answer that one."""
+    server.on("Test.slow", when(lambda: "Test.later" in server.methods, result("late")))
+    server.on("Test.later", when(lambda: any(r["result"] == "late" for r in server.replies), echo))
     async with agent_links(SHORT) as links:
         with pytest.raises(AgentTimeout):
             await links.call(server.url, "Test.slow")
-        await until(lambda: any(r["result"] == "late" for r in server.replies), what="the late reply")
-        # The late reply is ahead of this one on the same connection: it must not answer it.
-        assert await links.call(server.url, "Test.echo", {"n": 3}) == {"n": 3}
+        assert await links.call(server.url, "Test.later", {"n": 3}) == {"n": 3}
         assert links.open_count() == 1
+    assert [r["result"] for r in server.replies] == ["late", {"n": 3}]  # in that order, on one connection
     assert server.connections == 1
 
 
