@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import ssl
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
@@ -288,6 +289,7 @@ class AgentServer:
         self.connections = 0
         self.tls_failures = 0
         self.heartbeats_sent = 0
+        self.last_heartbeat_at = 0.0  # time.monotonic() of the last LF sent
         self.peer_certs: list[dict[str, Any]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="agent-server", daemon=True)
@@ -462,6 +464,7 @@ class AgentServer:
                 conn.write(b"\n")
                 with self._lock:
                     self.heartbeats_sent += 1
+                    self.last_heartbeat_at = time.monotonic()
 
     async def _request(self, request: Request) -> None:
         message = request.message

@@ -408,23 +408,34 @@ async def test_the_backoff_doubles_while_the_host_keeps_failing(monkeypatch: pyt
 @aio
 async def test_heartbeats_keep_an_idle_link_and_their_silence_breaks_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(links_module, "WATCH_PERIOD", 0.02)
-    settings = AgentSettings(connect_timeout=1.0, read_timeout=5.0, heartbeat=0.3)  # silent past 0.45 s: broken
+    settings = AgentSettings(connect_timeout=1.0, read_timeout=5.0, heartbeat=0.6)  # silent past 0.9 s: broken
     with AgentServer(heartbeat_floor_ms=100) as server:
         server.on("Test.hang", hang).on("Test.echo", echo)
         async with agent_links(settings) as links:
             assert await links.call(server.url, "Test.echo", {"n": 1}) == {"n": 1}
-            assert server.frames("CONNECT")[0].headers["heart-beat"] == "0,300"
-            await until(lambda: server.heartbeats_sent >= 4, what="four heart-beats")  # idle for 1.2 s
+            assert server.frames("CONNECT")[0].headers["heart-beat"] == "0,600"
+            await until(lambda: server.heartbeats_sent >= 3, what="three heart-beats")  # idle for 1.8 s
             assert links.open_count() == 1 and server.connections == 1
             (hung,) = await _in_flight(links, server, 1)
             server.heartbeats = False
-            silent_from = time.monotonic()
-            with pytest.raises(AgentUnreachable, match=r"silent for [\d.]+ s \(heart-beat every 0.3 s\)"):
+            with pytest.raises(AgentUnreachable, match=r"silent for [\d.]+ s \(heart-beat every 0.6 s\)"):
                 await hung
-            assert 0.3 < time.monotonic() - silent_from < 1.5  # long before the 5 s read timeout
+            silent = time.monotonic() - server.last_heartbeat_at
+            assert 0.89 <= silent < 2.0  # past 1.5 intervals, long before the 5 s read timeout
             server.heartbeats = True
             assert await links.call(server.url, "Test.echo", {"n": 2}) == {"n": 2}
     assert server.connections == 2
+
+
+@pytest.mark.parametrize("heartbeat, silence", [(15.0, 22.5), (0.3, 1.5)], ids=["engine's 15 s", "VDSM's 1 s floor"])
+@aio
+async def test_silence_allowed_is_one_and_a_half_negotiated_intervals(
+    server: AgentServer, heartbeat: float, silence: float
+) -> None:
+    server.reply("Host.ping2", True)
+    async with agent_links(AgentSettings(heartbeat=heartbeat)) as links:
+        await links.call(server.url, "Host.ping2")
+        assert links._links[server.url].rx_timeout == pytest.approx(silence)
 
 
 @aio
