@@ -327,13 +327,6 @@ class AgentServer:
         with self._lock:
             return [frame for _, frame in self._frames if command is None or frame.command == command]
 
-    def frames_by_conn(self) -> dict[int, list[Frame]]:
-        with self._lock:
-            out: dict[int, list[Frame]] = {}
-            for number, frame in self._frames:
-                out.setdefault(number, []).append(frame)
-            return out
-
     @property
     def received(self) -> list[Any]:
         """The JSON-RPC requests, decoded, in arrival order."""
