@@ -31,6 +31,7 @@ from tests.agent.server import (
 from vurti.agent import AgentErrorReply, AgentTimeout, AgentUnreachable, ProtocolError, parse_address, to_fetch_error
 from vurti.agent import links as links_module
 from vurti.agent.address import AgentAddress
+from vurti.agent.link import Link
 from vurti.config import AgentSettings
 from vurti.domain.report import FetchErrorKind
 
@@ -92,11 +93,22 @@ async def test_each_link_has_a_reply_destination_of_its_own() -> None:
 
 
 @aio
-async def test_frames_split_across_tcp_writes_are_put_together(server: AgentServer) -> None:
+async def test_frames_split_across_tcp_writes_are_put_together(
+    server: AgentServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     value = {"vmId": "a:b\\c", "text": "x" * 300}  # ':' and '\\' in the body are not header escapes
     server.on("Host.getStats", in_pieces(value, size=3))
+    reads: list[int] = []
+    received = Link.data_received
+
+    def counted(link: Link, data: bytes) -> None:
+        reads.append(len(data))
+        received(link, data)
+
+    monkeypatch.setattr(Link, "data_received", counted)
     async with agent_links() as links:
         assert await links.call(server.url, "Host.getStats") == value
+    assert len(reads) > 20  # the reply really came in pieces, not in one read
 
 
 # --- many calls on one connection ----------------------------------------------------------
