@@ -508,6 +508,27 @@ async def test_events_reach_the_handler_with_the_hosts_address(server: AgentServ
 
 
 @aio
+async def test_after_a_reconnect_events_are_subscribed_again_and_each_names_its_host() -> None:
+    events: list[tuple[AgentAddress, str]] = []
+    with AgentServer() as one, AgentServer() as two:
+        for server in (one, two):
+            server.reply("Host.ping2", True)
+        async with agent_links(on_event=lambda address, event: events.append((address, event["method"]))) as links:
+            await asyncio.gather(links.call(one.url, "Host.ping2"), links.call(two.url, "Host.ping2"))
+            one.drop_all()
+            await until(lambda: links.open_count() == 1, what="the client to see the drop")
+            assert await links.call(one.url, "Host.ping2") is True  # reconnects, subscribes again
+            one.emit("|virt|VM_status|a", {"a": {}, "notify_time": 1})
+            two.emit("|virt|VM_status|b", {"b": {}, "notify_time": 2})
+            await until(lambda: len(events) == 2, what="an event from each host")
+        assert [f.headers["destination"] for f in one.frames("SUBSCRIBE")].count("jms.queue.events") == 2
+    assert sorted(events, key=lambda e: e[1]) == [
+        (parse_address(one.url), "|virt|VM_status|a"),
+        (parse_address(two.url), "|virt|VM_status|b"),
+    ]
+
+
+@aio
 async def test_a_link_without_an_event_handler_does_not_subscribe_to_events(server: AgentServer) -> None:
     server.reply("Host.ping2", True)
     async with agent_links() as links:
