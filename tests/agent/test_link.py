@@ -154,6 +154,17 @@ async def test_a_call_without_a_reply_times_out_alone_and_the_link_stays(server:
 
 
 @aio
+async def test_a_reply_that_trickles_in_still_times_out_at_read_timeout(server: AgentServer) -> None:
+    """read_timeout bounds the whole call, not the silence between two reads."""
+    server.on("Host.getStats", in_pieces({"text": "x" * 3000}, size=1))  # one byte a millisecond, or slower
+    async with agent_links(SHORT) as links:
+        started = time.monotonic()
+        with pytest.raises(AgentTimeout, match="no reply within 0.3 s"):
+            await links.call(server.url, "Host.getStats")
+        assert time.monotonic() - started < 1.0
+
+
+@aio
 async def test_a_late_reply_to_a_timed_out_call_is_dropped(server: AgentServer) -> None:
     """The late reply arrives while another call is in flight: it must not answer that one."""
     server.on("Test.slow", when(lambda: "Test.later" in server.methods, result("late")))

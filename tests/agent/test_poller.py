@@ -17,6 +17,7 @@ from tests.agent.server import AgentServer, Behaviour, Request, delay, drop, ech
 from tests.support.procs import wait_for
 from vurti.agent import AgentErrorReply, PollRequest
 from vurti.agent.aio import BatchPoller
+from vurti.agent.links import AgentLinks
 from vurti.config import AgentSettings
 from vurti.domain.report import FetchErrorKind, HostReport
 from vurti.domain.status import VmStatus
@@ -164,6 +165,13 @@ def test_bad_entries_make_the_report_partial_with_warnings(server: AgentServer, 
     assert report.vms is not None and [vm.vm_id for vm in report.vms] == [a, b]
     assert report.vms[1].problem == "unknown VM status 'Exotic'"
     assert len(report.warnings) == 2
+
+
+def test_per_vm_problems_alone_do_not_make_the_report_partial(server: AgentServer, batch: BatchPoller) -> None:
+    (a,) = wire.vm_ids(1)
+    server.reply("Host.getAllVmStats", [wire.running_vm(a, status="Exotic")])
+    report = batch.poll(PollRequest("h1", server.url, now=5.0, full_vms=True))
+    assert report.ok and not report.partial
 
 
 # --- many hosts ----------------------------------------------------------------------------
@@ -363,6 +371,7 @@ def test_a_forked_child_gets_its_own_loop_and_links(hosts: list[AgentServer], ba
 def test_repr_keeps_the_client_key_out() -> None:
     settings = AgentSettings(cert_file="/etc/pki/vurti/client.pem", key_file="/etc/pki/vurti/secret-client.key")
     assert "secret-client.key" not in repr(BatchPoller(settings))
+    assert "secret-client.key" not in repr(AgentLinks(settings))
 
 
 @pytest.mark.parametrize("stage", ["opening", "open"])
