@@ -1,4 +1,4 @@
-"""A throwaway CA with a server and a client certificate, made with the openssl CLI."""
+"""A throwaway CA with server and client certificates, made with the openssl CLI."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ class Pki:
     server_key: Path
     client_cert: Path
     client_key: Path
+    other_cert: Path  # a server certificate for another name (other.example), same CA
+    other_key: Path
 
 
 def _run(*args: str, cwd: Path) -> None:
@@ -88,10 +90,18 @@ def make_pki(directory: Path) -> Pki:
         common + "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n",
     )
     _issue(directory, "client", "vurti-engine", common + "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n")
+    _issue(
+        directory,
+        "other",
+        "other.example",
+        common + "subjectAltName=DNS:other.example\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n",
+    )
     return Pki(
         ca=directory / "ca.pem",
         server_cert=directory / "server.pem",
         server_key=directory / "server.key",
         client_cert=directory / "client.pem",
         client_key=directory / "client.key",
+        other_cert=directory / "other.pem",
+        other_key=directory / "other.key",
     )

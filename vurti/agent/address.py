@@ -35,28 +35,32 @@ def parse_address(text: str, *, tls: bool = True) -> AgentAddress:
     raw = text.strip()
     if not raw:
         raise AddressError("an agent address is empty; give a host name or address, e.g. host-01.example")
+    shown = redact(raw)  # every message quotes this, never `text`
     if "://" not in raw:
         raw = f"{'stomps' if tls else 'stomp'}://{raw}"
     try:
         parts = urlsplit(raw)
         port = parts.port
     except ValueError as exc:
-        raise AddressError(f"agent address {text!r}: {exc}") from None
+        raise AddressError(f"agent address {shown!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in _TLS_SCHEMES:
-        raise AddressError(f"agent address {text!r}: scheme {scheme!r} is not stomps, stomp, https or http")
+        raise AddressError(f"agent address {shown!r}: scheme {scheme!r} is not stomps, stomp, https or http")
     if not parts.hostname:
-        raise AddressError(f"agent address {text!r} names no host")
+        raise AddressError(f"agent address {shown!r} names no host")
     if port == 0:
-        raise AddressError(f"agent address {text!r}: port 0 is not a port")
+        raise AddressError(f"agent address {shown!r}: port 0 is not a port")
     if parts.username or parts.password:
-        raise AddressError(f"agent address {redact(text)!r}: VDSM takes no user or password")
+        raise AddressError(f"agent address {shown!r}: VDSM takes no user or password")
     return AgentAddress(parts.hostname, port or VDSM_PORT, _TLS_SCHEMES[scheme])
 
 
 def redact(text: str) -> str:
-    """The text without anything between '//' and '@' (a mistyped credential stays out of messages)."""
+    """The text without what stands before '@' in its host part (a mistyped credential stays out of messages)."""
     head, sep, rest = text.partition("//")
-    if sep and "@" in rest.split("/", 1)[0]:
-        return f"{head}//***@{rest.split('@', 1)[1]}"
-    return text
+    if not sep:
+        head, rest = "", text  # no scheme: the host part starts the text
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return text
+    return f"{head}{sep}***@{authority.rpartition('@')[2]}{slash}{path}"

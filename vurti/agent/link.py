@@ -251,6 +251,10 @@ async def open_link(
             await made[0].connected
     except AgentCallError:
         raise
+    except asyncio.CancelledError:
+        for link in made:
+            link.close()  # else the half-open connection outlives the cancelled open
+        raise
     except TimeoutError:
         stage = "no CONNECTED" if made else "no connection"
         for link in made:

@@ -119,6 +119,12 @@ class AgentLinks:
             return await asyncio.shield(opening)
         except AgentCallError as exc:
             raise type(exc)(f"{verb}: {exc.message}", code=exc.code) from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if opening.cancelled() and task is not None and not task.cancelling():
+                # close() cancelled the opening, not our caller: an answer, as for an open link
+                raise AgentUnreachable(f"{verb}: connection to {url} closed by vurti") from None
+            raise
 
     async def _open(self, url: str) -> Link:
         self._start_watchdog()
@@ -191,8 +197,10 @@ class AgentLinks:
 
     async def close(self) -> None:
         """Close every link (in the loop that opened them)."""
-        for task in list(self._opening.values()):
+        opening = list(self._opening.values())
+        for task in opening:
             task.cancel()
+        await asyncio.gather(*opening, return_exceptions=True)  # their callers hear it before close returns
         for link in list(self._links.values()):
             link.close()
         self._links.clear()
