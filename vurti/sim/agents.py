@@ -23,16 +23,15 @@ import orjson
 
 from vurti.sim import faults
 from vurti.sim.agent import Connection
-from vurti.sim.fleet import Host, Record
+from vurti.sim.events import Events
+from vurti.sim.fleet import Host
 from vurti.sim.rpc import INTERNAL_ERROR, PARSE_ERROR, error_reply
-from vurti.sim.wire import status_details
 from vurti.stomp.frames import Frame
 
 if TYPE_CHECKING:
     from vurti.sim.server import Simulator
 
 log = logging.getLogger(__name__)
-EVENTS = "jms.queue.events"
 RESPONSES = "jms.topic.vdsm_responses"
 REQUESTS = frozenset({"jms.topic.vdsm_requests", "jms.topic.vdsm_irs_requests",
                       "jms.topic.vdsm_requests.x", "jms.topic.vdsm_irs_requests.x"})
@@ -178,9 +177,8 @@ class Hub:
         self.max_frame = max_frame
         self.out_limit = out_limit
         self.agents = [HostAgent(h, self, *agent_address(h.index, bind, port, port_base)) for h in sim.fleet.hosts]
-        sim.fleet.listeners.append(self.on_change)
-        self.events_sent = 0
-        self.events_lost = 0
+        self.events = Events(sim, self.agents)
+        sim.fleet.listeners.append(self.events.on_change)
         self.tasks: set[asyncio.Task[None]] = set()  # calls held back by a fault
 
     async def start(self) -> None:
@@ -217,7 +215,7 @@ class Hub:
             agent.bind_socket()
             asyncio.get_running_loop().create_task(agent.serve())
         if agent.held:
-            self._flush_held(agent)
+            self.events.flush(agent)
 
     # -- requests -----------------------------------------------------------------------
 
@@ -257,44 +255,6 @@ class Hub:
         if reply is not None and reply_to is not None:
             agent.deliver(reply_to, reply, truncate=fault.kind == "truncated")
 
-    # -- events -------------------------------------------------------------------------
-
-    def on_change(self, rec: Record) -> None:
-        """A VM changed status: `|virt|VM_status|<vmId>` to every events subscriber of its host."""
-        host = rec.host
-        agent = self.agents[host.index]
-        if EVENTS not in agent.subs:
-            return
-        fault = self.sim.current_fault(host)
-        if fault is not None and fault.kind in faults.RECOVERING_KINDS:
-            return  # VDSM sends nothing while it recovers
-        vm_id = rec.spec.vm_id
-        body = orjson.dumps({"jsonrpc": "2.0", "method": f"|virt|VM_status|{vm_id}",
-                             "params": {vm_id: status_details(rec), "notify_time": host.status_time()}})
-        if fault is None or fault.kind not in faults.EVENT_KINDS:
-            self.events_sent += agent.deliver(EVENTS, body)
-            return
-        fault.used()
-        kind = fault.kind
-        if kind == "events_lose":
-            self.events_lost += 1
-        elif kind == "events_duplicate":
-            self.events_sent += agent.deliver(EVENTS, body) + agent.deliver(EVENTS, body)
-        elif kind == "events_delay":
-            asyncio.get_running_loop().call_later(fault.seconds, self._late, agent, body)
-        elif kind == "events_reorder":
-            if not agent.held:
-                asyncio.get_running_loop().call_later(fault.seconds or 0.5, self._flush_held, agent)
-            agent.held.append(body)
-
-    def _late(self, agent: HostAgent, body: bytes) -> None:
-        self.events_sent += agent.deliver(EVENTS, body)
-
-    def _flush_held(self, agent: HostAgent) -> None:
-        held, agent.held = agent.held, []
-        for body in reversed(held):
-            self.events_sent += agent.deliver(EVENTS, body)
-
     def to_json(self) -> dict[str, Any]:
-        return {"connections": self.connections(), "tls": self.tls is not None, "events_sent": self.events_sent,
-                "events_lost": self.events_lost}
+        return {"connections": self.connections(), "tls": self.tls is not None, "events_sent": self.events.sent,
+                "events_lost": self.events.lost}
