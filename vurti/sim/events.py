@@ -57,11 +57,15 @@ class Events:
             asyncio.get_running_loop().call_later(fault.seconds, self.send, agent, body)
         elif kind == "events_reorder":
             if not agent.held:
-                asyncio.get_running_loop().call_later(fault.seconds, self.flush, agent)
+                asyncio.get_running_loop().call_later(fault.seconds, self._flush_batch, agent, agent.held)
             agent.held.append(body)
 
     def send(self, agent: HostAgent, body: bytes) -> None:
         self.sent += agent.deliver(EVENTS, body)
+
+    def _flush_batch(self, agent: HostAgent, batch: list[bytes]) -> None:
+        if agent.held is batch:  # not already flushed (the fault was cleared meanwhile)
+            self.flush(agent)
 
     def flush(self, agent: HostAgent) -> None:
         """Send the events `events_reorder` held back, newest first."""
