@@ -83,9 +83,9 @@ class HostAgent:
             sock.bind((self.bind, self.port))
             sock.listen(128)
             sock.setblocking(False)
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            raise OSError(exc.errno, f"{self.host.name} at {self.bind}:{self.port}: {exc.strerror}") from exc
         self.port = sock.getsockname()[1]
         self.sock = sock
 
