@@ -40,7 +40,6 @@ FIRST_ADDRESS = int(ipaddress.IPv4Address("127.1.0.0"))
 MAX_FRAME = 8 * 1024 * 1024
 OUT_LIMIT = 16 * 1024 * 1024  # bytes queued for one connection before it is dropped as too slow
 TLS_READ_BUFFER = 16 * 1024  # asyncio's default, 256 KiB per TLS connection, is 1.25 GiB for 5,000 hosts
-Sub = tuple[Connection, bytes]  # a subscription: its connection and its MESSAGE header prefix
 
 
 def agent_address(index: int, bind: str, port: int, port_base: int | None) -> tuple[str, int]:
@@ -179,7 +178,7 @@ class Hub:
         self.agents = [HostAgent(h, self, *agent_address(h.index, bind, port, port_base)) for h in sim.fleet.hosts]
         self.events = Events(sim, self.agents)
         sim.fleet.listeners.append(self.events.on_change)
-        self.tasks: set[asyncio.Task[None]] = set()  # calls held back by a fault
+        self.tasks: set[asyncio.Task[None]] = set()  # calls held back by a fault, listeners reopening
 
     async def start(self) -> None:
         for agent in self.agents:
@@ -212,8 +211,8 @@ class Hub:
     def fault_cleared(self, host: Host, fault: faults.Fault) -> None:
         agent = self.agent(host)
         if fault.kind == "refuse" and agent.server is None and agent.sock is None:
-            agent.bind_socket()
-            asyncio.get_running_loop().create_task(agent.serve())
+            agent.bind_socket()  # connections queue in the backlog until the listener serves them
+            self._keep(asyncio.get_running_loop().create_task(agent.serve()))
         if agent.held:
             self.events.flush(agent)
 
@@ -231,9 +230,7 @@ class Hub:
             first = req[0] if isinstance(req, list) and req else req
             verb = first.get("method") if isinstance(first, dict) else None
             if fault.applies(str(verb)):
-                task = asyncio.get_running_loop().create_task(self._faulty(agent, fault, req, reply_to))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+                self._keep(asyncio.get_running_loop().create_task(self._faulty(agent, fault, req, reply_to)))
                 return
         try:
             reply = self.sim.answer(host, req)
@@ -243,6 +240,10 @@ class Hub:
                                 "Internal JSON-RPC error")
         if reply is not None and reply_to is not None:
             agent.deliver(reply_to, reply)
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def _faulty(self, agent: HostAgent, fault: faults.Fault, req: Any, reply_to: str | None) -> None:
         fault.used()
