@@ -45,6 +45,10 @@ class SimProcess:
             self.addresses = {h["name"]: h["address"] for h in self.control.hosts()}
         return self.addresses[name]
 
+    def host_url(self, name: str) -> str:
+        """The same as `address` (the name is from when hosts answered JSON-RPC over HTTP)."""
+        return self.address(name)
+
     @property
     def host_addresses(self) -> list[str]:
         return [self.address(n) for n in self.host_names]

@@ -16,7 +16,8 @@ from vurti.sim.server import SimConfig, is_loopback, serve
 @click.option("--vms-per-host", type=click.IntRange(0, 5_000), default=20, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same ids and same history.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8700, show_default=True)
-@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--bind", default="127.0.0.1", show_default=True,
+              help="Address of the control API (and of every agent with --agent-port-base).")
 @click.option("--churn", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Life events per host per simulated minute; 0: statuses never change by themselves.")
 @click.option("--clusters", type=click.IntRange(1), default=1, show_default=True,

@@ -2,7 +2,7 @@
 
 `fleet` holds the state, `actions` the VM transitions, `life` the seeded churn,
 `wire`/`hostinfo` render VDSM's replies, `rpc` answers the verbs, `faults` bends
-them on demand, `agent`/`agents` serve each host's JSON-RPC over STOMP (replies
-and status events), `pki` makes the TLS material, `server`/`control` serve it all
+them on demand, `agent`/`agents` serve each host's JSON-RPC over STOMP, `events`
+sends status events, `pki` makes the TLS material, `server`/`control` serve it all
 and `control_client` drives it from tests and scripts.
 """

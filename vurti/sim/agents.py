@@ -16,22 +16,22 @@ import logging
 import socket
 import ssl
 import struct
+from asyncio import sslproto
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from vurti.sim import faults
 from vurti.sim.agent import Connection
-from vurti.sim.fleet import Host, Record
+from vurti.sim.events import Events
+from vurti.sim.fleet import Host
 from vurti.sim.rpc import INTERNAL_ERROR, PARSE_ERROR, error_reply
-from vurti.sim.wire import status_details
 from vurti.stomp.frames import Frame
 
 if TYPE_CHECKING:
     from vurti.sim.server import Simulator
 
 log = logging.getLogger(__name__)
-EVENTS = "jms.queue.events"
 RESPONSES = "jms.topic.vdsm_responses"
 REQUESTS = frozenset({"jms.topic.vdsm_requests", "jms.topic.vdsm_irs_requests",
                       "jms.topic.vdsm_requests.x", "jms.topic.vdsm_irs_requests.x"})
@@ -39,7 +39,7 @@ AGENT_PORT = 54321
 FIRST_ADDRESS = int(ipaddress.IPv4Address("127.1.0.0"))
 MAX_FRAME = 8 * 1024 * 1024
 OUT_LIMIT = 16 * 1024 * 1024  # bytes queued for one connection before it is dropped as too slow
-Sub = tuple[Connection, bytes]  # a subscription: its connection and its MESSAGE header prefix
+TLS_READ_BUFFER = 16 * 1024  # asyncio's default, 256 KiB per TLS connection, is 1.25 GiB for 5,000 hosts
 
 
 def agent_address(index: int, bind: str, port: int, port_base: int | None) -> tuple[str, int]:
@@ -82,9 +82,9 @@ class HostAgent:
             sock.bind((self.bind, self.port))
             sock.listen(128)
             sock.setblocking(False)
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            raise OSError(exc.errno, f"{self.host.name} at {self.bind}:{self.port}: {exc.strerror}") from exc
         self.port = sock.getsockname()[1]
         self.sock = sock
 
@@ -171,13 +171,14 @@ class Hub:
                  tls: ssl.SSLContext | None = None, max_frame: int = MAX_FRAME, out_limit: int = OUT_LIMIT) -> None:
         self.sim = sim
         self.tls = tls
+        if tls is not None:  # the read buffer asyncio allocates for each TLS connection (a class attribute)
+            sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
         self.max_frame = max_frame
         self.out_limit = out_limit
         self.agents = [HostAgent(h, self, *agent_address(h.index, bind, port, port_base)) for h in sim.fleet.hosts]
-        sim.fleet.listeners.append(self.on_change)
-        self.events_sent = 0
-        self.events_lost = 0
-        self.tasks: set[asyncio.Task[None]] = set()  # calls held back by a fault
+        self.events = Events(sim, self.agents)
+        sim.fleet.listeners.append(self.events.on_change)
+        self.tasks: set[asyncio.Task[None]] = set()  # calls held back by a fault, listeners reopening
 
     async def start(self) -> None:
         for agent in self.agents:
@@ -210,10 +211,10 @@ class Hub:
     def fault_cleared(self, host: Host, fault: faults.Fault) -> None:
         agent = self.agent(host)
         if fault.kind == "refuse" and agent.server is None and agent.sock is None:
-            agent.bind_socket()
-            asyncio.get_running_loop().create_task(agent.serve())
+            agent.bind_socket()  # connections queue in the backlog until the listener serves them
+            self._keep(asyncio.get_running_loop().create_task(agent.serve()))
         if agent.held:
-            self._flush_held(agent)
+            self.events.flush(agent)
 
     # -- requests -----------------------------------------------------------------------
 
@@ -229,9 +230,7 @@ class Hub:
             first = req[0] if isinstance(req, list) and req else req
             verb = first.get("method") if isinstance(first, dict) else None
             if fault.applies(str(verb)):
-                task = asyncio.get_running_loop().create_task(self._faulty(agent, fault, req, reply_to))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+                self._keep(asyncio.get_running_loop().create_task(self._faulty(agent, fault, req, reply_to)))
                 return
         try:
             reply = self.sim.answer(host, req)
@@ -241,6 +240,10 @@ class Hub:
                                 "Internal JSON-RPC error")
         if reply is not None and reply_to is not None:
             agent.deliver(reply_to, reply)
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def _faulty(self, agent: HostAgent, fault: faults.Fault, req: Any, reply_to: str | None) -> None:
         fault.used()
@@ -253,44 +256,6 @@ class Hub:
         if reply is not None and reply_to is not None:
             agent.deliver(reply_to, reply, truncate=fault.kind == "truncated")
 
-    # -- events -------------------------------------------------------------------------
-
-    def on_change(self, rec: Record) -> None:
-        """A VM changed status: `|virt|VM_status|<vmId>` to every events subscriber of its host."""
-        host = rec.host
-        agent = self.agents[host.index]
-        if EVENTS not in agent.subs:
-            return
-        fault = self.sim.current_fault(host)
-        if fault is not None and fault.kind in faults.RECOVERING_KINDS:
-            return  # VDSM sends nothing while it recovers
-        vm_id = rec.spec.vm_id
-        body = orjson.dumps({"jsonrpc": "2.0", "method": f"|virt|VM_status|{vm_id}",
-                             "params": {vm_id: status_details(rec), "notify_time": host.status_time()}})
-        if fault is None or fault.kind not in faults.EVENT_KINDS:
-            self.events_sent += agent.deliver(EVENTS, body)
-            return
-        fault.used()
-        kind = fault.kind
-        if kind == "events_lose":
-            self.events_lost += 1
-        elif kind == "events_duplicate":
-            self.events_sent += agent.deliver(EVENTS, body) + agent.deliver(EVENTS, body)
-        elif kind == "events_delay":
-            asyncio.get_running_loop().call_later(fault.seconds, self._late, agent, body)
-        elif kind == "events_reorder":
-            if not agent.held:
-                asyncio.get_running_loop().call_later(fault.seconds or 0.5, self._flush_held, agent)
-            agent.held.append(body)
-
-    def _late(self, agent: HostAgent, body: bytes) -> None:
-        self.events_sent += agent.deliver(EVENTS, body)
-
-    def _flush_held(self, agent: HostAgent) -> None:
-        held, agent.held = agent.held, []
-        for body in reversed(held):
-            self.events_sent += agent.deliver(EVENTS, body)
-
     def to_json(self) -> dict[str, Any]:
-        return {"connections": self.connections(), "tls": self.tls is not None, "events_sent": self.events_sent,
-                "events_lost": self.events_lost}
+        return {"connections": self.connections(), "tls": self.tls is not None, "events_sent": self.events.sent,
+                "events_lost": self.events.lost}
