@@ -97,6 +97,9 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         "VURTI_AGENT_READ_TIMEOUT": "2",
         "VURTI_AGENT_CONNECT_TIMEOUT": "1",
         "VURTI_AGENT_HEARTBEAT": "2",
+        # Events flow on every link; the safety-net polls stay frequent enough for the tests that
+        # wait for a poll (recovery, grace periods). test_push.py runs its own stack with a long one.
+        "VURTI_PUSH_INTERVAL": "3",
     }
     pki = workdir / "pki"
     with LocalStack(workdir, env) as local:

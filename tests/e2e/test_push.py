@@ -66,6 +66,12 @@ class Push:
                 return str(vm["vm_id"])
         raise AssertionError(f"no running VM on {host}")
 
+    def vms_recorded(self, host: str) -> bool:
+        """Every VM the simulator runs on `host` is in the DB on that host."""
+        host_id = self.host_id(host)
+        running = [v["vm_id"] for v in self.sim.vms(host) if v["truth"]["host"] == host]
+        return all((vm := self.vm(vm_id)) is not None and vm.host_id == host_id for vm_id in running)
+
     def pushed(self, name: str) -> bool:
         return self.host_id(name) in self.holders()
 
@@ -110,6 +116,7 @@ def push() -> Iterator[Push]:
         local.start_worker("update", "update", pool="solo", concurrency=1)
         local.start_beat()
         p = Push(local, svc, sim, fetchers)
+        wait_for(lambda: all(p.vms_recorded(h.name) for h in hosts), timeout=60, what="VMs recorded")
         wait_for(lambda: all(p.pushed(h.name) for h in hosts), timeout=60, what="every host's events flowing")
         wait_for(lambda: len(set(p.holders().values())) == 2, timeout=30, what="hosts spread over both holders")
         try:

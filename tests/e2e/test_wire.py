@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
 from tests.e2e.conftest import Stack
 from tests.support.procs import wait_for
 from vurti.domain.status import HostStatus, VmStatus
@@ -27,11 +25,10 @@ def _running_vm(stack: Stack, host: str) -> str:
 
 
 def _vm_list(stack: Stack, host: str) -> list[dict[str, Any]]:
-    """Host.getVMList as the engine sees it on the wire."""
-    body = {"jsonrpc": "2.0", "id": 1, "method": "Host.getVMList", "params": {}}
-    resp = requests.post(f"{stack.sim_url}/hosts/{host}/", json=body, timeout=10)
-    resp.raise_for_status()
-    return list(resp.json()["result"])
+    """Host.getVMList as the engine sees it on the wire (over vurti's own link to the host)."""
+    found = stack.svc.resolve_host(host)
+    assert found is not None
+    return list(stack.svc.agent.call(found.url, "Host.getVMList", {"onlyUUID": False}))
 
 
 def _vms_on(stack: Stack, host: str) -> dict[str, tuple[VmStatus, str | None]]:

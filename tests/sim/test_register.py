@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import redis
 
 from tests.support.procs import free_port, stop, wait_for
@@ -15,16 +14,7 @@ from vurti.config import Settings
 from vurti.sim.control_client import ControlClient
 from vurti.store.db import upgrade
 
-try:  # the inventory takes agent addresses from main's STOMP client on (50ec2ba); before, only http(s) URLs
-    import vurti.agent.address  # noqa: F401
 
-    TAKES_ADDRESSES = True
-except ImportError:
-    TAKES_ADDRESSES = False
-
-
-@pytest.mark.xfail(not TAKES_ADDRESSES, strict=True,
-                   reason="this inventory refuses stomp:// addresses; the STOMP agent client's inventory takes them")
 def test_register_adds_every_simulated_host(tmp_path: Path, redis_url: str) -> None:
     redis.Redis.from_url(redis_url).flushdb()
     env = {"VURTI_DATABASE_URL": f"sqlite:///{tmp_path / 'v.db'}", "VURTI_REDIS_URL": redis_url}

@@ -25,7 +25,7 @@ from vurti.domain.model import HostSnapshot
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport
 from vurti.domain.status import HostStatus
-from vurti.runtime.host_cache import HostCache
+from vurti.runtime.host_cache import KEEP_DIGEST, HostCache
 from vurti.runtime.locking import HostLocks, Lease, LockBusy
 from vurti.store.updater import ApplyResult, Write, apply_analyses, apply_analysis
 
@@ -231,7 +231,10 @@ class UpdateService:
             committed_at,
             analysis.events,
         )
-        return outcome, _Committed(report.host_id, status, report_digest(report), written.events)
+        # A pushed event names some VMs only: the digest of the host's whole list stays as it was
+        # (the next full poll settles it), so the host keeps its safety-net cadence.
+        digest = KEEP_DIGEST if report.partial else report_digest(report)
+        return outcome, _Committed(report.host_id, status, digest, written.events)
 
     def _publish(self, committed: Sequence[_Committed]) -> None:
         """After commit: refresh the hot-path cache, then hand the new outbox rows to the bus."""

@@ -24,6 +24,8 @@ import redis
 from vurti.domain.status import HostStatus
 from vurti.runtime import keys
 
+KEEP_DIGEST = ""  # record_many: a report that names some VMs only leaves the host's digest alone
+
 # ARGV: fetching-key prefix, host-key prefix, token, ttl ms, host ids...
 # Per host 7 strings: busy ("1" when its previous fetch still runs), cycle, url, status, digest, pending, pending_at.
 _BEGIN = """
@@ -128,13 +130,15 @@ class HostCache:
         self.record_many([(host_id, status, digest)])
 
     def record_many(self, committed: Sequence[tuple[str, HostStatus, str | None]]) -> None:
-        """`record` for several hosts (host id, status, digest) in one round trip."""
+        """`record` for several hosts (host id, status, digest) in one round trip.
+
+        A digest of None forgets the cached one; KEEP_DIGEST leaves it as it is."""
         if not committed:
             return
         pipe = self._redis.pipeline(transaction=False)
         for host_id, status, digest in committed:
             mapping: dict[str, str] = {"status": str(int(status))}
-            if digest is not None:
+            if digest:
                 mapping["digest"] = digest
             pipe.hset(keys.host_cache(host_id), mapping=mapping)
             if digest is None:

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 
 import redis
 
+from vurti.domain.status import HostStatus
 from vurti.runtime import keys
 
 # KEYS: schedule zset, intervals hash, push hash, push intervals hash.
-# ARGV: now, limit, default interval, default push interval.
-# A host whose events flow (an entry in the push hash) is next due after its push interval.
+# ARGV: now, limit, default interval, default push interval, host cache key prefix, the Up status code.
+# A host whose events flow (an entry in the push hash) is next due after its push interval, once
+# it is Up with its VM list recorded (a digest in its cache): until then, polls discover its VMs.
 # Returns a flat list: id1, due1, interval1, id2, ...
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
@@ -32,7 +34,12 @@ for i = 1, #due, 2 do
   local id = due[i]
   local at = tonumber(due[i + 1])
   local interval
-  if redis.call('HEXISTS', KEYS[3], id) == 1 then
+  local pushed = redis.call('HEXISTS', KEYS[3], id) == 1
+  if pushed then
+    local cached = redis.call('HMGET', ARGV[5] .. id, 'status', 'digest')
+    pushed = cached[1] == ARGV[6] and cached[2] ~= false
+  end
+  if pushed then
     interval = tonumber(redis.call('HGET', KEYS[4], id) or ARGV[4])
   else
     interval = tonumber(redis.call('HGET', KEYS[2], id) or ARGV[3])
@@ -83,7 +90,8 @@ class PollSchedule:
     def claim_due(self, now: float, limit: int = 10_000) -> list[Claim]:
         flat = self._claim(
             keys=[keys.SCHEDULE, keys.INTERVALS, keys.PUSH, keys.PUSH_INTERVALS],
-            args=[repr(now), limit, repr(self._default), repr(self._default_push)],
+            args=[repr(now), limit, repr(self._default), repr(self._default_push), keys.host_cache(""),
+                  str(int(HostStatus.Up))],
         )
         return [Claim(_text(flat[i]), float(flat[i + 1]), float(flat[i + 2])) for i in range(0, len(flat), 3)]
 

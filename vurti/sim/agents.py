@@ -205,7 +205,7 @@ class Hub:
         if fault.kind == "refuse":
             agent.stop_listening()
             agent.drop()
-        elif fault.kind == "drop":
+        elif fault.kind in ("drop", "restart"):  # a VDSM that restarts closes every connection
             agent.drop()
 
     def fault_cleared(self, host: Host, fault: faults.Fault) -> None:
