@@ -56,7 +56,7 @@ def test_add_refresh_list_and_remove_a_host(runner: CliRunner, sim: SimProcess) 
 
 def test_bad_arguments_give_clear_errors(runner: CliRunner) -> None:
     out = runner.invoke(cli, ["host", "add", "h1", "ftp://x"])
-    assert out.exit_code != 0 and "http://" in out.output
+    assert out.exit_code != 0 and "scheme 'ftp' is not stomps, stomp" in out.output
     out = runner.invoke(cli, ["refresh", "nope"])
     assert out.exit_code != 0 and "no such host" in out.output
     out = runner.invoke(cli, ["host", "remove", "nope"])

@@ -56,7 +56,9 @@ class Ops:
 @pytest.fixture(scope="module")
 def ops() -> Iterator[Ops]:
     workdir = Path(tempfile.mkdtemp(prefix="vurti-ops-"))
-    env = {"VURTI_DATABASE_URL": f"sqlite:///{workdir / 'v.db'}", "VURTI_REFRESH_INTERVAL": str(INTERVAL)}
+    # Without events: these tests count polls per interval (test_push.py covers the safety-net cadence).
+    env = {"VURTI_DATABASE_URL": f"sqlite:///{workdir / 'v.db'}", "VURTI_REFRESH_INTERVAL": str(INTERVAL),
+           "VURTI_PUSH": "0"}
     with LocalStack(workdir, env) as local:
         local.start_redis()
         svc = Services(Settings.from_env(local.env))
