@@ -69,6 +69,22 @@ def test_down_on_own_host(stored, reported, expected, vm_down):
         assert event.is_error == (reported.exit_code == 1)
 
 
+EXIT_REASON_WORDS = [
+    # wire exitReason, the name the audit line gives it (vdsm vmexitreason.py, the engine's VmExitReason)
+    (12, "PostcopyMigrationFailed"),
+    (13, "DestroyedOnReboot"),
+    (14, "DestroyedOnPauseTimeout"),
+]
+
+
+@pytest.mark.parametrize("reason, name", EXIT_REASON_WORDS, ids=[n for _, n in EXIT_REASON_WORDS])
+def test_exit_reason_is_named_as_vdsm_names_it(reason, name):
+    snap = snapshot(vms=(vm(),))
+    analysis = run(snap, report((down(code=1, reason=reason, message="bye"),)))
+    [event] = [e for e in analysis.events if isinstance(e, VmDown)]
+    assert f": {name}, exit code 1" in event.describe()
+
+
 def test_down_record_seen_again_only_asks_for_destroy_again():
     snap = snapshot(vms=(vm(),))
     first = run(snap, report((down(code=1, reason=2, status_time=10),)))
