@@ -81,6 +81,13 @@ def test_watchdog_event() -> None:
     assert vm.watchdog == Watchdog(action="reset", time=1764000000.5)
 
 
+def test_watchdog_event_without_an_action_is_kept() -> None:
+    warnings: list[str] = []
+    (vm,) = parse_vm_stats([wire.running_vm(A, watchdogEvent={"time": 1764000000.5})], warnings)
+    assert vm.watchdog == Watchdog(action=None, time=1764000000.5)
+    assert warnings == []
+
+
 def test_missing_optional_keys_give_defaults_without_warnings() -> None:
     entry = wire.running_vm(A)
     for key in ("network", "disks", "balloonInfo", "memoryStats", "vcpuCount", "vmJobs", "hash", "guestIPs"):

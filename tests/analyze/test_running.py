@@ -81,6 +81,7 @@ WATCHDOG_CASES = [
     ("newer watchdog", 40.0, Watchdog("reset", 50.0), True, 50.0),
     ("same watchdog", 50.0, Watchdog("reset", 50.0), False, 50.0),
     ("no watchdog", 50.0, None, False, 50.0),
+    ("watchdog without an action", 40.0, Watchdog(None, 50.0), True, 50.0),
 ]
 
 
@@ -89,7 +90,7 @@ WATCHDOG_CASES = [
 def test_watchdog(last, watchdog, fired, stored):
     snap = snapshot(vms=(vm(last_watchdog_time=last),))
     analysis = run(snap, report((up(watchdog=watchdog),)))
-    assert [e.action for e in events_of(analysis, WatchdogEvent)] == (["reset"] if fired else [])
+    assert [e.action for e in events_of(analysis, WatchdogEvent)] == ([watchdog.action or ""] if fired else [])
     assert vm_after(analysis, snap).last_watchdog_time == stored
 
 

@@ -242,7 +242,8 @@ class WatchdogEvent(Event):
     event_time: float = 0.0
 
     def describe(self) -> str:
-        return f"Watchdog of VM {self.vm_name or self.vm_id} on host {self.host} fired: action {self.action}"
+        action = f"action {self.action}" if self.action else "no action reported"
+        return f"Watchdog of VM {self.vm_name or self.vm_id} on host {self.host} fired: {action}"
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ class VmStats:
 
 @dataclass(frozen=True)
 class Watchdog:
-    action: str
+    action: str | None  # None: VDSM left it out
     time: float  # agent's wall time of the event
 
 
