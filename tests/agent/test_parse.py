@@ -88,6 +88,18 @@ def test_watchdog_event_without_an_action_is_kept() -> None:
     assert warnings == []
 
 
+def test_absent_disk_latencies_are_unknown_not_zero() -> None:
+    entry = wire.running_vm(A)
+    for key in ("readLatency", "writeLatency", "flushLatency"):
+        del entry["disks"]["vda"][key]
+    warnings: list[str] = []
+    (vm,) = parse_vm_stats([entry], warnings)
+    assert vm.stats is not None
+    (disk,) = vm.stats.disks
+    assert (disk.read_latency, disk.write_latency, disk.flush_latency) == (None, None, None)
+    assert disk.read_rate == 1024.0 and warnings == []
+
+
 def test_missing_optional_keys_give_defaults_without_warnings() -> None:
     entry = wire.running_vm(A)
     for key in ("network", "disks", "balloonInfo", "memoryStats", "vcpuCount", "vmJobs", "hash", "guestIPs"):

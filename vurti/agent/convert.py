@@ -136,12 +136,24 @@ def disk_stats(name: str, d: dict[str, Any], bad: list[str]) -> DiskStats:
         name=name,
         read_rate=get_float(d, "readRate", bad),
         write_rate=get_float(d, "writeRate", bad),
-        read_latency=get_float(d, "readLatency", bad) / _NS,  # VDSM: nanoseconds
-        write_latency=get_float(d, "writeLatency", bad) / _NS,
-        flush_latency=get_float(d, "flushLatency", bad) / _NS,
+        read_latency=_seconds(d, "readLatency", bad),
+        write_latency=_seconds(d, "writeLatency", bad),
+        flush_latency=_seconds(d, "flushLatency", bad),
         apparent_size=get_int(d, "apparentsize", bad),
         true_size=get_int(d, "truesize", bad),
     )
+
+
+def _seconds(d: dict[str, Any], key: str, bad: list[str]) -> float | None:
+    """A latency in nanoseconds (VDSM) as seconds; absent or unreadable is unknown, not 0."""
+    v = d.get(key)
+    if v is None:
+        return None
+    f = to_float(v)
+    if f is None:
+        bad.append(key)
+        return None
+    return f / _NS
 
 
 def devices(raw: dict[str, Any] | None, key: str, bad: list[str], build: Any) -> tuple[Any, ...]:

@@ -66,9 +66,9 @@ class DiskStats:
     name: str
     read_rate: float = 0.0  # bytes/s
     write_rate: float = 0.0
-    read_latency: float = 0.0  # seconds
-    write_latency: float = 0.0
-    flush_latency: float = 0.0
+    read_latency: float | None = None  # seconds; None: not reported (unknown, not 0)
+    write_latency: float | None = None
+    flush_latency: float | None = None
     apparent_size: int = 0
     true_size: int = 0
 
