@@ -22,19 +22,25 @@ POSTCOPY = "POSTCOPY"
 NON_ERROR_PAUSE_CODES = frozenset({"", "NOERR", "NONE", POSTCOPY})
 
 
-def effective_status(reported: VmReport) -> VmStatus | None:
+def effective_status(reported: VmReport, stored: VmState | None = None, host_id: str | None = None) -> VmStatus | None:
     """The engine status a VM report stands for.
 
-    A stuck qemu monitor (monitorResponse -1) is NotResponding. A VM Paused with
-    pauseCode POSTCOPY is the source of a post-copy migration whose destination
-    already runs the VM: a migration source, not a paused VM (never destroyed).
+    A stuck qemu monitor (monitorResponse -1) is NotResponding. A report without
+    monitorResponse (the short list, a push) says nothing about the monitor: a VM
+    stored NotResponding on the reporting host stays so until a report carries it.
+    A VM Paused with pauseCode POSTCOPY is the source of a post-copy migration whose
+    destination already runs the VM: a migration source, not a paused VM (never destroyed).
     """
     status = reported.status
     if status == VmStatus.Paused and reported.pause_code == POSTCOPY:
         return VmStatus.MigratingFrom
-    if status is not None and status != VmStatus.Down and (reported.monitor_response or 0) < 0:
-        return VmStatus.NotResponding
-    return status
+    if status is None or status == VmStatus.Down:
+        return status
+    if reported.monitor_response is None:
+        if stored is not None and stored.status == VmStatus.NotResponding and stored.host_id == host_id:
+            return VmStatus.NotResponding
+        return status
+    return VmStatus.NotResponding if reported.monitor_response < 0 else status
 
 
 def transition_reason(old: VmState, new_status: VmStatus) -> str | None:

@@ -63,12 +63,12 @@ def analyze_isolated(work: Work, reported: VmReport, report: HostReport, policy:
 
 def analyze_reported(work: Work, reported: VmReport, report: HostReport, policy: MonitoringPolicy) -> VmState | None:
     """One reported VM; returns its state after the analysis (None: not known/accepted)."""
-    status = effective_status(reported)
+    vm = work.vms.get(reported.vm_id)
+    status = effective_status(reported, vm, work.host_id)
     if status is None:
         problem = reported.problem or f"unknown status {reported.vdsm_status!r}"
         work.emit(InvalidVmData, vm_id=reported.vm_id, problem=problem)
         return None
-    vm = work.vms.get(reported.vm_id)
     if vm is None:
         new = discovered(work, reported, status, report)
         if new is None:
