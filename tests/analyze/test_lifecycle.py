@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.analyze.builders import NOW, down, failed, host, names, report, run, snapshot, stats, up, vm, vm_after
+from dataclasses import replace
+
+from tests.analyze.builders import NOW, POLICY, down, failed, host, names, report, run, snapshot, stats, up, vm, vm_after
 from vurti.analyze.lifecycle import NOT_FOUND
 from vurti.domain.analysis import Analysis
 from vurti.domain.commands import DestroyVm
@@ -14,20 +16,24 @@ from vurti.domain.status import VmStatus
 
 # ---- unknown to the engine -------------------------------------------------------------
 
+OVIRT_DESTROYS = replace(POLICY, destroy_paused_vms=True)
+
 EXTERNAL_CASES = [
-    ("running -> external", up("x", name="ext"), True, []),
-    ("migrating in -> external", up("x", VmStatus.MigratingTo), True, []),
-    ("paused on ENOSPC -> external", up("x", VmStatus.Paused, pause_code="ENOSPC"), True, []),
-    ("down -> destroyed only", down("x"), False, [DestroyVm("h1", "x", "unknown VM down")]),
-    ("paused on EIO -> destroyed only", up("x", VmStatus.Paused, pause_code="EIO"), False,
-     [DestroyVm("h1", "x", "unknown VM paused on EIO")]),
+    ("running -> external", up("x", name="ext"), POLICY, True, []),
+    ("migrating in -> external", up("x", VmStatus.MigratingTo), POLICY, True, []),
+    ("paused on ENOSPC -> external", up("x", VmStatus.Paused, pause_code="ENOSPC"), POLICY, True, []),
+    ("down -> destroyed only", down("x"), POLICY, False, [DestroyVm("h1", "x", "unknown VM down")]),
+    ("paused on EIO -> external, never destroyed by default", up("x", VmStatus.Paused, pause_code="EIO"), POLICY,
+     True, []),
+    ("paused on EIO, oVirt's rule on -> destroyed only", up("x", VmStatus.Paused, pause_code="EIO"),
+     OVIRT_DESTROYS, False, [DestroyVm("h1", "x", "unknown VM paused on EIO")]),
 ]
 
 
-@pytest.mark.parametrize("reported, registered, commands", [c[1:] for c in EXTERNAL_CASES],
+@pytest.mark.parametrize("reported, policy, registered, commands", [c[1:] for c in EXTERNAL_CASES],
                          ids=[c[0] for c in EXTERNAL_CASES])
-def test_unknown_vm(reported, registered, commands):
-    analysis = run(snapshot(), report((reported,)))
+def test_unknown_vm(reported, policy, registered, commands):
+    analysis = run(snapshot(), report((reported,)), policy=policy)
     assert list(analysis.commands) == commands
     if registered:
         [new] = analysis.vms

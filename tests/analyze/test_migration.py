@@ -162,8 +162,8 @@ def test_source_leftover_after_the_destination_took_over():
 # ---- a VM reported by another host outside a migration --------------------------------------------
 
 OTHER_HOST_CASES = [
-    ("paused copy while running elsewhere: destroyed", VmStatus.Up, "h2", up(status=VmStatus.Paused, pause_code="EIO"),
-     "h2", VmStatus.Up, ["destroy:h1:v1"]),
+    ("paused copy while running elsewhere: left alone by default", VmStatus.Up, "h2",
+     up(status=VmStatus.Paused, pause_code="EIO"), "h2", VmStatus.Up, []),
     ("paused while unknown elsewhere: ignored", VmStatus.Unknown, "h2", up(status=VmStatus.Paused), "h2",
      VmStatus.Unknown, []),
     ("up while unknown elsewhere: restored here", VmStatus.Unknown, "h2", up(), H, VmStatus.Up, []),
@@ -186,6 +186,14 @@ def test_reported_on_another_host(stored, stored_host, reported, host_id, status
     assert (after.host_id, after.status) == (host_id, status)
     assert [c.key for c in analysis.commands] == commands
     assert ended(analysis) == []
+
+
+def test_paused_copy_while_running_elsewhere_is_destroyed_only_with_ovirts_rule():
+    snap = snapshot(vms=(vm(status=VmStatus.Up, host_id="h2"),))
+    analysis = run(snap, report((up(status=VmStatus.Paused, pause_code="EIO"),)),
+                   policy=replace(POLICY, destroy_paused_vms=True))
+    assert [c.key for c in analysis.commands] == ["destroy:h1:v1"]
+    assert vm_after(analysis, snap).host_id == "h2"
 
 
 def test_up_while_up_elsewhere_is_a_migration_no_poll_saw_start():

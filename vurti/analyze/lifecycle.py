@@ -17,6 +17,7 @@ from __future__ import annotations
 from vurti.domain.events import ExternalVmDiscovered, VmDisappeared, VmDown
 from vurti.domain.exits import ExitCode, ExitReason
 from vurti.domain.model import VmState, evolve
+from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VmStatus
 
@@ -46,12 +47,15 @@ def to_down(vm: VmState, code: int | None, reason: int | None, message: str | No
     )
 
 
-def discovered(work: Work, reported: VmReport, status: VmStatus, report: HostReport) -> VmState | None:
-    """A VM the engine does not know: external, unless it is Down or paused on EIO."""
+def discovered(
+    work: Work, reported: VmReport, status: VmStatus, report: HostReport, policy: MonitoringPolicy
+) -> VmState | None:
+    """A VM the engine does not know: external, unless it is Down (destroyed). oVirt also
+    destroys one paused on EIO; vurti only with `policy.destroy_paused_vms`."""
     if status == VmStatus.Down:
         work.destroy(reported.vm_id, "unknown VM down")
         return None
-    if status == VmStatus.Paused and reported.pause_code == "EIO":
+    if policy.destroy_paused_vms and status == VmStatus.Paused and reported.pause_code == "EIO":
         work.destroy(reported.vm_id, "unknown VM paused on EIO")
         return None
     vm = VmState(vm_id=reported.vm_id, name=reported.name or "", host_id=work.host_id, status=status, managed=False)

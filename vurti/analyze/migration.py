@@ -8,7 +8,8 @@ comes from one end of a migration:
 - the source's "Migration Source" copy, and its post-copy Paused copy (POSTCOPY,
   read as a migration source by running.effective_status), are ignored;
 - the destination reporting the VM running ends the migration: the VM moves there;
-- a Paused copy of a VM that runs elsewhere (not Unknown) is destroyed;
+- a Paused copy of a VM that runs elsewhere (not Unknown) is destroyed with
+  `policy.destroy_paused_vms` (oVirt's rule), left alone otherwise;
 - Up elsewhere ends a migration no poll saw start; anything when the VM runs nowhere
   moves the VM to this host;
   other statuses are ignored while the VM runs on another host.
@@ -75,7 +76,7 @@ def on_other_host(
     if vm.host_id is None or vm.status not in RUNNING_VM_STATUSES:
         return accept_running(work, vm, cleared, reported, status, report, policy, f"found on host {here}")
     if status == VmStatus.Paused:
-        if vm.status != VmStatus.Unknown:
+        if vm.status != VmStatus.Unknown and policy.destroy_paused_vms:
             work.destroy(vm.vm_id, f"paused copy of a VM running on host {vm.host_id}")
         return vm
     if status == VmStatus.Up:

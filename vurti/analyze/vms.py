@@ -70,7 +70,7 @@ def analyze_reported(work: Work, reported: VmReport, report: HostReport, policy:
         work.emit(InvalidVmData, vm_id=reported.vm_id, problem=problem)
         return None
     if vm is None:
-        new = discovered(work, reported, status, report)
+        new = discovered(work, reported, status, report, policy)
         if new is None:
             return None
         new = stamp(VmState(vm_id=new.vm_id), new, reported, work.host_id)
