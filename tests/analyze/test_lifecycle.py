@@ -73,6 +73,7 @@ def test_down_on_own_host(stored, reported, expected, vm_down):
     if vm_down:
         [event] = [e for e in analysis.events if isinstance(e, VmDown)]
         assert event.is_error == (reported.exit_code == 1)
+        assert event.severity == ("error" if reported.exit_code == 1 else "normal")
 
 
 EXIT_REASON_WORDS = [

@@ -14,6 +14,7 @@ from vurti.domain.events import VmMigrationEnded, VmMigrationFailed, VmMigration
 from vurti.domain.status import HostStatus, VmStatus
 
 MIGRATING = dict(status=VmStatus.MigratingFrom, migrating_to_host="h2")
+MIGRATING_FROM_H2 = dict(status=VmStatus.MigratingFrom, migrating_to_host="h1")
 
 
 def ended(analysis):
@@ -237,3 +238,27 @@ def test_postcopy_pause_unseen_migration_is_a_migration_source():
     analysis = run(snap, report((up(status=VmStatus.Paused, pause_code="POSTCOPY"),)))
     assert vm_after(analysis, snap).status == VmStatus.MigratingFrom
     assert "VmMigrationStarted" in names(analysis) and "VmPaused" not in names(analysis)
+
+
+# ---- words people read ------------------------------------------------------------------------------
+
+NAMES = {"h2": "host-two"}
+WORDS_CASES = [
+    # stored VM, report from h1, a line the audit log must show
+    ("migration starts", vm(migrating_to_host="h2"), up(status=VmStatus.MigratingFrom),
+     "VM v1 migrating from host h1 to host host-two"),
+    ("migration starts, destination unknown", vm(), up(status=VmStatus.MigratingFrom),
+     "VM v1 migrating from host h1 to a host not known yet"),
+    ("destination reports it", vm(host_id="h2", **MIGRATING_FROM_H2), up(),
+     "VM v1 migration from host host-two to host h1 completed"),
+    ("handed over", vm(**MIGRATING), down(code=0, reason=4), "handed over to host host-two"),
+]
+
+
+@pytest.mark.parametrize("stored, reported, line", [c[1:] for c in WORDS_CASES], ids=[c[0] for c in WORDS_CASES])
+def test_events_name_hosts(stored, reported, line):
+    snap = snapshot(vms=(stored,), host_names=NAMES)
+    analysis = run(snap, report((reported,)))
+    lines = [e.describe() for e in analysis.events]
+    assert any(line in text for text in lines), lines
+    assert not any("h2" in text for text in lines), lines

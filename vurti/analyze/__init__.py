@@ -46,7 +46,13 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
     if freshness is Freshness.DUPLICATE:
         return Analysis()
 
-    work = Work(host_id=host_id, now=now, vms=dict(snapshot.vms), host_statuses=snapshot.host_statuses)
+    work = Work(
+        host_id=host_id,
+        now=now,
+        vms=dict(snapshot.vms),
+        host_statuses=snapshot.host_statuses,
+        host_names={**snapshot.host_names, host_id: snapshot.config.name},
+    )
     outcome = analyze_host(work, snapshot, report, policy)
     state = outcome.state
     vm_stats: tuple[tuple[str, VmStats], ...] = ()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vurti.domain.commands import Command, DestroyVm
-from vurti.domain.events import Event, VmStateChanged
+from vurti.domain.events import Event, VmMigrationEnded, VmStateChanged
 from vurti.domain.model import VmState
 from vurti.domain.status import RUNNING_VM_STATUSES, HostStatus, VmStatus
 
@@ -22,12 +22,19 @@ class Work:
     now: float
     vms: dict[str, VmState]
     host_statuses: Mapping[str, HostStatus]
+    host_names: Mapping[str, str] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
 
     def emit(self, cls: type[Event], **data: Any) -> None:
         """Every event is about the analysed host and stamped with the analysis time."""
         self.events.append(cls(host_id=self.host_id, at=self.now, **data))
+
+    def name_of(self, host_id: str | None) -> str:
+        """A host as people read it: its name, else its id."""
+        if host_id is None:
+            return "an unknown host"
+        return self.host_names.get(host_id) or host_id
 
     def destroy(self, vm_id: str, reason: str, host_id: str | None = None) -> None:
         command = DestroyVm(host_id=host_id or self.host_id, vm_id=vm_id, reason=reason)
@@ -55,3 +62,17 @@ def destination_status(work: Work, destination: str) -> VmStatus:
     if work.host_statuses.get(destination) == HostStatus.NonResponsive:
         return VmStatus.Unknown
     return VmStatus.MigratingTo
+
+
+def migration_ended(work: Work, vm: VmState, source: str) -> str:
+    """VmMigrationEnded from `source` to the analysed host; the reason of the VM's transition."""
+    work.emit(
+        VmMigrationEnded,
+        vm_id=vm.vm_id,
+        vm_name=vm.name,
+        source_host_id=source,
+        destination_host_id=work.host_id,
+        source_host_name=work.name_of(source),
+        destination_host_name=work.name_of(work.host_id),
+    )
+    return f"migration from host {work.name_of(source)} completed"

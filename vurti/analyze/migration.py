@@ -18,14 +18,13 @@ comes from one end of a migration:
 from __future__ import annotations
 
 
-from vurti.domain.events import VmMigrationEnded
 from vurti.domain.exits import ExitReason
 from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
 
-from vurti.analyze._work import Work, destination_status
+from vurti.analyze._work import Work, destination_status, migration_ended
 from vurti.analyze.running import accept_running
 
 
@@ -38,7 +37,7 @@ def hand_over(work: Work, vm: VmState, destination: str, why: str) -> VmState:
         migrating_to_host=None,
         migrating_from_host=vm.host_id,
     )
-    work.status_changed(vm, new, f"{why}; handed over to host {destination}")
+    work.status_changed(vm, new, f"{why}; handed over to host {work.name_of(destination)}")
     return new
 
 
@@ -70,14 +69,13 @@ def on_other_host(
     cleared = evolve(vm, migrating_to_host=None, migrating_from_host=None)
     source = migration_source(vm, here)
     if source is not None:
-        work.emit(VmMigrationEnded, vm_id=vm.vm_id, vm_name=vm.name, source_host_id=source, destination_host_id=here)
-        reason = f"migration from host {source} completed"
+        reason = migration_ended(work, vm, source)
         return accept_running(work, vm, cleared, reported, status, report, policy, reason)
     if vm.host_id is None or vm.status not in RUNNING_VM_STATUSES:
-        return accept_running(work, vm, cleared, reported, status, report, policy, f"found on host {here}")
+        return accept_running(work, vm, cleared, reported, status, report, policy, f"found on host {work.name_of(here)}")
     if status == VmStatus.Paused:
         if vm.status != VmStatus.Unknown and policy.destroy_paused_vms:
-            work.destroy(vm.vm_id, f"paused copy of a VM running on host {vm.host_id}")
+            work.destroy(vm.vm_id, f"paused copy of a VM running on host {work.name_of(vm.host_id)}")
         return vm
     if status == VmStatus.Up:
         if vm.status == VmStatus.Unknown:
@@ -85,8 +83,7 @@ def on_other_host(
         # Up here while stored as running on another host: a migration whose start and
         # source side no poll caught (a fast migration between two polls). The source's
         # Down record (exitReason 4) will arrive as a leftover to destroy.
-        source = vm.host_id
-        work.emit(VmMigrationEnded, vm_id=vm.vm_id, vm_name=vm.name, source_host_id=source, destination_host_id=here)
-        reason = f"migration from host {source} completed"
+        assert vm.host_id is not None
+        reason = migration_ended(work, vm, vm.host_id)
         return accept_running(work, vm, cleared, reported, status, report, policy, reason)
     return vm  # ignored until a migration in progress is done

@@ -8,13 +8,13 @@ seen from this host, NotResponding and Paused audits, runtime fields, checks.
 from __future__ import annotations
 
 
-from vurti.domain.events import VmMigrationEnded, VmMigrationFailed, VmMigrationStarted, VmNotResponding, VmPaused
+from vurti.domain.events import VmMigrationFailed, VmMigrationStarted, VmNotResponding, VmPaused
 from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VmStatus
 
-from vurti.analyze._work import Work
+from vurti.analyze._work import Work, migration_ended
 from vurti.analyze.checks import run_checks
 
 POSTCOPY = "POSTCOPY"
@@ -114,20 +114,15 @@ def on_own_host(
     moved = vm
     reason = transition_reason(vm, status)
     if status == VmStatus.MigratingFrom and vm.status != VmStatus.MigratingFrom:
-        work.emit(VmMigrationStarted, vm_id=vm.vm_id, vm_name=vm.name, destination_host_id=vm.migrating_to_host)
+        work.emit(VmMigrationStarted, vm_id=vm.vm_id, vm_name=vm.name, destination_host_id=vm.migrating_to_host,
+                  destination_host_name=work.name_of(vm.migrating_to_host) if vm.migrating_to_host else "")
     elif vm.status == VmStatus.MigratingFrom and status != VmStatus.MigratingFrom:
         # afterMigrationFrom: the source runs it again -> the migration failed.
-        work.emit(VmMigrationFailed, vm_id=vm.vm_id, vm_name=vm.name, destination_host_id=vm.migrating_to_host)
+        work.emit(VmMigrationFailed, vm_id=vm.vm_id, vm_name=vm.name, destination_host_id=vm.migrating_to_host,
+                  destination_host_name=work.name_of(vm.migrating_to_host) if vm.migrating_to_host else "")
         moved = evolve(moved, migrating_to_host=None)
     if vm.migrating_from_host is not None and status not in (VmStatus.MigratingTo, VmStatus.Unknown):
         # Handed over earlier; the destination now runs it.
-        work.emit(
-            VmMigrationEnded,
-            vm_id=vm.vm_id,
-            vm_name=vm.name,
-            source_host_id=vm.migrating_from_host,
-            destination_host_id=work.host_id,
-        )
-        reason = f"migration from host {vm.migrating_from_host} completed"
+        reason = migration_ended(work, vm, vm.migrating_from_host)
         moved = evolve(moved, migrating_from_host=None)
     return accept_running(work, vm, moved, reported, status, report, policy, reason)

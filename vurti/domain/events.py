@@ -144,6 +144,10 @@ class VmDown(Event):
     def is_error(self) -> bool:
         return self.exit_code not in (None, 0)
 
+    @property  # type: ignore[override]
+    def severity(self) -> str:  # an error exit is an error, a normal one is not
+        return "error" if self.is_error else "normal"
+
     def describe(self) -> str:
         kind = "with error" if self.is_error else "normally"
         return (
@@ -193,9 +197,12 @@ class VmMigrationStarted(Event):
     vm_id: str = ""
     vm_name: str = ""
     destination_host_id: str | None = None
+    destination_host_name: str = ""
 
     def describe(self) -> str:
-        return f"VM {self.vm_name or self.vm_id} migrating from host {self.host} to {self.destination_host_id or '?'}"
+        to = self.destination_host_name or self.destination_host_id
+        return f"VM {self.vm_name or self.vm_id} migrating from host {self.host} to " + (
+            f"host {to}" if to else "a host not known yet")
 
 
 @dataclass(frozen=True)
@@ -204,11 +211,13 @@ class VmMigrationEnded(Event):
     vm_name: str = ""
     source_host_id: str = ""
     destination_host_id: str = ""
+    source_host_name: str = ""
+    destination_host_name: str = ""
 
     def describe(self) -> str:
         return (
-            f"VM {self.vm_name or self.vm_id} migration from host {self.source_host_id} "
-            f"to host {self.destination_host_id} completed"
+            f"VM {self.vm_name or self.vm_id} migration from host {self.source_host_name or self.source_host_id} "
+            f"to host {self.destination_host_name or self.destination_host_id} completed"
         )
 
 
@@ -218,6 +227,7 @@ class VmMigrationFailed(Event):
     vm_id: str = ""
     vm_name: str = ""
     destination_host_id: str | None = None
+    destination_host_name: str = ""
 
     def describe(self) -> str:
         return f"VM {self.vm_name or self.vm_id} migration from host {self.host} failed; it keeps running there"

@@ -93,7 +93,8 @@ class HostSnapshot:
     """Everything the analyzers need for one host, loaded in a bounded number of queries.
 
     `vms` holds the VMs that run on the host, migrate to it, or that it reported;
-    `host_statuses` the current status of every other host those VMs refer to.
+    `host_statuses` the current status of every other host those VMs refer to, and
+    `host_names` their names (events are read by people).
     `fence_token` is the DB's last accepted token for this host.
     """
 
@@ -103,6 +104,7 @@ class HostSnapshot:
     vms: dict[str, VmState] = field(default_factory=dict)
     host_statuses: dict[str, HostStatus] = field(default_factory=dict)
     fence_token: int = 0
+    host_names: dict[str, str] = field(default_factory=dict)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
