@@ -108,3 +108,24 @@ def test_an_unchanged_short_list_of_a_host_not_up_goes_on_as_it_is(
     (outcome,) = service.fetch_many([("h", None)])
     assert outcome.report is not None and outcome.report.capabilities is not None
     assert outcome.report.vms is not None and not outcome.report.vms_full  # no second round
+
+
+def test_a_failed_poll_carries_the_last_answered_poll(
+    parts: tuple[FetchService, HostCache, Clock], sim: SimProcess
+) -> None:
+    """Unchanged polls stop at the fetch and write nothing; the grace must still count from them."""
+    service, cache, clock = parts
+    _up_with_current_digest(service, cache)
+    for _ in range(3):
+        clock.now += 3.0
+        (quiet,) = service.fetch_many([("h", None)])
+        assert quiet.report is None and quiet.answered
+    last_answered = clock.now
+    sim.control.set_fault("host-0001", "refuse")
+    try:
+        clock.now += 3.0
+        (failed,) = service.fetch_many([("h", None)])
+    finally:
+        sim.control.clear_fault("host-0001")
+    assert failed.report is not None and not failed.report.ok and not failed.answered
+    assert failed.report.last_answered_at == last_answered

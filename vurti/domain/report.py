@@ -183,6 +183,9 @@ the only cycles whose statistics are written. `fetched_at` is the engine's wall 
     partial: bool = False
     warnings: tuple[str, ...] = field(default=())
     vms_unchanged: bool = False  # the short VM list matched the digest the poll was given: vms not parsed
+    # On a failed poll: the engine time of the host's last answered poll, as the poll cache
+    # knows it (answered polls that changed nothing never reach the update path).
+    last_answered_at: float | None = None
 
     @property
     def ok(self) -> bool:

@@ -33,6 +33,7 @@ class FetchOutcome:
     due_at: float | None = None
     started_at: float = 0.0
     digest: str | None = None  # VM digest of the report, when it carries a full VM list
+    answered: bool = False  # the host answered this poll (its first round)
 
 
 class Poller(Protocol):
@@ -82,7 +83,8 @@ class FetchService:
         finally:
             held = [c.host_id for c in cached if not c.busy]
             pending = [(o.host_id, o.digest, o.started_at) for o in outcomes if o.digest]
-            self._cache.end_cycles(held, token, pending)
+            answered = [(o.host_id, o.started_at) for o in outcomes if o.answered]
+            self._cache.end_cycles(held, token, pending, answered)
         if self._recorder is not None:
             self._recorder.polls(outcomes)
         return outcomes
@@ -94,7 +96,7 @@ class FetchService:
         first: list[PollRequest] = []
         for host in cached:
             if host.busy:
-                log.info("host %s: previous fetch still running, skipping this one", host.host_id)
+                log.info("host %s: previous fetch still running, skipping this one", host.label)
                 continue
             url = host.url or self._url_of(host.host_id)
             if url is None:
@@ -111,7 +113,10 @@ class FetchService:
         by_id = {h.host_id: h for h in cached}
         again: list[PollRequest] = []
         short: dict[str, HostReport] = {}
+        answered: set[str] = set()
         for request, report in zip(first, self._poll(first, now), strict=True):
+            if report.ok:
+                answered.add(request.host_id)
             decision = self._decide(by_id[request.host_id], request, report, now, force)
             if decision is _AGAIN_IN_FULL:
                 short[request.host_id] = report
@@ -120,7 +125,7 @@ class FetchService:
                 reports[request.host_id] = decision
         for request, report in zip(again, self._poll(again, now), strict=True):
             reports[request.host_id] = _with_vms_of(short[request.host_id], report)
-        return [self._outcome(host, d, now, reports) for host, d in zip(cached, due, strict=True)]
+        return [self._outcome(host, d, now, reports, answered) for host, d in zip(cached, due, strict=True)]
 
     def _plan(self, host: CachedHost, force: bool) -> PollPlan:
         every = self._policy.stats_every
@@ -182,15 +187,23 @@ class FetchService:
 
     @staticmethod
     def _outcome(
-        host: CachedHost, due_at: float | None, started: float, reports: dict[str, HostReport | None]
+        host: CachedHost,
+        due_at: float | None,
+        started: float,
+        reports: dict[str, HostReport | None],
+        answered: set[str],
     ) -> FetchOutcome:
         if host.busy:
             return FetchOutcome(host.host_id, None, "running", due_at, started)
+        ok = host.host_id in answered
         report = reports.get(host.host_id)
         if report is None:
-            return FetchOutcome(host.host_id, None, None, due_at, started)  # polled, nothing to write
+            return FetchOutcome(host.host_id, None, None, due_at, started, answered=ok)  # polled, nothing to write
+        if not report.ok and host.answered_at is not None:
+            # The grace period counts from the last answered poll, which may never have reached the DB.
+            report = replace(report, last_answered_at=host.answered_at)
         digest = report_digest(report)
-        return FetchOutcome(host.host_id, report, None, due_at, started, digest)
+        return FetchOutcome(host.host_id, report, None, due_at, started, digest, answered=ok)
 
 
 _AGAIN_IN_FULL = object()

@@ -219,14 +219,15 @@ class UpdateService:
             committed_at,
             analysis.events,
         )
-        return outcome, _Committed(report.host_id, status, report_digest(report), written.events)
+        return outcome, _Committed(report.host_id, status, report_digest(report), written.events, snapshot.config.name)
 
     def _publish(self, committed: Sequence[_Committed]) -> None:
         """After commit: refresh the hot-path cache, then hand the new outbox rows to the bus."""
         if not committed:
             return
         try:
-            self._cache.record_many([(c.host_id, c.status, c.digest) for c in committed])
+            self._cache.record_many([(c.host_id, c.status, c.digest) for c in committed],
+                                    {c.host_id: c.name for c in committed})
         except Exception:  # noqa: BLE001 - the cache refills on the next poll
             log.warning("could not refresh the poll cache of %d hosts", len(committed), exc_info=True)
         events = [item for c in committed for item in c.events]
@@ -240,3 +241,4 @@ class _Committed:
     status: HostStatus
     digest: str | None
     events: tuple[tuple[int, Event], ...]
+    name: str = ""
