@@ -91,3 +91,7 @@ def test_answered_polls_and_names_are_remembered(cache: HostCache) -> None:
     cache.record_many([("a", HostStatus.Up, "d1")], {"a": "host-a"})
     (a,) = _cycle(cache, ["a"])
     assert (a.name, a.label, a.answered_at) == ("host-a", "host-a", 100.5)
+    held = cache.new_token()
+    cache.begin_cycles(["a"], held, 5)
+    (busy,) = cache.begin_cycles(["a"], cache.new_token(), 5)
+    assert busy.busy and busy.label == "host-a"  # the fetch log names a skipped host

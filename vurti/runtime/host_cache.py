@@ -43,7 +43,8 @@ for i = 5, #ARGV do
     for j = 1, 7 do out[#out + 1] = v[j] or '' end
   else
     out[#out + 1] = '1'
-    for j = 1, 8 do out[#out + 1] = '' end
+    for j = 1, 7 do out[#out + 1] = '' end
+    out[#out + 1] = redis.call('HGET', hkey, 'name') or ''
   end
 end
 return out
@@ -113,7 +114,7 @@ class HostCache:
                 _text(v) for v in flat[i * _FIELDS:(i + 1) * _FIELDS]
             )
             if busy == "1":
-                out.append(CachedHost(host_id, None, None, None, -1, busy=True))
+                out.append(CachedHost(host_id, None, None, None, -1, busy=True, name=name or None))
                 continue
             out.append(
                 CachedHost(
