@@ -13,6 +13,7 @@ from typing import Any
 from vurti.domain.commands import Command, DestroyVm
 from vurti.domain.events import Event, VmMigrationEnded, VmStateChanged
 from vurti.domain.model import VmState
+from vurti.domain.exits import ExitReason
 from vurti.domain.status import RUNNING_VM_STATUSES, HostStatus, VmStatus
 
 
@@ -76,3 +77,12 @@ def migration_ended(work: Work, vm: VmState, source: str) -> str:
         destination_host_name=work.name_of(work.host_id),
     )
     return f"migration from host {work.name_of(source)} completed"
+
+
+def left_by_migration(vm: VmState) -> bool:
+    """The source reported "migration succeeded" before any host of the cluster reported the VM."""
+    return (
+        vm.status == VmStatus.MigratingFrom
+        and vm.migrating_to_host is None
+        and vm.exit_reason == ExitReason.MigrationSucceeded
+    )

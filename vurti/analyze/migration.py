@@ -4,7 +4,8 @@ oVirt: VmAnalyzer.proceedVmReportedOnOtherHost and handOverVm. The report usuall
 comes from one end of a migration:
 
 - the destination's "Migration Destination" copy is ignored until the migration is
-  done (but it tells us the destination of a migration the engine did not start);
+  done (but it tells us the destination of a migration the engine did not start,
+  takes over a VM the source already left, and adopts a VM that runs nowhere);
 - the source's "Migration Source" copy, and its post-copy Paused copy (POSTCOPY,
   read as a migration source by running.effective_status), are ignored;
 - the destination reporting the VM running ends the migration: the VM moves there;
@@ -24,7 +25,7 @@ from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
 
-from vurti.analyze._work import Work, destination_status, migration_ended
+from vurti.analyze._work import Work, destination_status, left_by_migration, migration_ended
 from vurti.analyze.running import accept_running
 
 
@@ -60,13 +61,19 @@ def on_other_host(
 ) -> VmState:
     """`vm.host_id` is not the reporting host and the report is not Down."""
     here = work.host_id
+    cleared = evolve(vm, migrating_to_host=None, migrating_from_host=None)
     if status == VmStatus.MigratingTo:
         if vm.status == VmStatus.MigratingFrom and vm.migrating_to_host is None:
+            if left_by_migration(vm):  # the source is done: this host runs it now
+                return hand_over(work, vm, here, "migration succeeded on the source")
             return evolve(vm, migrating_to_host=here)  # learn an external migration's destination
+        if vm.host_id is None or vm.status not in RUNNING_VM_STATUSES:
+            # A VM that runs nowhere is coming here: adopt it as migrating to this host.
+            reason = f"migrating to host {work.name_of(here)}"
+            return accept_running(work, vm, cleared, reported, status, report, policy, reason)
         return vm
     if status == VmStatus.MigratingFrom:  # includes a post-copy source's Paused copy
         return vm
-    cleared = evolve(vm, migrating_to_host=None, migrating_from_host=None)
     source = migration_source(vm, here)
     if source is not None:
         reason = migration_ended(work, vm, source)

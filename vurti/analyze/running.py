@@ -14,12 +14,16 @@ from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VmStatus
 
-from vurti.analyze._work import Work, migration_ended
+from vurti.analyze._work import Work, destination_status, migration_ended
 from vurti.analyze.checks import run_checks
 
 POSTCOPY = "POSTCOPY"
 # Pause codes that are not errors (VmPauseStatus.isError() is false for these).
 NON_ERROR_PAUSE_CODES = frozenset({"", "NOERR", "NONE", POSTCOPY})
+
+
+def is_postcopy(reported: VmReport) -> bool:
+    return reported.status == VmStatus.Paused and reported.pause_code == POSTCOPY
 
 
 def effective_status(reported: VmReport, stored: VmState | None = None, host_id: str | None = None) -> VmStatus | None:
@@ -32,7 +36,7 @@ def effective_status(reported: VmReport, stored: VmState | None = None, host_id:
     destination already runs the VM: a migration source, not a paused VM (never destroyed).
     """
     status = reported.status
-    if status == VmStatus.Paused and reported.pause_code == POSTCOPY:
+    if is_postcopy(reported):
         return VmStatus.MigratingFrom
     if status is None or status == VmStatus.Down:
         return status
@@ -98,7 +102,9 @@ def accept_running(
     `previous` is the stored state (for the audits), `moved` the same VM with its
     host and migration fields already settled by the caller.
     """
-    new = apply_runtime(evolve(moved, host_id=work.host_id, status=status), reported, status, report)
+    # A VM accepted running has no exit data (it may keep the source's "migration succeeded").
+    moved = evolve(moved, host_id=work.host_id, status=status, exit_code=None, exit_reason=None, exit_message=None)
+    new = apply_runtime(moved, reported, status, report)
     work.status_changed(previous, new, reason)
     if status == VmStatus.NotResponding and previous.status != VmStatus.NotResponding:
         work.emit(VmNotResponding, vm_id=new.vm_id, vm_name=new.name)
@@ -111,6 +117,18 @@ def on_own_host(
     work: Work, vm: VmState, reported: VmReport, status: VmStatus, report: HostReport, policy: MonitoringPolicy
 ) -> VmState:
     """`vm.host_id` is the reporting host and the report is not Down."""
+    if is_postcopy(reported) and vm.migrating_to_host is not None:
+        # Post-copy's pause on the source is the hand-over: the destination runs the VM now.
+        new = evolve(
+            vm,
+            host_id=vm.migrating_to_host,
+            status=destination_status(work, vm.migrating_to_host),
+            migrating_to_host=None,
+            migrating_from_host=vm.host_id,
+            pause_code=None,
+        )
+        work.status_changed(vm, new, f"post-copy; handed over to host {work.name_of(vm.migrating_to_host)}")
+        return new
     moved = vm
     reason = transition_reason(vm, status)
     if status == VmStatus.MigratingFrom and vm.status != VmStatus.MigratingFrom:

@@ -234,6 +234,23 @@ class VmMigrationFailed(Event):
 
 
 @dataclass(frozen=True)
+class VmMigrationAborted(Event):
+    """The source crashed or lost the VM mid-migration (oVirt's abortVmMigration)."""
+
+    severity: ClassVar[str] = "error"
+    vm_id: str = ""
+    vm_name: str = ""
+    destination_host_id: str | None = None
+    destination_host_name: str = ""
+    reason: str = ""
+
+    def describe(self) -> str:
+        to = self.destination_host_name or self.destination_host_id
+        where = f" to host {to}" if to else ""
+        return f"VM {self.vm_name or self.vm_id} migration from host {self.host}{where} aborted: {self.reason}"
+
+
+@dataclass(frozen=True)
 class ExternalVmDiscovered(Event):
     vm_id: str = ""
     vm_name: str = ""
@@ -334,6 +351,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         VmMigrationStarted,
         VmMigrationEnded,
         VmMigrationFailed,
+        VmMigrationAborted,
         ExternalVmDiscovered,
         WatchdogEvent,
         GuestMemoryLow,
