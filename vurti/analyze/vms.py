@@ -8,8 +8,10 @@ simply not known, never disappeared.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vurti.domain.events import InvalidVmData
-from vurti.domain.model import VmState
+from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport, VmStats
 from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
@@ -17,6 +19,7 @@ from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
 from vurti.analyze._work import Work
 from vurti.analyze.lifecycle import disappeared, discovered, down_reported
 from vurti.analyze.migration import on_other_host
+from vurti.analyze.nic_rates import nic_rates
 from vurti.analyze.running import effective_status, on_own_host
 from vurti.analyze.staleness import stamp, vm_report_is_stale
 
@@ -32,6 +35,7 @@ def analyze_vms(
             work.emit(InvalidVmData, vm_id=reported.vm_id, problem="VM reported twice in one report")
             continue
         seen.add(reported.vm_id)
+        before = work.vms.get(reported.vm_id)
         vm = analyze_isolated(work, reported, report, policy)
         if (
             vm is not None
@@ -41,7 +45,12 @@ def analyze_vms(
             and vm.host_id == work.host_id
             and vm.status in RUNNING_VM_STATUSES
         ):
-            stats.append((vm.vm_id, reported.stats))
+            # Samples of another host's clock (before a migration) do not count.
+            previous = before.nic_samples if before is not None and before.host_id == work.host_id else ()
+            sampled, samples = nic_rates(reported.stats.nics, previous)
+            work.vms[vm.vm_id] = evolve(vm, nic_samples=samples)
+            stats.append((vm.vm_id, replace(reported.stats, nics=sampled) if sampled != reported.stats.nics
+                          else reported.stats))
     if not report.partial:
         for vm in work.running_here():
             if vm.vm_id not in seen:

@@ -17,6 +17,16 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class NicSample:
+    """A NIC's byte counters at the agent's `sample_time`: the earlier sample a rate needs."""
+
+    name: str
+    rx: int
+    tx: int
+    sample_time: float
+
+
+@dataclass(frozen=True)
 class Cluster:
     id: str
     name: str
@@ -53,6 +63,7 @@ class HostState:
     networks: tuple[str, ...] = ()
     vdsm_version: str | None = None
     vm_count: int = 0
+    nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,7 @@ class VmState:
     migrating_from_host: str | None = None  # source of a migration handed over to host_id, until it runs there
     guest_mem_low: bool = False  # last stats sample was below the low-memory threshold (warn on transition)
     balloon_misses: int = 0  # consecutive stats samples with the balloon off target (capped at 2)
+    nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,7 @@ __all__ = [
     "HostState",
     "VmState",
     "HostSnapshot",
+    "NicSample",
     "changed_fields",
     "evolve",
     "replace",

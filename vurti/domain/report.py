@@ -48,17 +48,21 @@ class FetchError:
 
 @dataclass(frozen=True)
 class NicStats:
+    """One NIC's sample. VDSM sends byte counters and their `sampleTime`, not rates: the
+    analyzer derives the rates from the previous sample (analyze/nic_rates.py)."""
+
     name: str
     state: str = "unknown"  # "up" / "down" / "unknown"
     speed: int = 0  # Mbps
-    rx_rate: float = 0.0  # percent of speed
-    tx_rate: float = 0.0
+    rx_rate: float | None = None  # percent of speed; None: unknown (no earlier sample)
+    tx_rate: float | None = None
     rx_bytes: int = 0
     tx_bytes: int = 0
     rx_errors: int = 0
     tx_errors: int = 0
     rx_dropped: int = 0
     tx_dropped: int = 0
+    sample_time: float | None = None  # agent's monotonic seconds of the counters
 
 
 @dataclass(frozen=True)
