@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-import pytest
-
 from dataclasses import replace
 
-from tests.analyze.builders import NOW, POLICY, H, down, failed, host, names, report, run, snapshot, stats, up, vm, vm_after
+import pytest
+
+from tests.analyze.builders import (
+    NOW,
+    POLICY,
+    H,
+    down,
+    failed,
+    host,
+    names,
+    report,
+    run,
+    snapshot,
+    stats,
+    up,
+    vm,
+    vm_after,
+)
 from vurti.analyze import apply_analysis
 from vurti.analyze.lifecycle import NOT_FOUND
 from vurti.domain.analysis import Analysis

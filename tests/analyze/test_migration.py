@@ -14,7 +14,7 @@ from vurti.domain.events import VmMigrationAborted, VmMigrationEnded, VmMigratio
 from vurti.domain.status import HostStatus, VmStatus
 
 MIGRATING = dict(status=VmStatus.MigratingFrom, migrating_to_host="h2")
-MIGRATING_FROM_H2 = dict(status=VmStatus.MigratingFrom, migrating_to_host="h1")
+MIGRATING_FROM_H2 = {"status": VmStatus.MigratingFrom, "migrating_to_host": "h1"}
 
 
 def ended(analysis):
@@ -110,9 +110,9 @@ DEST_CASES = [
      "h2", VmStatus.MigratingFrom, H, False),
     ("external migration: destination learned", dict(status=VmStatus.MigratingFrom), up(status=VmStatus.MigratingTo),
      "h2", VmStatus.MigratingFrom, H, False),
-    ("source already left it: handed over here", dict(status=VmStatus.MigratingFrom, exit_code=0, exit_reason=4),
+    ("source already left it: handed over here", {"status": VmStatus.MigratingFrom, "exit_code": 0, "exit_reason": 4},
      up(status=VmStatus.MigratingTo), H, VmStatus.MigratingTo, None, False),
-    ("source already left it: destination up ends it", dict(status=VmStatus.MigratingFrom, exit_code=0, exit_reason=4),
+    ("source already left it: destination up ends it", {"status": VmStatus.MigratingFrom, "exit_code": 0, "exit_reason": 4},
      up(), H, VmStatus.Up, None, True),
     ("destination up: ended", dict(MIGRATING, migrating_to_host=H), up(), H, VmStatus.Up, None, True),
     ("destination up, destination unknown before: ended", dict(status=VmStatus.MigratingFrom), up(), H, VmStatus.Up,
@@ -287,8 +287,8 @@ def test_events_name_hosts(stored, reported, line):
 
 
 ADOPT_CASES = [
-    ("down in the DB", dict(status=VmStatus.Down, host_id=None)),
-    ("never ran", dict(status=VmStatus.Unassigned, host_id=None)),
+    ("down in the DB", {"status": VmStatus.Down, "host_id": None}),
+    ("never ran", {"status": VmStatus.Unassigned, "host_id": None}),
 ]
 
 

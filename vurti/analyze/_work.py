@@ -12,8 +12,8 @@ from typing import Any
 
 from vurti.domain.commands import Command, DestroyVm
 from vurti.domain.events import Event, VmMigrationEnded, VmStateChanged
-from vurti.domain.model import VmState
 from vurti.domain.exits import ExitReason
+from vurti.domain.model import VmState
 from vurti.domain.status import RUNNING_VM_STATUSES, HostStatus, VmStatus
 
 
