@@ -144,8 +144,8 @@ class VmDown(Event):
     def is_error(self) -> bool:
         return self.exit_code not in (None, 0)
 
-    @property  # type: ignore[override]
-    def severity(self) -> str:  # an error exit is an error, a normal one is not
+    @property
+    def severity(self) -> str:  # type: ignore[override]  # an error exit is an error-severity event
         return "error" if self.is_error else "normal"
 
     def describe(self) -> str:
