@@ -274,3 +274,14 @@ def test_nic_rates_come_from_the_counters_of_two_statistics_polls(svc: Services,
     assert host_stats is not None
     assert all(nic.rx_rate is not None and nic.rx_rate > 0 for nic in host_stats[1].nics if nic.name == "eno1")
     assert vm_nics and all(nic.rx_rate is not None and nic.rx_rate > 0 for nic in vm_nics)
+
+
+def test_destroy_lines_name_the_vm_and_the_host(svc: Services, sim: SimProcess) -> None:
+    svc.refresh("host-0001")  # Up, its VMs known
+    vm_id = sim.control.vms("host-0001")[0]["vm_id"]
+    sim.control.crash(vm_id)
+    svc.refresh("host-0001")  # the Down recorded, then VM.destroy sent
+    with svc.uow() as uow:
+        name = uow.vms.get_vm(vm_id).name
+        lines = [line.message for line in uow.audit.recent(limit=50) if line.event_type == "VmDestroyed"]
+    assert name and lines == [f"VM {name} record destroyed on host host-0001 (down recorded)"]

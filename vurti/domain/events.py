@@ -316,9 +316,10 @@ class VmNicStateChanged(Event):
 class VmDestroyed(Event):
     vm_id: str = ""
     reason: str = ""
+    vm_name: str = ""
 
     def describe(self) -> str:
-        return f"VM {self.vm_id} record destroyed on host {self.host} ({self.reason})"
+        return f"VM {self.vm_name or self.vm_id} record destroyed on host {self.host} ({self.reason})"
 
 
 @dataclass(frozen=True)
@@ -327,9 +328,11 @@ class VmDestroyFailed(Event):
     vm_id: str = ""
     error: str = ""
     attempt: int = 0
+    vm_name: str = ""
 
     def describe(self) -> str:
-        return f"Destroying VM {self.vm_id} on host {self.host} failed (attempt {self.attempt}): {self.error}"
+        vm = self.vm_name or self.vm_id
+        return f"Destroying VM {vm} on host {self.host} failed (attempt {self.attempt}): {self.error}"
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -172,6 +172,9 @@ class FakeVms:
             if vm is not None
         }
 
+    def names(self, vm_ids: Sequence[str]) -> dict[str, str]:
+        return {v: self.d.vms[v].name for v in vm_ids if v in self.d.vms}
+
     def get_vm(self, vm_id: str) -> VmState | None:
         return self.d.vms.get(vm_id)
 
