@@ -1,7 +1,9 @@
 """The scratchpad one analysis writes into: working VM states, events and commands.
 
 Local and mutable while one `analyze` call runs, never shared: the analysis as a
-whole stays a pure function of its arguments.
+whole stays a pure function of its arguments. Also the migration steps that both
+ends' rules take (hand-over, migration ended, a VM left by migration), so each has
+one place.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from vurti.domain.commands import Command, DestroyVm
 from vurti.domain.events import Event, VmMigrationEnded, VmStateChanged
 from vurti.domain.exits import ExitReason
-from vurti.domain.model import VmState
+from vurti.domain.model import VmState, evolve
 from vurti.domain.status import RUNNING_VM_STATUSES, HostStatus, VmStatus
 
 
@@ -63,6 +65,20 @@ def destination_status(work: Work, destination: str) -> VmStatus:
     if work.host_statuses.get(destination) == HostStatus.NonResponsive:
         return VmStatus.Unknown
     return VmStatus.MigratingTo
+
+
+def hand_over(work: Work, vm: VmState, destination: str, why: str) -> VmState:
+    """handOverVm: the source is done; the VM now belongs to the destination."""
+    new = evolve(
+        vm,
+        host_id=destination,
+        status=destination_status(work, destination),
+        migrating_to_host=None,
+        migrating_from_host=vm.host_id,
+        pause_code=None,
+    )
+    work.status_changed(vm, new, f"{why}; handed over to host {work.name_of(destination)}")
+    return new
 
 
 def migration_ended(work: Work, vm: VmState, source: str) -> str:

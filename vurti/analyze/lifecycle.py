@@ -21,8 +21,7 @@ from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VmStatus
 
-from vurti.analyze._work import Work, left_by_migration
-from vurti.analyze.migration import hand_over
+from vurti.analyze._work import Work, hand_over, left_by_migration
 from vurti.analyze.running import apply_runtime
 
 NOT_FOUND = "Could not find VM on host, assuming it went down unexpectedly"

@@ -25,21 +25,8 @@ from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
 
-from vurti.analyze._work import Work, destination_status, left_by_migration, migration_ended
+from vurti.analyze._work import Work, hand_over, left_by_migration, migration_ended
 from vurti.analyze.running import accept_running
-
-
-def hand_over(work: Work, vm: VmState, destination: str, why: str) -> VmState:
-    """handOverVm: the source is done; the VM now belongs to the destination."""
-    new = evolve(
-        vm,
-        host_id=destination,
-        status=destination_status(work, destination),
-        migrating_to_host=None,
-        migrating_from_host=vm.host_id,
-    )
-    work.status_changed(vm, new, f"{why}; handed over to host {work.name_of(destination)}")
-    return new
 
 
 def migration_source(vm: VmState, host_id: str) -> str | None:

@@ -14,7 +14,7 @@ from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VmStatus
 
-from vurti.analyze._work import Work, destination_status, migration_ended
+from vurti.analyze._work import Work, hand_over, migration_ended
 from vurti.analyze.checks import run_checks
 
 POSTCOPY = "POSTCOPY"
@@ -119,16 +119,7 @@ def on_own_host(
     """`vm.host_id` is the reporting host and the report is not Down."""
     if is_postcopy(reported) and vm.migrating_to_host is not None:
         # Post-copy's pause on the source is the hand-over: the destination runs the VM now.
-        new = evolve(
-            vm,
-            host_id=vm.migrating_to_host,
-            status=destination_status(work, vm.migrating_to_host),
-            migrating_to_host=None,
-            migrating_from_host=vm.host_id,
-            pause_code=None,
-        )
-        work.status_changed(vm, new, f"post-copy; handed over to host {work.name_of(vm.migrating_to_host)}")
-        return new
+        return hand_over(work, vm, vm.migrating_to_host, "post-copy")
     moved = vm
     reason = transition_reason(vm, status)
     if status == VmStatus.MigratingFrom and vm.status != VmStatus.MigratingFrom:
