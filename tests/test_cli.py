@@ -49,7 +49,7 @@ def test_add_refresh_list_and_remove_a_host(runner: CliRunner, sim: SimProcess) 
     (row,) = json.loads(out.output)
     assert (row["name"], row["status"]) == ("h1", "Up")
     out = runner.invoke(cli, ["vms", "--host", "h1", "--json"])
-    assert len(json.loads(out.output)) == 2
+    assert [vm["host"] for vm in json.loads(out.output)] == ["h1", "h1"]  # the host's name, not its id
     out = runner.invoke(cli, ["events", "--json"])
     assert any("Unassigned to Up" in e["message"] for e in json.loads(out.output))
 
@@ -81,6 +81,9 @@ def test_cluster_settings_reach_the_schedule(runner: CliRunner, sim: SimProcess)
     svc = services()
     host_id = svc.resolve_host("h1").id
     assert svc.schedule.interval(host_id) == 1.5
+    (row,) = json.loads(runner.invoke(cli, ["hosts", "--json"]).output)
+    assert (row["cluster"], row["cluster_id"]) == ("fast", svc.resolve_host("h1").cluster_id)
+    assert "fast" in runner.invoke(cli, ["hosts"]).output  # the table names the cluster
     out = runner.invoke(cli, ["cluster", "set", "fast", "--interval", "4"])
     assert out.exit_code == 0
     svc.sync_schedule(0.0)  # what beat does every two seconds

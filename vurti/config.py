@@ -90,6 +90,7 @@ class Settings:
             reset_delay_spm=_float(env, "VURTI_RESET_DELAY_SPM", 20.0),
             reset_attempts=_int(env, "VURTI_RESET_ATTEMPTS", 2),
             recovery_timeout=_float(env, "VURTI_RECOVERY_TIMEOUT", 180.0),
+            destroy_paused_vms=_bool(env, "VURTI_DESTROY_PAUSED_VMS", False),
         )
         return cls(
             database_url=env.get("VURTI_DATABASE_URL") or f"sqlite:///{Path('vurti.db').resolve()}",

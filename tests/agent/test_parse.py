@@ -37,7 +37,7 @@ def test_a_running_vm_in_wire_form() -> None:
         guest_mem_total=4030000,
         guest_mem_unused=1900000,
         migration_progress=None,
-        nics=(NicStats("vnet0", "up", 1000, 0.5, 0.2, 123456, 654321, 0, 1, 2, 0),),
+        nics=(NicStats("vnet0", "up", 1000, None, None, 123456, 654321, 0, 1, 2, 0, sample_time=4300.12),),
         disks=(DiskStats("vda", 1024.0, 2048.5, 0.002, 0.0005, 0.0, 10737418240, 2147483648),),
     )
 
@@ -79,6 +79,37 @@ def test_monitor_not_responding_is_kept_for_the_analyzer() -> None:
 def test_watchdog_event() -> None:
     (vm,) = parse_vm_stats([wire.running_vm(A, watchdogEvent={"action": "reset", "time": 1764000000.5})])
     assert vm.watchdog == Watchdog(action="reset", time=1764000000.5)
+
+
+def test_watchdog_event_without_an_action_is_kept() -> None:
+    warnings: list[str] = []
+    (vm,) = parse_vm_stats([wire.running_vm(A, watchdogEvent={"time": 1764000000.5})], warnings)
+    assert vm.watchdog == Watchdog(action=None, time=1764000000.5)
+    assert warnings == []
+
+
+def test_absent_disk_latencies_are_unknown_not_zero() -> None:
+    entry = wire.running_vm(A)
+    for key in ("readLatency", "writeLatency", "flushLatency"):
+        del entry["disks"]["vda"][key]
+    warnings: list[str] = []
+    (vm,) = parse_vm_stats([entry], warnings)
+    assert vm.stats is not None
+    (disk,) = vm.stats.disks
+    assert (disk.read_latency, disk.write_latency, disk.flush_latency) == (None, None, None)
+    assert disk.read_rate == 1024.0 and warnings == []
+
+
+def test_nic_counters_and_sample_time_are_read_rates_only_from_older_agents() -> None:
+    """VDSM sends byte counters and sampleTime (rates are derived); older agents sent rxRate."""
+    (vm,) = parse_vm_stats([wire.running_vm(A)])
+    assert vm.stats is not None
+    (nic,) = vm.stats.nics
+    assert (nic.rx_bytes, nic.tx_bytes, nic.sample_time, nic.rx_rate) == (123456, 654321, 4300.12, None)
+    entry = wire.running_vm(A)
+    entry["network"]["vnet0"].update(rxRate="0.5", txRate="0.2")
+    (old,) = parse_vm_stats([entry])
+    assert old.stats is not None and (old.stats.nics[0].rx_rate, old.stats.nics[0].tx_rate) == (0.5, 0.2)
 
 
 def test_missing_optional_keys_give_defaults_without_warnings() -> None:
@@ -203,7 +234,8 @@ def test_host_stats_in_wire_form() -> None:
     assert (stats.vm_count, stats.vm_active, stats.vm_migrating) == (2, 2, 0)
     assert stats.elapsed_time == 12345.67
     assert stats.boot_time == "1764000000"
-    assert stats.nics[0] == NicStats("eth0", "up", 10000, 1.5, 0.7, 9876543210, 1234567890, 0, 0, 3, 0)
+    assert stats.nics[0] == NicStats("eth0", "up", 10000, None, None, 9876543210, 1234567890, 0, 0, 3, 0,
+                                     sample_time=1764001234.5)
     assert stats.nics[1] == NicStats("vnet0", "down", 1000)
 
 

@@ -35,6 +35,7 @@ def snapshot(
     host_statuses: dict[str, HostStatus] | None = None,
     cluster: Cluster = CLUSTER,
     is_spm: bool = False,
+    host_names: dict[str, str] | None = None,
 ) -> HostSnapshot:
     return HostSnapshot(
         cluster=cluster,
@@ -42,6 +43,7 @@ def snapshot(
         state=state or host(),
         vms={v.vm_id: v for v in vms},
         host_statuses=host_statuses or {"h2": HostStatus.Up, "h3": HostStatus.Up},
+        host_names=host_names or {},
     )
 
 

@@ -66,6 +66,26 @@ def test_grace_period(status, attempts, since, spm, vm_count, expected, expected
         assert after.unanswered_attempts == attempts + 1
 
 
+LAST_ANSWERED_CASES = [
+    # seconds since the stored success, since the last answered poll the report knows, status, stored success after
+    ("answered polls after the last write hold the grace", 61, 10, HostStatus.Connecting, NOW - 10),
+    ("no answered poll known: the stored success counts", 61, None, HostStatus.NonResponsive, NOW - 61),
+    ("an older answered poll changes nothing", 30, 61, HostStatus.Connecting, NOW - 30),
+    ("the last answered poll too is past the grace", 120, 61, HostStatus.NonResponsive, NOW - 61),
+    ("never written, answered polls known", None, 10, HostStatus.Connecting, NOW - 10),
+]
+
+
+@pytest.mark.parametrize("since, answered, expected, success", [c[1:] for c in LAST_ANSWERED_CASES],
+                         ids=[c[0] for c in LAST_ANSWERED_CASES])
+def test_grace_counts_from_the_last_answered_poll(since, answered, expected, success):
+    last = None if since is None else NOW - since
+    snap = snapshot(host(HostStatus.Connecting, unanswered_attempts=5, last_success_at=last))
+    analysis = run(snap, failed(last_answered_at=None if answered is None else NOW - answered))
+    after = host_after(analysis, snap)
+    assert (after.status, after.last_success_at) == (expected, success)
+
+
 @pytest.mark.parametrize("kind", [FetchErrorKind.UNREACHABLE, FetchErrorKind.PROTOCOL, FetchErrorKind.INVALID_DATA])
 def test_other_failures_count_as_unanswered(kind):
     analysis = run(snapshot(), failed(kind))

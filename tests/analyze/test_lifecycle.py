@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from tests.analyze.builders import NOW, down, failed, host, names, report, run, snapshot, stats, up, vm, vm_after
+from tests.analyze.builders import (
+    NOW,
+    POLICY,
+    H,
+    down,
+    failed,
+    host,
+    names,
+    report,
+    run,
+    snapshot,
+    stats,
+    up,
+    vm,
+    vm_after,
+)
+from vurti.analyze import apply_analysis
 from vurti.analyze.lifecycle import NOT_FOUND
 from vurti.domain.analysis import Analysis
 from vurti.domain.commands import DestroyVm
@@ -14,20 +32,24 @@ from vurti.domain.status import VmStatus
 
 # ---- unknown to the engine -------------------------------------------------------------
 
+OVIRT_DESTROYS = replace(POLICY, destroy_paused_vms=True)
+
 EXTERNAL_CASES = [
-    ("running -> external", up("x", name="ext"), True, []),
-    ("migrating in -> external", up("x", VmStatus.MigratingTo), True, []),
-    ("paused on ENOSPC -> external", up("x", VmStatus.Paused, pause_code="ENOSPC"), True, []),
-    ("down -> destroyed only", down("x"), False, [DestroyVm("h1", "x", "unknown VM down")]),
-    ("paused on EIO -> destroyed only", up("x", VmStatus.Paused, pause_code="EIO"), False,
-     [DestroyVm("h1", "x", "unknown VM paused on EIO")]),
+    ("running -> external", up("x", name="ext"), POLICY, True, []),
+    ("migrating in -> external", up("x", VmStatus.MigratingTo), POLICY, True, []),
+    ("paused on ENOSPC -> external", up("x", VmStatus.Paused, pause_code="ENOSPC"), POLICY, True, []),
+    ("down -> destroyed only", down("x"), POLICY, False, [DestroyVm("h1", "x", "unknown VM down")]),
+    ("paused on EIO -> external, never destroyed by default", up("x", VmStatus.Paused, pause_code="EIO"), POLICY,
+     True, []),
+    ("paused on EIO, oVirt's rule on -> destroyed only", up("x", VmStatus.Paused, pause_code="EIO"),
+     OVIRT_DESTROYS, False, [DestroyVm("h1", "x", "unknown VM paused on EIO")]),
 ]
 
 
-@pytest.mark.parametrize("reported, registered, commands", [c[1:] for c in EXTERNAL_CASES],
+@pytest.mark.parametrize("reported, policy, registered, commands", [c[1:] for c in EXTERNAL_CASES],
                          ids=[c[0] for c in EXTERNAL_CASES])
-def test_unknown_vm(reported, registered, commands):
-    analysis = run(snapshot(), report((reported,)))
+def test_unknown_vm(reported, policy, registered, commands):
+    analysis = run(snapshot(), report((reported,)), policy=policy)
     assert list(analysis.commands) == commands
     if registered:
         [new] = analysis.vms
@@ -48,8 +70,8 @@ DOWN_CASES = [
     ("from unknown", VmStatus.Unknown, down(code=1, reason=1), VmStatus.Down, True),
     ("powering down", VmStatus.PoweringDown, down(code=0, reason=6), VmStatus.Down, True),
     ("hibernated", VmStatus.SavingState, down(code=0, reason=5), VmStatus.Suspended, False),
-    ("hibernation failed", VmStatus.SavingState, down(code=1, reason=1), VmStatus.Down, True),
-    ("left by migration, destination unknown", VmStatus.Up, down(code=0, reason=4), VmStatus.Down, False),
+    # oVirt stores Suspended either way; the failure is told by its event (VmDown, error).
+    ("hibernation failed", VmStatus.SavingState, down(code=1, reason=1, message="no space"), VmStatus.Suspended, True),
 ]
 
 
@@ -67,6 +89,44 @@ def test_down_on_own_host(stored, reported, expected, vm_down):
     if vm_down:
         [event] = [e for e in analysis.events if isinstance(e, VmDown)]
         assert event.is_error == (reported.exit_code == 1)
+        assert event.severity == ("error" if reported.exit_code == 1 else "normal")
+
+
+EXIT_REASON_WORDS = [
+    # wire exitReason, the name the audit line gives it (vdsm vmexitreason.py, the engine's VmExitReason)
+    (12, "PostcopyMigrationFailed"),
+    (13, "DestroyedOnReboot"),
+    (14, "DestroyedOnPauseTimeout"),
+]
+
+
+@pytest.mark.parametrize("reason, name", EXIT_REASON_WORDS, ids=[n for _, n in EXIT_REASON_WORDS])
+def test_exit_reason_is_named_as_vdsm_names_it(reason, name):
+    snap = snapshot(vms=(vm(),))
+    analysis = run(snap, report((down(code=1, reason=reason, message="bye"),)))
+    [event] = [e for e in analysis.events if isinstance(e, VmDown)]
+    assert f": {name}, exit code 1" in event.describe()
+
+
+def test_left_by_migration_to_a_destination_not_known_yet_is_never_down():
+    """The source's Down record with exitReason 4 arrives before the destination reports the VM."""
+    snap = snapshot(vms=(vm(),))
+    analysis = run(snap, report((down(code=0, reason=4, message="Migration succeeded"),)))
+    after = vm_after(analysis, snap)
+    assert (after.status, after.host_id, after.exit_reason) == (VmStatus.MigratingFrom, H, 4)
+    assert names(analysis) == ["VmStateChanged"]  # no VmDown: not a crash
+    assert analysis.commands == (DestroyVm("h1", "v1", "down recorded"),)
+    again = run(apply_analysis(snap, analysis), report((), fetched_at=NOW + 3), now=NOW + 3)  # record destroyed
+    assert (again.vms, again.events) == ((), ())
+
+
+def test_hibernation_failure_is_told_by_its_event():
+    snap = snapshot(vms=(vm(status=VmStatus.SavingState),))
+    analysis = run(snap, report((down(code=1, reason=1, message="no space"),)))
+    [changed] = [e for e in analysis.events if type(e).__name__ == "VmStateChanged"]
+    [event] = [e for e in analysis.events if isinstance(e, VmDown)]
+    assert (changed.new, changed.reason) == ("Suspended", "saving state failed: no space")
+    assert event.severity == "error"
 
 
 def test_down_record_seen_again_only_asks_for_destroy_again():
@@ -92,8 +152,10 @@ DISAPPEARED_CASES = [
     ("unknown and gone", VmStatus.Unknown, {}, VmStatus.Down, "h-none", 1, ["VmStateChanged", "VmDisappeared"]),
     ("powering down done", VmStatus.PoweringDown, {}, VmStatus.Down, "h-none", 0, ["VmStateChanged"]),
     ("reboot then gone", VmStatus.RebootInProgress, {}, VmStatus.Down, "h-none", 0, ["VmStateChanged"]),
-    ("migration without destination", VmStatus.MigratingFrom, {}, VmStatus.Down, "h-none", 1,
-     ["VmStateChanged", "VmDisappeared"]),
+    ("migration without destination: aborted", VmStatus.MigratingFrom, {}, VmStatus.Down, "h-none", 1,
+     ["VmMigrationAborted", "VmStateChanged", "VmDisappeared"]),
+    ("left by migration, record destroyed: waits for the destination", VmStatus.MigratingFrom,
+     {"exit_code": 0, "exit_reason": 4}, VmStatus.MigratingFrom, "h1", 0, []),
     ("migration source gone: hand over", VmStatus.MigratingFrom, {"migrating_to_host": "h2"}, VmStatus.MigratingTo,
      "h2", None, ["VmStateChanged"]),
 ]

@@ -10,10 +10,11 @@ from tests.analyze.builders import NOW, POLICY, H, down, events_of, names, repor
 from vurti.analyze import analyze, apply_analysis
 from vurti.domain.model import HostConfig
 from vurti.domain.commands import DestroyVm
-from vurti.domain.events import VmMigrationEnded, VmMigrationFailed, VmMigrationStarted
+from vurti.domain.events import VmMigrationAborted, VmMigrationEnded, VmMigrationFailed, VmMigrationStarted
 from vurti.domain.status import HostStatus, VmStatus
 
 MIGRATING = dict(status=VmStatus.MigratingFrom, migrating_to_host="h2")
+MIGRATING_FROM_H2 = {"status": VmStatus.MigratingFrom, "migrating_to_host": "h1"}
 
 
 def ended(analysis):
@@ -59,11 +60,14 @@ def test_source_down_migration_succeeded_hands_over(dest_status, expected):
 
 
 def test_source_crash_during_migration_aborts_it():
-    snap = snapshot(vms=(vm(**MIGRATING),))
+    snap = snapshot(vms=(vm(**MIGRATING),), host_names={"h2": "host-two"})
     analysis = run(snap, report((down(code=1, reason=8, message="Migration failed"),)))
     after = vm_after(analysis, snap)
     assert (after.status, after.host_id, after.migrating_to_host) == (VmStatus.Down, None, None)
     assert "VmDown" in names(analysis)
+    [aborted] = events_of(analysis, VmMigrationAborted)
+    assert aborted.severity == "error"
+    assert aborted.describe() == "VM v1 migration from host h1 to host host-two aborted: Migration failed"
     assert {c.host_id for c in analysis.commands} == {"h1", "h2"}  # both copies destroyed
 
 
@@ -75,11 +79,26 @@ def test_source_runs_it_again_migration_failed():
     assert [e.destination_host_id for e in events_of(analysis, VmMigrationFailed)] == ["h2"]
 
 
-def test_postcopy_pause_on_the_source_is_not_a_pause():
-    snap = snapshot(vms=(vm(**MIGRATING),))
+POSTCOPY_CASES = [
+    # destination's status, expected status of the VM there
+    ("destination up", HostStatus.Up, VmStatus.MigratingTo),
+    ("destination non responsive", HostStatus.NonResponsive, VmStatus.Unknown),
+]
+
+
+@pytest.mark.parametrize("dest_status, expected", [c[1:] for c in POSTCOPY_CASES], ids=[c[0] for c in POSTCOPY_CASES])
+def test_postcopy_pause_on_the_source_is_the_hand_over(dest_status, expected):
+    snap = snapshot(vms=(vm(**MIGRATING),), host_statuses={"h2": dest_status})
     analysis = run(snap, report((up(status=VmStatus.Paused, pause_code="POSTCOPY"),)))
-    assert vm_after(analysis, snap).status == VmStatus.MigratingFrom
-    assert analysis.events == () and analysis.commands == ()
+    after = vm_after(analysis, snap)
+    assert (after.host_id, after.status, after.migrating_from_host, after.pause_code) == ("h2", expected, H, None)
+    assert names(analysis) == ["VmStateChanged"] and analysis.commands == ()  # not a pause, never destroyed
+
+
+def test_postcopy_pause_without_a_known_destination_stays_a_migration_source():
+    snap = snapshot(vms=(vm(status=VmStatus.MigratingFrom),))
+    analysis = run(snap, report((up(status=VmStatus.Paused, pause_code="POSTCOPY"),)))
+    assert (analysis.vms, analysis.events, analysis.commands) == ((), (), ())
 
 
 # ---- on the destination (h1 is the destination; the VM's host is h2) ------------------------------
@@ -91,6 +110,10 @@ DEST_CASES = [
      "h2", VmStatus.MigratingFrom, H, False),
     ("external migration: destination learned", dict(status=VmStatus.MigratingFrom), up(status=VmStatus.MigratingTo),
      "h2", VmStatus.MigratingFrom, H, False),
+    ("source already left it: handed over here", {"status": VmStatus.MigratingFrom, "exit_code": 0, "exit_reason": 4},
+     up(status=VmStatus.MigratingTo), H, VmStatus.MigratingTo, None, False),
+    ("source already left it: destination up ends it", {"status": VmStatus.MigratingFrom, "exit_code": 0, "exit_reason": 4},
+     up(), H, VmStatus.Up, None, True),
     ("destination up: ended", dict(MIGRATING, migrating_to_host=H), up(), H, VmStatus.Up, None, True),
     ("destination up, destination unknown before: ended", dict(status=VmStatus.MigratingFrom), up(), H, VmStatus.Up,
      None, True),
@@ -162,8 +185,8 @@ def test_source_leftover_after_the_destination_took_over():
 # ---- a VM reported by another host outside a migration --------------------------------------------
 
 OTHER_HOST_CASES = [
-    ("paused copy while running elsewhere: destroyed", VmStatus.Up, "h2", up(status=VmStatus.Paused, pause_code="EIO"),
-     "h2", VmStatus.Up, ["destroy:h1:v1"]),
+    ("paused copy while running elsewhere: left alone by default", VmStatus.Up, "h2",
+     up(status=VmStatus.Paused, pause_code="EIO"), "h2", VmStatus.Up, []),
     ("paused while unknown elsewhere: ignored", VmStatus.Unknown, "h2", up(status=VmStatus.Paused), "h2",
      VmStatus.Unknown, []),
     ("up while unknown elsewhere: restored here", VmStatus.Unknown, "h2", up(), H, VmStatus.Up, []),
@@ -186,6 +209,14 @@ def test_reported_on_another_host(stored, stored_host, reported, host_id, status
     assert (after.host_id, after.status) == (host_id, status)
     assert [c.key for c in analysis.commands] == commands
     assert ended(analysis) == []
+
+
+def test_paused_copy_while_running_elsewhere_is_destroyed_only_with_ovirts_rule():
+    snap = snapshot(vms=(vm(status=VmStatus.Up, host_id="h2"),))
+    analysis = run(snap, report((up(status=VmStatus.Paused, pause_code="EIO"),)),
+                   policy=replace(POLICY, destroy_paused_vms=True))
+    assert [c.key for c in analysis.commands] == ["destroy:h1:v1"]
+    assert vm_after(analysis, snap).host_id == "h2"
 
 
 def test_up_while_up_elsewhere_is_a_migration_no_poll_saw_start():
@@ -229,3 +260,62 @@ def test_postcopy_pause_unseen_migration_is_a_migration_source():
     analysis = run(snap, report((up(status=VmStatus.Paused, pause_code="POSTCOPY"),)))
     assert vm_after(analysis, snap).status == VmStatus.MigratingFrom
     assert "VmMigrationStarted" in names(analysis) and "VmPaused" not in names(analysis)
+
+
+# ---- words people read ------------------------------------------------------------------------------
+
+NAMES = {"h2": "host-two"}
+WORDS_CASES = [
+    # stored VM, report from h1, a line the audit log must show
+    ("migration starts", vm(migrating_to_host="h2"), up(status=VmStatus.MigratingFrom),
+     "VM v1 migrating from host h1 to host host-two"),
+    ("migration starts, destination unknown", vm(), up(status=VmStatus.MigratingFrom),
+     "VM v1 migrating from host h1 to a host not known yet"),
+    ("destination reports it", vm(host_id="h2", **MIGRATING_FROM_H2), up(),
+     "VM v1 migration from host host-two to host h1 completed"),
+    ("handed over", vm(**MIGRATING), down(code=0, reason=4), "handed over to host host-two"),
+]
+
+
+@pytest.mark.parametrize("stored, reported, line", [c[1:] for c in WORDS_CASES], ids=[c[0] for c in WORDS_CASES])
+def test_events_name_hosts(stored, reported, line):
+    snap = snapshot(vms=(stored,), host_names=NAMES)
+    analysis = run(snap, report((reported,)))
+    lines = [e.describe() for e in analysis.events]
+    assert any(line in text for text in lines), lines
+    assert not any("h2" in text for text in lines), lines
+
+
+ADOPT_CASES = [
+    ("down in the DB", {"status": VmStatus.Down, "host_id": None}),
+    ("never ran", {"status": VmStatus.Unassigned, "host_id": None}),
+]
+
+
+@pytest.mark.parametrize("stored", [c[1] for c in ADOPT_CASES], ids=[c[0] for c in ADOPT_CASES])
+def test_migration_destination_adopts_a_vm_that_runs_nowhere(stored):
+    snap = snapshot(vms=(vm(**stored),))
+    analysis = run(snap, report((up(status=VmStatus.MigratingTo),)))
+    after = vm_after(analysis, snap)
+    assert (after.host_id, after.status) == (H, VmStatus.MigratingTo)
+    assert analysis.commands == ()
+
+
+def test_left_by_migration_then_destination_named_and_up():
+    """Source's Down(4) first, then the destination reports migrating in, then Up: never Down."""
+    src = snapshot(vms=(vm(),), host_names={"h2": "host-two"})
+    a1 = run(src, report((down(code=0, reason=4),)))
+    left = apply_analysis(src, a1).vms["v1"]
+    assert (left.status, left.host_id) == (VmStatus.MigratingFrom, H)
+    dst = replace(src, config=HostConfig(id="h2", name="host-two", cluster_id="c1", url="http://h2"),
+                  state=replace(src.state, host_id="h2", last_report_at=None), vms={"v1": left},
+                  host_names={H: "h1"})
+    a2 = analyze(dst, report((up(status=VmStatus.MigratingTo, status_time=5),), host_id="h2"), NOW, POLICY)
+    handed = apply_analysis(dst, a2).vms["v1"]
+    assert (handed.host_id, handed.status, handed.migrating_from_host) == ("h2", VmStatus.MigratingTo, H)
+    assert any("handed over to host host-two" in e.describe() for e in a2.events)
+    dst = apply_analysis(dst, a2)
+    a3 = analyze(dst, report((up(status_time=9),), host_id="h2", fetched_at=NOW + 3), NOW + 3, POLICY)
+    final = apply_analysis(dst, a3).vms["v1"]
+    assert (final.host_id, final.status, final.exit_reason) == ("h2", VmStatus.Up, None)
+    assert ended(a3) == [(H, "h2")]

@@ -46,6 +46,40 @@ def test_transition(stored, pause_code, reported, expected, reason, extra):
     assert sorted(n for n in names(analysis) if n != "VmStateChanged") == sorted(extra)
 
 
+MONITOR_CASES = [
+    # stored status, report kind, reported monitorResponse, expected status
+    ("short list says nothing of the monitor", VmStatus.NotResponding, {"vms_full": False}, None,
+     VmStatus.NotResponding),
+    ("full list without monitorResponse", VmStatus.NotResponding, {}, None, VmStatus.NotResponding),
+    ("push says nothing of the monitor", VmStatus.NotResponding, {"partial": True}, None, VmStatus.NotResponding),
+    ("monitor answers again", VmStatus.NotResponding, {}, 0, VmStatus.Up),
+    ("still stuck", VmStatus.NotResponding, {}, -1, VmStatus.NotResponding),
+    ("up, short list", VmStatus.Up, {"vms_full": False}, None, VmStatus.Up),
+    ("up, stuck", VmStatus.Up, {}, -1, VmStatus.NotResponding),
+]
+
+
+@pytest.mark.parametrize("stored, kind, monitor, expected", [c[1:] for c in MONITOR_CASES],
+                         ids=[c[0] for c in MONITOR_CASES])
+def test_absent_monitor_response_is_unknown_not_a_change(stored, kind, monitor, expected):
+    snap = snapshot(vms=(vm(status=stored),))
+    analysis = run(snap, report((up(monitor_response=monitor),), **kind))
+    assert vm_after(analysis, snap).status == expected
+    assert bool(events_of(analysis, VmStateChanged)) == (stored != expected)
+
+
+def test_not_responding_settles_over_short_and_statistics_polls():
+    """Short list, statistics poll (still stuck), short list: one transition, not three."""
+    snap = snapshot(vms=(vm(),))
+    changes = 0
+    for i, (monitor, full) in enumerate([(-1, True), (None, False), (-1, True), (None, False)]):
+        analysis = run(snap, report((up(monitor_response=monitor, status_time=i),), vms_full=full,
+                                    fetched_at=1000.0 + i))
+        changes += len(events_of(analysis, VmStateChanged))
+        snap = snapshot(analysis.host or snap.state, tuple(vm_after(analysis, snap, v) for v in snap.vms))
+    assert snap.vms["v1"].status == VmStatus.NotResponding and changes == 1
+
+
 def test_unchanged_vm_is_not_in_the_analysis():
     snap = snapshot(vms=(vm(),))
     analysis = run(snap, report((up(),)))
@@ -81,6 +115,7 @@ WATCHDOG_CASES = [
     ("newer watchdog", 40.0, Watchdog("reset", 50.0), True, 50.0),
     ("same watchdog", 50.0, Watchdog("reset", 50.0), False, 50.0),
     ("no watchdog", 50.0, None, False, 50.0),
+    ("watchdog without an action", 40.0, Watchdog(None, 50.0), True, 50.0),
 ]
 
 
@@ -89,7 +124,7 @@ WATCHDOG_CASES = [
 def test_watchdog(last, watchdog, fired, stored):
     snap = snapshot(vms=(vm(last_watchdog_time=last),))
     analysis = run(snap, report((up(watchdog=watchdog),)))
-    assert [e.action for e in events_of(analysis, WatchdogEvent)] == (["reset"] if fired else [])
+    assert [e.action for e in events_of(analysis, WatchdogEvent)] == ([watchdog.action or ""] if fired else [])
     assert vm_after(analysis, snap).last_watchdog_time == stored
 
 

@@ -6,6 +6,7 @@ by eager execution.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from vurti.inventory import add_hosts
 from vurti.runtime import keys
 from vurti.runtime.schedule import phase
 from vurti.sim.registration import fleet_hosts
+from vurti.sim.wire import STATS_PERIOD
 from vurti.store.db import upgrade
 
 
@@ -256,3 +258,30 @@ def test_a_batch_whose_hosts_share_a_vm_is_applied_one_host_at_a_time(
     with svc.uow() as uow:
         vm = uow.vms.get_vm(vm_id)
     assert vm is not None and vm.status is VmStatus.MigratingFrom and vm.migrating_to_host == ids[1]
+
+
+def test_nic_rates_come_from_the_counters_of_two_statistics_polls(svc: Services, sim: SimProcess) -> None:
+    """The simulator sends what VDSM sends: byte counters and sampleTime, no rates."""
+    svc.refresh("host-0001")  # a statistics poll: the first counters
+    time.sleep(1.2)  # VM counters grow with the VM's elapsed seconds
+    sim.control.tick(STATS_PERIOD)  # the agent takes its next VM sample
+    svc.refresh("host-0001")
+    host = svc.resolve_host("host-0001")
+    with svc.uow() as uow:
+        host_stats = uow.hosts.get_host_stats(host.id)
+        vm_nics = [nic for vm in uow.vms.list_vms(host.id)
+                   for nic in (uow.vms.get_vm_stats(vm.vm_id) or (0, None))[1].nics]
+    assert host_stats is not None
+    assert all(nic.rx_rate is not None and nic.rx_rate > 0 for nic in host_stats[1].nics if nic.name == "eno1")
+    assert vm_nics and all(nic.rx_rate is not None and nic.rx_rate > 0 for nic in vm_nics)
+
+
+def test_destroy_lines_name_the_vm_and_the_host(svc: Services, sim: SimProcess) -> None:
+    svc.refresh("host-0001")  # Up, its VMs known
+    vm_id = sim.control.vms("host-0001")[0]["vm_id"]
+    sim.control.crash(vm_id)
+    svc.refresh("host-0001")  # the Down recorded, then VM.destroy sent
+    with svc.uow() as uow:
+        name = uow.vms.get_vm(vm_id).name
+        lines = [line.message for line in uow.audit.recent(limit=50) if line.event_type == "VmDestroyed"]
+    assert name and lines == [f"VM {name} record destroyed on host host-0001 (down recorded)"]

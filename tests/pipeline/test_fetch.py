@@ -76,3 +76,56 @@ def test_a_change_is_sent_once_while_its_update_is_pending(
     clock.now += 9.0
     (late,) = service.fetch_many([("h", None)])
     assert late.report is not None  # its update never committed: send it again
+
+
+@pytest.mark.parametrize("status", [HostStatus.Connecting, HostStatus.Initializing, HostStatus.NonOperational],
+                         ids=lambda s: s.name)
+def test_a_vm_down_on_a_host_not_up_is_read_in_full(
+    parts: tuple[FetchService, HostCache, Clock], sim: SimProcess, status: HostStatus
+) -> None:
+    """The short list has no exit fields; the Down must reach the update with them."""
+    service, cache, _ = parts
+    _up_with_current_digest(service, cache)
+    (committed,) = service.fetch_many([("h", None)], force=True)
+    cache.record("h", status, committed.digest)
+    vm = sim.control.vms("host-0001")[0]["vm_id"]
+    sim.control.crash(vm, message="qemu died")
+    (outcome,) = service.fetch_many([("h", None)])
+    report = outcome.report
+    assert report is not None and report.ok and report.vms_full
+    assert report.capabilities is not None and report.stats is not None  # the first round's host data kept
+    (down,) = [v for v in report.vms if v.vm_id == vm]
+    assert (down.exit_code, down.exit_reason, down.exit_message) == (1, 2, "qemu died")
+
+
+def test_an_unchanged_short_list_of_a_host_not_up_goes_on_as_it_is(
+    parts: tuple[FetchService, HostCache, Clock],
+) -> None:
+    service, cache, _ = parts
+    _up_with_current_digest(service, cache)
+    (committed,) = service.fetch_many([("h", None)], force=True)
+    cache.record("h", HostStatus.NonOperational, committed.digest)
+    (outcome,) = service.fetch_many([("h", None)])
+    assert outcome.report is not None and outcome.report.capabilities is not None
+    assert outcome.report.vms is not None and not outcome.report.vms_full  # no second round
+
+
+def test_a_failed_poll_carries_the_last_answered_poll(
+    parts: tuple[FetchService, HostCache, Clock], sim: SimProcess
+) -> None:
+    """Unchanged polls stop at the fetch and write nothing; the grace must still count from them."""
+    service, cache, clock = parts
+    _up_with_current_digest(service, cache)
+    for _ in range(3):
+        clock.now += 3.0
+        (quiet,) = service.fetch_many([("h", None)])
+        assert quiet.report is None and quiet.answered
+    last_answered = clock.now
+    sim.control.set_fault("host-0001", "refuse")
+    try:
+        clock.now += 3.0
+        (failed,) = service.fetch_many([("h", None)])
+    finally:
+        sim.control.clear_fault("host-0001")
+    assert failed.report is not None and not failed.report.ok and not failed.answered
+    assert failed.report.last_answered_at == last_answered

@@ -80,3 +80,18 @@ def test_pending_digest_and_commit_record(cache: HostCache) -> None:
     cache.forget("a")
     (a,) = _cycle(cache, ["a"])
     assert a.url is None and a.cycle == 0
+
+
+def test_answered_polls_and_names_are_remembered(cache: HostCache) -> None:
+    token = cache.new_token()
+    cache.begin_cycles(["a", "b"], token, 5)
+    cache.end_cycles(["a", "b"], token, [("b", "d-b", 7.0)], answered=[("a", 100.5)])
+    a, b = _cycle(cache, ["a", "b"])
+    assert (a.answered_at, b.answered_at, b.pending) == (100.5, None, "d-b")
+    cache.record_many([("a", HostStatus.Up, "d1")], {"a": "host-a"})
+    (a,) = _cycle(cache, ["a"])
+    assert (a.name, a.label, a.answered_at) == ("host-a", "host-a", 100.5)
+    held = cache.new_token()
+    cache.begin_cycles(["a"], held, 5)
+    (busy,) = cache.begin_cycles(["a"], cache.new_token(), 5)
+    assert busy.busy and busy.label == "host-a"  # the fetch log names a skipped host

@@ -145,8 +145,11 @@ def test_restart_changes_boot_time_and_clock_and_keeps_vms(sim: SimProcess) -> N
     host = "host-0010"
     before_stats = sim.result(host, "Host.getStats")
     before_vms = sim.result(host, "Host.getVMList")
-    sim.control.set_fault(host, "restart", seconds=1.0)
-    assert sim.rpc(host, "Host.getVMList")["error"]["code"] == 99
+    with sim.peer(host) as watcher:
+        sim.control.set_fault(host, "restart", seconds=1.0)
+        assert watcher.closed_within(5)  # a restarting VDSM closes every connection
+    with sim.peer(host) as fresh:
+        assert fresh.call("Host.getVMList")["error"]["code"] == 99
     wait_for(lambda: "result" in sim.rpc(host, "Host.ping"), timeout=5, what="agent restart to end")
     after_stats = sim.result(host, "Host.getStats")
     after_vms = sim.result(host, "Host.getVMList")

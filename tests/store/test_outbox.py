@@ -64,7 +64,7 @@ def test_audit_lines_are_readable_and_logged_once_per_outbox_id(uow: SqlUnitOfWo
         assert len(lines) == 4
         assert lines[-1].message == "Host h1 status changed from Unassigned to Up"
         down = next(line for line in lines if line.event_type == "VmDown")
-        assert down.vm_id == "vm-1" and down.host_id == "h1" and down.severity == "normal"
+        assert down.vm_id == "vm-1" and down.host_id == "h1" and down.severity == "error"  # an error exit
         assert down.message == EVENTS[1].describe() and "qemu died" in down.message
         assert [x.event_type for x in uow.audit.recent(host_id="h2")] == ["AgentError"]
         first = lines[-1].id

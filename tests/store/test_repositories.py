@@ -104,6 +104,7 @@ def test_load_snapshot_costs_two_statements_whatever_the_vm_count(
     assert len(snapshot.vms) == count + 2
     assert "vm-9002" not in snapshot.vms
     assert snapshot.host_statuses == {"h2": HostStatus.NonResponsive}
+    assert snapshot.host_names == {"h2": "host-2"}  # for events people read
     assert snapshot.cluster == CLUSTER and snapshot.config == HOST
 
 

@@ -120,14 +120,17 @@ def nic_stats(name: str, n: dict[str, Any], bad: list[str]) -> NicStats:
         name=name,
         state=state,
         speed=get_int(n, "speed", bad),
-        rx_rate=get_float(n, "rxRate", bad),
-        tx_rate=get_float(n, "txRate", bad),
+        # VDSM sends counters (rx, tx) and sampleTime; the analyzer derives the rates.
+        # Older agents sent rxRate/txRate themselves: kept when present.
+        rx_rate=_optional_float(n, "rxRate", bad),
+        tx_rate=_optional_float(n, "txRate", bad),
         rx_bytes=get_int(n, "rx", bad),
         tx_bytes=get_int(n, "tx", bad),
         rx_errors=get_int(n, "rxErrors", bad),
         tx_errors=get_int(n, "txErrors", bad),
         rx_dropped=get_int(n, "rxDropped", bad),
         tx_dropped=get_int(n, "txDropped", bad),
+        sample_time=_optional_float(n, "sampleTime", bad),
     )
 
 
@@ -136,12 +139,34 @@ def disk_stats(name: str, d: dict[str, Any], bad: list[str]) -> DiskStats:
         name=name,
         read_rate=get_float(d, "readRate", bad),
         write_rate=get_float(d, "writeRate", bad),
-        read_latency=get_float(d, "readLatency", bad) / _NS,  # VDSM: nanoseconds
-        write_latency=get_float(d, "writeLatency", bad) / _NS,
-        flush_latency=get_float(d, "flushLatency", bad) / _NS,
+        read_latency=_seconds(d, "readLatency", bad),
+        write_latency=_seconds(d, "writeLatency", bad),
+        flush_latency=_seconds(d, "flushLatency", bad),
         apparent_size=get_int(d, "apparentsize", bad),
         true_size=get_int(d, "truesize", bad),
     )
+
+
+def _optional_float(d: dict[str, Any], key: str, bad: list[str]) -> float | None:
+    v = d.get(key)
+    if v is None:
+        return None
+    f = to_float(v)
+    if f is None:
+        bad.append(key)
+    return f
+
+
+def _seconds(d: dict[str, Any], key: str, bad: list[str]) -> float | None:
+    """A latency in nanoseconds (VDSM) as seconds; absent or unreadable is unknown, not 0."""
+    v = d.get(key)
+    if v is None:
+        return None
+    f = to_float(v)
+    if f is None:
+        bad.append(key)
+        return None
+    return f / _NS
 
 
 def devices(raw: dict[str, Any] | None, key: str, bad: list[str], build: Any) -> tuple[Any, ...]:

@@ -85,8 +85,9 @@ def _watchdog(e: dict[str, Any], bad: list[str]) -> Watchdog | None:
     if raw is None:
         return None
     if type(raw) is dict:
+        # VDSM may leave the action out; the time is what makes the event new.
         action, when = raw.get("action"), to_float(raw.get("time"))
-        if type(action) is str and when is not None:
+        if (action is None or type(action) is str) and when is not None:
             return Watchdog(action=action, time=when)
     bad.append("watchdogEvent")
     return None

@@ -9,11 +9,13 @@ function implementing it and to its test.
 Modules: host (reachability, grace, recovery, cluster checks), vms (per-report VM
 orchestration), lifecycle (external, Down, disappeared, Unknown), running (a VM on
 its own host), migration (a VM reported by another host), checks (watchdog,
-memory, balloon, NICs), staleness, apply (fold an Analysis into a snapshot).
+memory, balloon, NICs), nic_rates (NIC rates from two samples of counters),
+staleness, apply (fold an Analysis into a snapshot).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 
 from vurti.domain.analysis import Analysis
 from vurti.domain.model import HostSnapshot, evolve
@@ -24,6 +26,7 @@ from vurti.analyze._work import Work
 from vurti.analyze.apply import apply_analysis
 from vurti.analyze.host import analyze_host
 from vurti.analyze.lifecycle import lost_with_host
+from vurti.analyze.nic_rates import nic_rates
 from vurti.analyze.staleness import Freshness, forget_host_clock, report_freshness
 from vurti.analyze.vms import analyze_vms
 
@@ -49,7 +52,13 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
     if freshness is Freshness.DUPLICATE:
         return Analysis()
 
-    work = Work(host_id=host_id, now=now, vms=dict(snapshot.vms), host_statuses=snapshot.host_statuses)
+    work = Work(
+        host_id=host_id,
+        now=now,
+        vms=dict(snapshot.vms),
+        host_statuses=snapshot.host_statuses,
+        host_names={**snapshot.host_names, host_id: snapshot.config.name},
+    )
     outcome = analyze_host(work, snapshot, report, policy)
     state = outcome.state
     vm_stats: tuple[tuple[str, VmStats], ...] = ()
@@ -63,6 +72,10 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
             state = evolve(state, vm_count=len(work.running_here()))
 
     host_stats = report.stats if outcome.answered and report.stats_due else None
+    if host_stats is not None:
+        nics, samples = nic_rates(host_stats.nics, state.nic_samples)
+        state = evolve(state, nic_samples=samples)
+        host_stats = replace(host_stats, nics=nics) if nics != host_stats.nics else host_stats
     return Analysis(
         host=state if state != snapshot.state else None,
         vms=tuple(vm for vm_id, vm in work.vms.items() if snapshot.vms.get(vm_id) != vm),

@@ -35,7 +35,7 @@ def check_watchdog(work: Work, vm: VmState, reported: VmReport) -> VmState:
         return vm
     if vm.last_watchdog_time is not None and watchdog.time <= vm.last_watchdog_time:
         return vm
-    work.emit(WatchdogEvent, vm_id=vm.vm_id, vm_name=vm.name, action=watchdog.action, event_time=watchdog.time)
+    work.emit(WatchdogEvent, vm_id=vm.vm_id, vm_name=vm.name, action=watchdog.action or "", event_time=watchdog.time)
     return evolve(vm, last_watchdog_time=watchdog.time)
 
 

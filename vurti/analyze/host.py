@@ -65,7 +65,7 @@ def analyze_host(work: Work, snapshot: HostSnapshot, report: HostReport, policy:
     if report.error is not None:
         if report.error.is_recovering:
             return HostOutcome(_recovering(work, state, report.error, policy))
-        return _unanswered(work, snapshot, state, report.error, policy)
+        return _unanswered(work, snapshot, state, report.error, policy, report.last_answered_at)
     return _answered(work, snapshot.cluster, state, report)
 
 
@@ -152,8 +152,21 @@ def in_grace_period(state: HostState, attempts: int, now: float, grace: float, p
     return state.last_success_at is not None and now <= state.last_success_at + grace
 
 
+def last_success(state: HostState, last_answered_at: float | None) -> float | None:
+    """The grace period counts from the last answered poll: the stored one, or a later one
+    the report knows of (answered polls that changed nothing are not written)."""
+    if last_answered_at is None or (state.last_success_at is not None and state.last_success_at >= last_answered_at):
+        return state.last_success_at
+    return last_answered_at
+
+
 def _unanswered(
-    work: Work, snapshot: HostSnapshot, state: HostState, error: FetchError, policy: MonitoringPolicy
+    work: Work,
+    snapshot: HostSnapshot,
+    state: HostState,
+    error: FetchError,
+    policy: MonitoringPolicy,
+    last_answered_at: float | None = None,
 ) -> HostOutcome:
     """handleNetworkException. Protocol and data errors count as unanswered polls too:
     the engine could not learn the host's state, and the grace period absorbs flaps."""
@@ -161,7 +174,12 @@ def _unanswered(
         # Once per run of failures; Connecting / NonResponsive events follow the run.
         work.emit(AgentError, kind=str(error.kind), message=error.message, verb=error.verb, code=error.code)
     attempts = state.unanswered_attempts + 1
-    state = evolve(state, unanswered_attempts=attempts, recovering_since=None)
+    state = evolve(
+        state,
+        unanswered_attempts=attempts,
+        recovering_since=None,
+        last_success_at=last_success(state, last_answered_at),
+    )
     running = work.running_here()
     grace = policy.grace_period(len(running), snapshot.config.is_spm)
     if in_grace_period(state, attempts, work.now, grace, policy):

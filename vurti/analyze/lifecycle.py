@@ -14,14 +14,14 @@ on every report that still shows the record, and the pipeline dedupes it by
 from __future__ import annotations
 
 
-from vurti.domain.events import ExternalVmDiscovered, VmDisappeared, VmDown
+from vurti.domain.events import ExternalVmDiscovered, VmDisappeared, VmDown, VmMigrationAborted
 from vurti.domain.exits import ExitCode, ExitReason
 from vurti.domain.model import VmState, evolve
+from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VmStatus
 
-from vurti.analyze._work import Work
-from vurti.analyze.migration import hand_over
+from vurti.analyze._work import Work, hand_over, left_by_migration
 from vurti.analyze.running import apply_runtime
 
 NOT_FOUND = "Could not find VM on host, assuming it went down unexpectedly"
@@ -46,12 +46,15 @@ def to_down(vm: VmState, code: int | None, reason: int | None, message: str | No
     )
 
 
-def discovered(work: Work, reported: VmReport, status: VmStatus, report: HostReport) -> VmState | None:
-    """A VM the engine does not know: external, unless it is Down or paused on EIO."""
+def discovered(
+    work: Work, reported: VmReport, status: VmStatus, report: HostReport, policy: MonitoringPolicy
+) -> VmState | None:
+    """A VM the engine does not know: external, unless it is Down (destroyed). oVirt also
+    destroys one paused on EIO; vurti only with `policy.destroy_paused_vms`."""
     if status == VmStatus.Down:
         work.destroy(reported.vm_id, "unknown VM down")
         return None
-    if status == VmStatus.Paused and reported.pause_code == "EIO":
+    if policy.destroy_paused_vms and status == VmStatus.Paused and reported.pause_code == "EIO":
         work.destroy(reported.vm_id, "unknown VM paused on EIO")
         return None
     vm = VmState(vm_id=reported.vm_id, name=reported.name or "", host_id=work.host_id, status=status, managed=False)
@@ -72,22 +75,44 @@ def down_reported(work: Work, vm: VmState, reported: VmReport) -> VmState:
     if vm.status == VmStatus.MigratingFrom:
         if code == ExitCode.Error:
             # abortVmMigration: the source crashed; stop the destination's copy too.
-            if vm.migrating_to_host is not None:
-                work.destroy(vm.vm_id, "migration aborted", host_id=vm.migrating_to_host)
+            aborted(work, vm, message or "the VM went down on the source")
             return _down(work, vm, code, reason, message)
         if vm.migrating_to_host is not None:
             return hand_over(work, vm, vm.migrating_to_host, "migration succeeded on the source")
     if reason == ExitReason.MigrationSucceeded:
-        # The VM left by migration to a host we do not know yet: not a crash. The host
-        # that reports it running next ends the migration (migration.migration_source).
-        new = evolve(to_down(vm, code, reason, message), migrating_from_host=work.host_id)
-        work.status_changed(vm, new, "migration succeeded; destination not known yet")
+        # The VM left by migration to a host we do not know yet: not a crash, and never
+        # Down. It stays migrating from here until a host reports it (migration.py).
+        new = evolve(
+            vm, status=VmStatus.MigratingFrom, exit_code=code, exit_reason=reason, exit_message=message, pause_code=None
+        )
+        work.status_changed(vm, new, "migration succeeded on the source; destination not known yet")
         return new
-    if vm.status == VmStatus.SavingState and code != ExitCode.Error:
+    if vm.status == VmStatus.SavingState:
+        # oVirt stores Suspended whether hibernation succeeded or not; only the event differs.
         new = evolve(to_down(vm, code, reason, message), status=VmStatus.Suspended)
-        work.status_changed(vm, new, "state saved")
+        if code != ExitCode.Error:
+            work.status_changed(vm, new, "state saved")
+            return new
+        work.status_changed(vm, new, f"saving state failed: {message}" if message else "saving state failed")
+        work.emit(VmDown, vm_id=vm.vm_id, vm_name=vm.name, exit_code=code, exit_reason=reason,
+                  exit_message=message or "")
         return new
     return _down(work, vm, code, reason, message)
+
+
+def aborted(work: Work, vm: VmState, why: str) -> None:
+    """abortVmMigration: VmMigrationAborted, and the destination's copy is destroyed."""
+    destination = vm.migrating_to_host
+    work.emit(
+        VmMigrationAborted,
+        vm_id=vm.vm_id,
+        vm_name=vm.name,
+        destination_host_id=destination,
+        destination_host_name=work.name_of(destination) if destination else "",
+        reason=why,
+    )
+    if destination is not None:
+        work.destroy(vm.vm_id, "migration aborted", host_id=destination)
 
 
 def _down(work: Work, vm: VmState, code: int | None, reason: int | None, message: str | None) -> VmState:
@@ -106,7 +131,10 @@ def disappeared(work: Work, vm: VmState) -> VmState:
     if vm.status == VmStatus.MigratingFrom:
         if vm.migrating_to_host is not None:
             return hand_over(work, vm, vm.migrating_to_host, "gone from the migration source")
+        if left_by_migration(vm):
+            return vm  # its Down record was destroyed; the destination has not reported it yet
         message = "migration aborted: VM gone from the source"
+        aborted(work, vm, "VM gone from the source")
         new = to_down(vm, int(ExitCode.Error), int(ExitReason.MigrationFailed), message)
         work.status_changed(vm, new, new.exit_message)
         work.emit(VmDisappeared, vm_id=vm.vm_id, vm_name=vm.name, last_status=vm.status.name)
@@ -124,7 +152,7 @@ def disappeared(work: Work, vm: VmState) -> VmState:
 def lost_with_host(work: Work) -> None:
     """The host is NonResponsive: only its running VMs' status becomes Unknown."""
     for vm in work.running_here():
-        if vm.status != VmStatus.Unknown:
+        if vm.status != VmStatus.Unknown and not left_by_migration(vm):  # that one left the host already
             new = evolve(vm, status=VmStatus.Unknown, migrating_to_host=None)
             work.status_changed(vm, new, "host non responsive")
             work.vms[vm.vm_id] = new

@@ -4,11 +4,13 @@ oVirt: VmAnalyzer.proceedVmReportedOnOtherHost and handOverVm. The report usuall
 comes from one end of a migration:
 
 - the destination's "Migration Destination" copy is ignored until the migration is
-  done (but it tells us the destination of a migration the engine did not start);
+  done (but it tells us the destination of a migration the engine did not start,
+  takes over a VM the source already left, and adopts a VM that runs nowhere);
 - the source's "Migration Source" copy, and its post-copy Paused copy (POSTCOPY,
   read as a migration source by running.effective_status), are ignored;
 - the destination reporting the VM running ends the migration: the VM moves there;
-- a Paused copy of a VM that runs elsewhere (not Unknown) is destroyed;
+- a Paused copy of a VM that runs elsewhere (not Unknown) is destroyed with
+  `policy.destroy_paused_vms` (oVirt's rule), left alone otherwise;
 - Up elsewhere ends a migration no poll saw start; anything when the VM runs nowhere
   moves the VM to this host;
   other statuses are ignored while the VM runs on another host.
@@ -17,28 +19,14 @@ comes from one end of a migration:
 from __future__ import annotations
 
 
-from vurti.domain.events import VmMigrationEnded
 from vurti.domain.exits import ExitReason
 from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
 
-from vurti.analyze._work import Work, destination_status
+from vurti.analyze._work import Work, hand_over, left_by_migration, migration_ended
 from vurti.analyze.running import accept_running
-
-
-def hand_over(work: Work, vm: VmState, destination: str, why: str) -> VmState:
-    """handOverVm: the source is done; the VM now belongs to the destination."""
-    new = evolve(
-        vm,
-        host_id=destination,
-        status=destination_status(work, destination),
-        migrating_to_host=None,
-        migrating_from_host=vm.host_id,
-    )
-    work.status_changed(vm, new, f"{why}; handed over to host {destination}")
-    return new
 
 
 def migration_source(vm: VmState, host_id: str) -> str | None:
@@ -60,23 +48,28 @@ def on_other_host(
 ) -> VmState:
     """`vm.host_id` is not the reporting host and the report is not Down."""
     here = work.host_id
+    cleared = evolve(vm, migrating_to_host=None, migrating_from_host=None)
     if status == VmStatus.MigratingTo:
         if vm.status == VmStatus.MigratingFrom and vm.migrating_to_host is None:
+            if left_by_migration(vm):  # the source is done: this host runs it now
+                return hand_over(work, vm, here, "migration succeeded on the source")
             return evolve(vm, migrating_to_host=here)  # learn an external migration's destination
+        if vm.host_id is None or vm.status not in RUNNING_VM_STATUSES:
+            # A VM that runs nowhere is coming here: adopt it as migrating to this host.
+            reason = f"migrating to host {work.name_of(here)}"
+            return accept_running(work, vm, cleared, reported, status, report, policy, reason)
         return vm
     if status == VmStatus.MigratingFrom:  # includes a post-copy source's Paused copy
         return vm
-    cleared = evolve(vm, migrating_to_host=None, migrating_from_host=None)
     source = migration_source(vm, here)
     if source is not None:
-        work.emit(VmMigrationEnded, vm_id=vm.vm_id, vm_name=vm.name, source_host_id=source, destination_host_id=here)
-        reason = f"migration from host {source} completed"
+        reason = migration_ended(work, vm, source)
         return accept_running(work, vm, cleared, reported, status, report, policy, reason)
     if vm.host_id is None or vm.status not in RUNNING_VM_STATUSES:
-        return accept_running(work, vm, cleared, reported, status, report, policy, f"found on host {here}")
+        return accept_running(work, vm, cleared, reported, status, report, policy, f"found on host {work.name_of(here)}")
     if status == VmStatus.Paused:
-        if vm.status != VmStatus.Unknown:
-            work.destroy(vm.vm_id, f"paused copy of a VM running on host {vm.host_id}")
+        if vm.status != VmStatus.Unknown and policy.destroy_paused_vms:
+            work.destroy(vm.vm_id, f"paused copy of a VM running on host {work.name_of(vm.host_id)}")
         return vm
     if status == VmStatus.Up:
         if vm.status == VmStatus.Unknown:
@@ -84,8 +77,7 @@ def on_other_host(
         # Up here while stored as running on another host: a migration whose start and
         # source side no poll caught (a fast migration between two polls). The source's
         # Down record (exitReason 4) will arrive as a leftover to destroy.
-        source = vm.host_id
-        work.emit(VmMigrationEnded, vm_id=vm.vm_id, vm_name=vm.name, source_host_id=source, destination_host_id=here)
-        reason = f"migration from host {source} completed"
+        assert vm.host_id is not None
+        reason = migration_ended(work, vm, vm.host_id)
         return accept_running(work, vm, cleared, reported, status, report, policy, reason)
     return vm  # ignored until a migration in progress is done

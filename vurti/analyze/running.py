@@ -8,13 +8,13 @@ seen from this host, NotResponding and Paused audits, runtime fields, checks.
 from __future__ import annotations
 
 
-from vurti.domain.events import VmMigrationEnded, VmMigrationFailed, VmMigrationStarted, VmNotResponding, VmPaused
+from vurti.domain.events import VmMigrationFailed, VmMigrationStarted, VmNotResponding, VmPaused
 from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VmStatus
 
-from vurti.analyze._work import Work
+from vurti.analyze._work import Work, hand_over, migration_ended
 from vurti.analyze.checks import run_checks
 
 POSTCOPY = "POSTCOPY"
@@ -22,19 +22,29 @@ POSTCOPY = "POSTCOPY"
 NON_ERROR_PAUSE_CODES = frozenset({"", "NOERR", "NONE", POSTCOPY})
 
 
-def effective_status(reported: VmReport) -> VmStatus | None:
+def is_postcopy(reported: VmReport) -> bool:
+    return reported.status == VmStatus.Paused and reported.pause_code == POSTCOPY
+
+
+def effective_status(reported: VmReport, stored: VmState | None = None, host_id: str | None = None) -> VmStatus | None:
     """The engine status a VM report stands for.
 
-    A stuck qemu monitor (monitorResponse -1) is NotResponding. A VM Paused with
-    pauseCode POSTCOPY is the source of a post-copy migration whose destination
-    already runs the VM: a migration source, not a paused VM (never destroyed).
+    A stuck qemu monitor (monitorResponse -1) is NotResponding. A report without
+    monitorResponse (the short list, a push) says nothing about the monitor: a VM
+    stored NotResponding on the reporting host stays so until a report carries it.
+    A VM Paused with pauseCode POSTCOPY is the source of a post-copy migration whose
+    destination already runs the VM: a migration source, not a paused VM (never destroyed).
     """
     status = reported.status
-    if status == VmStatus.Paused and reported.pause_code == POSTCOPY:
+    if is_postcopy(reported):
         return VmStatus.MigratingFrom
-    if status is not None and status != VmStatus.Down and (reported.monitor_response or 0) < 0:
-        return VmStatus.NotResponding
-    return status
+    if status is None or status == VmStatus.Down:
+        return status
+    if reported.monitor_response is None:
+        if stored is not None and stored.status == VmStatus.NotResponding and stored.host_id == host_id:
+            return VmStatus.NotResponding
+        return status
+    return VmStatus.NotResponding if reported.monitor_response < 0 else status
 
 
 def transition_reason(old: VmState, new_status: VmStatus) -> str | None:
@@ -92,7 +102,9 @@ def accept_running(
     `previous` is the stored state (for the audits), `moved` the same VM with its
     host and migration fields already settled by the caller.
     """
-    new = apply_runtime(evolve(moved, host_id=work.host_id, status=status), reported, status, report)
+    # A VM accepted running has no exit data (it may keep the source's "migration succeeded").
+    moved = evolve(moved, host_id=work.host_id, status=status, exit_code=None, exit_reason=None, exit_message=None)
+    new = apply_runtime(moved, reported, status, report)
     work.status_changed(previous, new, reason)
     if status == VmStatus.NotResponding and previous.status != VmStatus.NotResponding:
         work.emit(VmNotResponding, vm_id=new.vm_id, vm_name=new.name)
@@ -105,23 +117,21 @@ def on_own_host(
     work: Work, vm: VmState, reported: VmReport, status: VmStatus, report: HostReport, policy: MonitoringPolicy
 ) -> VmState:
     """`vm.host_id` is the reporting host and the report is not Down."""
+    if is_postcopy(reported) and vm.migrating_to_host is not None:
+        # Post-copy's pause on the source is the hand-over: the destination runs the VM now.
+        return hand_over(work, vm, vm.migrating_to_host, "post-copy")
     moved = vm
     reason = transition_reason(vm, status)
     if status == VmStatus.MigratingFrom and vm.status != VmStatus.MigratingFrom:
-        work.emit(VmMigrationStarted, vm_id=vm.vm_id, vm_name=vm.name, destination_host_id=vm.migrating_to_host)
+        work.emit(VmMigrationStarted, vm_id=vm.vm_id, vm_name=vm.name, destination_host_id=vm.migrating_to_host,
+                  destination_host_name=work.name_of(vm.migrating_to_host) if vm.migrating_to_host else "")
     elif vm.status == VmStatus.MigratingFrom and status != VmStatus.MigratingFrom:
         # afterMigrationFrom: the source runs it again -> the migration failed.
-        work.emit(VmMigrationFailed, vm_id=vm.vm_id, vm_name=vm.name, destination_host_id=vm.migrating_to_host)
+        work.emit(VmMigrationFailed, vm_id=vm.vm_id, vm_name=vm.name, destination_host_id=vm.migrating_to_host,
+                  destination_host_name=work.name_of(vm.migrating_to_host) if vm.migrating_to_host else "")
         moved = evolve(moved, migrating_to_host=None)
     if vm.migrating_from_host is not None and status not in (VmStatus.MigratingTo, VmStatus.Unknown):
         # Handed over earlier; the destination now runs it.
-        work.emit(
-            VmMigrationEnded,
-            vm_id=vm.vm_id,
-            vm_name=vm.name,
-            source_host_id=vm.migrating_from_host,
-            destination_host_id=work.host_id,
-        )
-        reason = f"migration from host {vm.migrating_from_host} completed"
+        reason = migration_ended(work, vm, vm.migrating_from_host)
         moved = evolve(moved, migrating_from_host=None)
     return accept_running(work, vm, moved, reported, status, report, policy, reason)

@@ -8,8 +8,10 @@ simply not known, never disappeared.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vurti.domain.events import InvalidVmData
-from vurti.domain.model import VmState
+from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport, VmStats
 from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
@@ -17,6 +19,7 @@ from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
 from vurti.analyze._work import Work
 from vurti.analyze.lifecycle import disappeared, discovered, down_reported
 from vurti.analyze.migration import on_other_host
+from vurti.analyze.nic_rates import nic_rates
 from vurti.analyze.running import effective_status, on_own_host
 from vurti.analyze.staleness import stamp, vm_report_is_stale
 
@@ -32,6 +35,7 @@ def analyze_vms(
             work.emit(InvalidVmData, vm_id=reported.vm_id, problem="VM reported twice in one report")
             continue
         seen.add(reported.vm_id)
+        before = work.vms.get(reported.vm_id)
         vm = analyze_isolated(work, reported, report, policy)
         if (
             vm is not None
@@ -41,7 +45,12 @@ def analyze_vms(
             and vm.host_id == work.host_id
             and vm.status in RUNNING_VM_STATUSES
         ):
-            stats.append((vm.vm_id, reported.stats))
+            # Samples of another host's clock (before a migration) do not count.
+            previous = before.nic_samples if before is not None and before.host_id == work.host_id else ()
+            sampled, samples = nic_rates(reported.stats.nics, previous)
+            work.vms[vm.vm_id] = evolve(vm, nic_samples=samples)
+            stats.append((vm.vm_id, replace(reported.stats, nics=sampled) if sampled != reported.stats.nics
+                          else reported.stats))
     if not report.partial:
         for vm in work.running_here():
             if vm.vm_id not in seen:
@@ -66,13 +75,13 @@ def analyze_reported(work: Work, reported: VmReport, report: HostReport, policy:
     vm = work.vms.get(reported.vm_id)
     if vm is not None and vm_report_is_stale(vm, reported, work.host_id):
         return None
-    status = effective_status(reported)
+    status = effective_status(reported, vm, work.host_id)
     if status is None:
         problem = reported.problem or f"unknown status {reported.vdsm_status!r}"
         work.emit(InvalidVmData, vm_id=reported.vm_id, problem=problem)
         return None
     if vm is None:
-        new = discovered(work, reported, status, report)
+        new = discovered(work, reported, status, report, policy)
         if new is None:
             return None
         new = stamp(VmState(vm_id=new.vm_id), new, reported, work.host_id)

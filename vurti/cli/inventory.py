@@ -14,11 +14,13 @@ def hosts(as_json: bool) -> None:
     """List hosts with their status."""
     svc = get_services()
     with svc.uow() as uow:
+        cluster_names = {c.id: c.name for c in uow.hosts.list_clusters()}
         rows = [
             {
                 "id": config.id,
                 "name": config.name,
-                "cluster": config.cluster_id,
+                "cluster": cluster_names.get(config.cluster_id, config.cluster_id),
+                "cluster_id": config.cluster_id,
                 "status": state.status.name,
                 "reason": state.status_reason,
                 "vms": state.vm_count,
@@ -37,12 +39,14 @@ def vms(host: str | None, as_json: bool) -> None:
     svc = get_services()
     host_id = host_id_option(svc, host)
     with svc.uow() as uow:
+        host_names = {config.id: config.name for config, _ in uow.hosts.list_hosts()}
         rows = [
             {
                 "id": vm.vm_id,
                 "name": vm.name,
                 "status": vm.status.name,
-                "host": vm.host_id,
+                "host": host_names.get(vm.host_id, vm.host_id) if vm.host_id else None,
+                "host_id": vm.host_id,
                 "managed": vm.managed,
                 "exit_code": vm.exit_code,
                 "exit_reason": vm.exit_reason,

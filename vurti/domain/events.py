@@ -144,6 +144,10 @@ class VmDown(Event):
     def is_error(self) -> bool:
         return self.exit_code not in (None, 0)
 
+    @property
+    def severity(self) -> str:  # type: ignore[override]  # an error exit is an error-severity event
+        return "error" if self.is_error else "normal"
+
     def describe(self) -> str:
         kind = "with error" if self.is_error else "normally"
         return (
@@ -193,9 +197,12 @@ class VmMigrationStarted(Event):
     vm_id: str = ""
     vm_name: str = ""
     destination_host_id: str | None = None
+    destination_host_name: str = ""
 
     def describe(self) -> str:
-        return f"VM {self.vm_name or self.vm_id} migrating from host {self.host} to {self.destination_host_id or '?'}"
+        to = self.destination_host_name or self.destination_host_id
+        return f"VM {self.vm_name or self.vm_id} migrating from host {self.host} to " + (
+            f"host {to}" if to else "a host not known yet")
 
 
 @dataclass(frozen=True)
@@ -204,11 +211,13 @@ class VmMigrationEnded(Event):
     vm_name: str = ""
     source_host_id: str = ""
     destination_host_id: str = ""
+    source_host_name: str = ""
+    destination_host_name: str = ""
 
     def describe(self) -> str:
         return (
-            f"VM {self.vm_name or self.vm_id} migration from host {self.source_host_id} "
-            f"to host {self.destination_host_id} completed"
+            f"VM {self.vm_name or self.vm_id} migration from host {self.source_host_name or self.source_host_id} "
+            f"to host {self.destination_host_name or self.destination_host_id} completed"
         )
 
 
@@ -218,9 +227,27 @@ class VmMigrationFailed(Event):
     vm_id: str = ""
     vm_name: str = ""
     destination_host_id: str | None = None
+    destination_host_name: str = ""
 
     def describe(self) -> str:
         return f"VM {self.vm_name or self.vm_id} migration from host {self.host} failed; it keeps running there"
+
+
+@dataclass(frozen=True)
+class VmMigrationAborted(Event):
+    """The source crashed or lost the VM mid-migration (oVirt's abortVmMigration)."""
+
+    severity: ClassVar[str] = "error"
+    vm_id: str = ""
+    vm_name: str = ""
+    destination_host_id: str | None = None
+    destination_host_name: str = ""
+    reason: str = ""
+
+    def describe(self) -> str:
+        to = self.destination_host_name or self.destination_host_id
+        where = f" to host {to}" if to else ""
+        return f"VM {self.vm_name or self.vm_id} migration from host {self.host}{where} aborted: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -242,7 +269,8 @@ class WatchdogEvent(Event):
     event_time: float = 0.0
 
     def describe(self) -> str:
-        return f"Watchdog of VM {self.vm_name or self.vm_id} on host {self.host} fired: action {self.action}"
+        action = f"action {self.action}" if self.action else "no action reported"
+        return f"Watchdog of VM {self.vm_name or self.vm_id} on host {self.host} fired: {action}"
 
 
 @dataclass(frozen=True)
@@ -288,9 +316,10 @@ class VmNicStateChanged(Event):
 class VmDestroyed(Event):
     vm_id: str = ""
     reason: str = ""
+    vm_name: str = ""
 
     def describe(self) -> str:
-        return f"VM {self.vm_id} record destroyed on host {self.host} ({self.reason})"
+        return f"VM {self.vm_name or self.vm_id} record destroyed on host {self.host} ({self.reason})"
 
 
 @dataclass(frozen=True)
@@ -299,9 +328,11 @@ class VmDestroyFailed(Event):
     vm_id: str = ""
     error: str = ""
     attempt: int = 0
+    vm_name: str = ""
 
     def describe(self) -> str:
-        return f"Destroying VM {self.vm_id} on host {self.host} failed (attempt {self.attempt}): {self.error}"
+        vm = self.vm_name or self.vm_id
+        return f"Destroying VM {vm} on host {self.host} failed (attempt {self.attempt}): {self.error}"
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -323,6 +354,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         VmMigrationStarted,
         VmMigrationEnded,
         VmMigrationFailed,
+        VmMigrationAborted,
         ExternalVmDiscovered,
         WatchdogEvent,
         GuestMemoryLow,

@@ -11,7 +11,7 @@ class ExitCode(IntEnum):
 
 
 class ExitReason(IntEnum):
-    """vdsm/virt/vmexitreason.py."""
+    """vdsm/virt/vmexitreason.py (the engine's VmExitReason has the same values)."""
 
     Success = 0
     GenericError = 1
@@ -26,8 +26,8 @@ class ExitReason(IntEnum):
     DestroyedOnStartup = 10
     HostShutdown = 11
     PostcopyMigrationFailed = 12
-    DestroyedOnPauseTimeout = 13
-    DestroyedOnReboot = 14
+    DestroyedOnReboot = 13
+    DestroyedOnPauseTimeout = 14
 
 
 # The schema's enum strings for the same values.

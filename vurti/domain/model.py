@@ -17,6 +17,16 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class NicSample:
+    """A NIC's byte counters at the agent's `sample_time`: the earlier sample a rate needs."""
+
+    name: str
+    rx: int
+    tx: int
+    sample_time: float
+
+
+@dataclass(frozen=True)
 class Cluster:
     id: str
     name: str
@@ -54,6 +64,7 @@ class HostState:
     networks: tuple[str, ...] = ()
     vdsm_version: str | None = None
     vm_count: int = 0
+    nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,7 @@ class VmState:
     migrating_from_host: str | None = None  # source of a migration handed over to host_id, until it runs there
     guest_mem_low: bool = False  # last stats sample was below the low-memory threshold (warn on transition)
     balloon_misses: int = 0  # consecutive stats samples with the balloon off target (capped at 2)
+    nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
 
 
 @dataclass(frozen=True)
@@ -94,7 +106,8 @@ class HostSnapshot:
     """Everything the analyzers need for one host, loaded in a bounded number of queries.
 
     `vms` holds the VMs that run on the host, migrate to it, or that it reported;
-    `host_statuses` the current status of every other host those VMs refer to.
+    `host_statuses` the current status of every other host those VMs refer to, and
+    `host_names` their names (events are read by people).
     `fence_token` is the DB's last accepted token for this host.
     """
 
@@ -104,6 +117,7 @@ class HostSnapshot:
     vms: dict[str, VmState] = field(default_factory=dict)
     host_statuses: dict[str, HostStatus] = field(default_factory=dict)
     fence_token: int = 0
+    host_names: dict[str, str] = field(default_factory=dict)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -136,6 +150,7 @@ __all__ = [
     "HostState",
     "VmState",
     "HostSnapshot",
+    "NicSample",
     "changed_fields",
     "evolve",
     "replace",

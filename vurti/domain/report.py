@@ -48,17 +48,21 @@ class FetchError:
 
 @dataclass(frozen=True)
 class NicStats:
+    """One NIC's sample. VDSM sends byte counters and their `sampleTime`, not rates: the
+    analyzer derives the rates from the previous sample (analyze/nic_rates.py)."""
+
     name: str
     state: str = "unknown"  # "up" / "down" / "unknown"
     speed: int = 0  # Mbps
-    rx_rate: float = 0.0  # percent of speed
-    tx_rate: float = 0.0
+    rx_rate: float | None = None  # percent of speed; None: unknown (no earlier sample)
+    tx_rate: float | None = None
     rx_bytes: int = 0
     tx_bytes: int = 0
     rx_errors: int = 0
     tx_errors: int = 0
     rx_dropped: int = 0
     tx_dropped: int = 0
+    sample_time: float | None = None  # agent's monotonic seconds of the counters
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,9 @@ class DiskStats:
     name: str
     read_rate: float = 0.0  # bytes/s
     write_rate: float = 0.0
-    read_latency: float = 0.0  # seconds
-    write_latency: float = 0.0
-    flush_latency: float = 0.0
+    read_latency: float | None = None  # seconds; None: not reported (unknown, not 0)
+    write_latency: float | None = None
+    flush_latency: float | None = None
     apparent_size: int = 0
     true_size: int = 0
 
@@ -95,7 +99,7 @@ class VmStats:
 
 @dataclass(frozen=True)
 class Watchdog:
-    action: str
+    action: str | None  # None: VDSM left it out
     time: float  # agent's wall time of the event
 
 
@@ -183,6 +187,9 @@ the only cycles whose statistics are written. `fetched_at` is the engine's wall 
     partial: bool = False
     warnings: tuple[str, ...] = field(default=())
     vms_unchanged: bool = False  # the short VM list matched the digest the poll was given: vms not parsed
+    # On a failed poll: the engine time of the host's last answered poll, as the poll cache
+    # knows it (answered polls that changed nothing never reach the update path).
+    last_answered_at: float | None = None
 
     @property
     def ok(self) -> bool:

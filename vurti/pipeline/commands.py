@@ -52,6 +52,7 @@ class CommandService:
             for pending in due:
                 if pending.command.host_id not in hosts:
                     hosts[pending.command.host_id] = uow.hosts.get_host(pending.command.host_id)
+            vm_names = uow.vms.names([pending.command.vm_id for pending in due]) if due else {}
             uow.commit()
         if not due:
             return 0
@@ -64,9 +65,11 @@ class CommandService:
             result = self._host_commands.run(config.url, pending.command)
             outcomes.append((pending, result.ok, None if result.ok else _text(result.error)))
         names = {host_id: config.name for host_id, config in hosts.items() if config is not None}
-        return self._record(outcomes, names)
+        return self._record(outcomes, names, vm_names)
 
-    def _record(self, outcomes: list[tuple[Any, bool, str | None]], names: dict[str, str]) -> int:
+    def _record(
+        self, outcomes: list[tuple[Any, bool, str | None]], names: dict[str, str], vm_names: dict[str, str]
+    ) -> int:
         now = self._clock()
         events: list[Event] = []
         succeeded = 0
@@ -76,16 +79,19 @@ class CommandService:
                 if ok:
                     uow.commands.mark_done(pending.key)
                     events.append(VmDestroyed(command.host_id, now, host_name=names.get(command.host_id, ""),
-                                              vm_id=command.vm_id, reason=command.reason))
+                                              vm_id=command.vm_id, reason=command.reason,
+                                              vm_name=vm_names.get(command.vm_id, "")))
                     succeeded += 1
                     continue
                 attempt = pending.attempts + 1
                 retry_at = None if attempt >= self._max_attempts else now + backoff(attempt)
                 uow.commands.mark_failed(pending.key, error or "failed", retry_at)
                 events.append(VmDestroyFailed(command.host_id, now, host_name=names.get(command.host_id, ""),
-                                              vm_id=command.vm_id, error=error or "", attempt=attempt))
+                                              vm_id=command.vm_id, error=error or "", attempt=attempt,
+                                              vm_name=vm_names.get(command.vm_id, "")))
                 log.warning("destroy of VM %s on host %s failed (attempt %d): %s",
-                            command.vm_id, command.host_id, attempt, error)
+                            vm_names.get(command.vm_id) or command.vm_id, names.get(command.host_id) or command.host_id,
+                            attempt, error)
             items = uow.outbox.add(events, self._bus.names, now)
             uow.commit()
         self._bus.deliver(items)

@@ -3,9 +3,9 @@
 A steady-state cycle costs one cheap agent call (the short VM list) and, per
 batch of hosts, two Redis round trips: if the host is Up, no statistics are due
 and the VM digest equals the one last committed (or one already queued), the
-report stops here. Otherwise a changed short list is re-polled in full (exit
-codes and reasons are only in the full form) and the report goes on to the
-update task. The hosts of a batch are polled concurrently by the poller.
+report stops here. Otherwise a changed short list is re-polled in full, whatever
+the host's status (exit codes and reasons are only in the full form), and the
+report goes on to the update task. The hosts of a batch are polled concurrently by the poller.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class FetchOutcome:
     due_at: float | None = None
     started_at: float = 0.0
     digest: str | None = None  # VM digest of the report, when it carries a full VM list
+    answered: bool = False  # the host answered this poll (its first round)
 
 
 class HolderView(Protocol):
@@ -78,8 +79,8 @@ class FetchService:
     def fetch_many(self, hosts: Sequence[tuple[str, float | None]], force: bool = False) -> list[FetchOutcome]:
         """Poll the hosts (id, scheduled time) concurrently; never raises for agent trouble.
 
-        Two rounds at most: every host by its plan, then, in full, the Up hosts whose
-        short VM list changed (exit codes and pause reasons are only in the full form).
+        Two rounds at most: every host by its plan, then, in full, the hosts whose short
+        VM list changed (exit codes and pause reasons are only in the full form).
         """
         if not hosts:
             return []
@@ -92,7 +93,8 @@ class FetchService:
         finally:
             held = [c.host_id for c in cached if not c.busy]
             pending = [(o.host_id, o.digest, o.started_at) for o in outcomes if o.digest]
-            self._cache.end_cycles(held, token, pending)
+            answered = [(o.host_id, o.started_at) for o in outcomes if o.answered]
+            self._cache.end_cycles(held, token, pending, answered)
         if self._recorder is not None:
             self._recorder.polls(outcomes)
         return outcomes
@@ -104,7 +106,7 @@ class FetchService:
         first: list[PollRequest] = []
         for host in cached:
             if host.busy:
-                log.info("host %s: previous fetch still running, skipping this one", host.host_id)
+                log.info("host %s: previous fetch still running, skipping this one", host.label)
                 continue
             url = host.url or self._url_of(host.host_id)
             if url is None:
@@ -122,15 +124,20 @@ class FetchService:
             first.append(PollRequest.from_plan(host.host_id, url, plan, now=now, unchanged_if=unchanged_if))
         by_id = {h.host_id: h for h in cached}
         again: list[PollRequest] = []
+        short: dict[str, HostReport] = {}
+        answered: set[str] = set()
         for request, report in zip(first, self._poll(first, now), strict=True):
+            if report.ok:
+                answered.add(request.host_id)
             decision = self._decide(by_id[request.host_id], request, report, now, force)
             if decision is _AGAIN_IN_FULL:
-                again.append(replace(request, full_vms=True, stats_due=False))
+                short[request.host_id] = report
+                again.append(replace(request, capabilities=False, host_stats=False, full_vms=True, stats_due=False))
             else:
                 reports[request.host_id] = decision
         for request, report in zip(again, self._poll(again, now), strict=True):
-            reports[request.host_id] = report
-        return [self._outcome(host, d, now, reports) for host, d in zip(cached, due, strict=True)]
+            reports[request.host_id] = _with_vms_of(short[request.host_id], report)
+        return [self._outcome(host, d, now, reports, answered) for host, d in zip(cached, due, strict=True)]
 
     def _plan(self, host: CachedHost, force: bool) -> PollPlan:
         every = self._policy.stats_every
@@ -170,28 +177,55 @@ class FetchService:
     def _decide(
         self, host: CachedHost, request: PollRequest, report: HostReport, now: float, force: bool
     ) -> HostReport | None | object:
-        """The report to send on, None (nothing changed), or _AGAIN_IN_FULL."""
-        if force or not report.ok or request.stats_due or request.capabilities or host.status is not HostStatus.Up:
+        """The report to send on, None (nothing changed), or _AGAIN_IN_FULL.
+
+        A short list that differs from the state committed is read again in full
+        whatever the host's status: a Down VM's exit code, reason and message, a pause
+        code and the qemu monitor are only in the full form, and the record is gone
+        once the VM is destroyed.
+        """
+        if force or not report.ok:
             return report
         if report.vms_unchanged:
             return None  # the poller found the short list's digest among request.unchanged_if
-        if report.vms is not None:
-            digest = vm_digest(report.vms)
-            if digest in (host.digest, self._pending(host, now)):
-                return None  # unchanged, or this change is already on its way to the update queue
-        return report if request.full_vms else _AGAIN_IN_FULL
+        up = host.status is HostStatus.Up
+        # An Up host's change already queued counts as known; other hosts' reports all go on,
+        # so only what is committed does.
+        known = (host.digest, self._pending(host, now)) if up else (host.digest,)
+        changed = report.vms is not None and vm_digest(report.vms) not in known
+        if changed and not request.full_vms:
+            return _AGAIN_IN_FULL
+        if request.stats_due or request.capabilities or not up:
+            return report
+        return report if changed else None
 
     @staticmethod
     def _outcome(
-        host: CachedHost, due_at: float | None, started: float, reports: dict[str, HostReport | None]
+        host: CachedHost,
+        due_at: float | None,
+        started: float,
+        reports: dict[str, HostReport | None],
+        answered: set[str],
     ) -> FetchOutcome:
         if host.busy:
             return FetchOutcome(host.host_id, None, "running", due_at, started)
+        ok = host.host_id in answered
         report = reports.get(host.host_id)
         if report is None:
-            return FetchOutcome(host.host_id, None, None, due_at, started)  # polled, nothing to write
+            return FetchOutcome(host.host_id, None, None, due_at, started, answered=ok)  # polled, nothing to write
+        if not report.ok and host.answered_at is not None:
+            # The grace period counts from the last answered poll, which may never have reached the DB.
+            report = replace(report, last_answered_at=host.answered_at)
         digest = report_digest(report)
-        return FetchOutcome(host.host_id, report, None, due_at, started, digest)
+        return FetchOutcome(host.host_id, report, None, due_at, started, digest, answered=ok)
 
 
 _AGAIN_IN_FULL = object()
+
+
+def _with_vms_of(short: HostReport, full: HostReport) -> HostReport:
+    """The first round's host data (capabilities, statistics) with the second round's VMs."""
+    if short.capabilities is None and short.stats is None:
+        return full
+    return replace(full, capabilities=short.capabilities, stats=short.stats, stats_due=short.stats_due,
+                   warnings=short.warnings + full.warnings)

@@ -1,22 +1,25 @@
 """The hot path's view of each host, kept in Redis so a steady-state poll touches no database.
 
-Per host, one hash: the agent URL, the status and VM digest last committed, a
-digest already sent to the update queue (`pending`), and a poll counter that tells
-which cycles are statistics cycles. The update side writes status and digest only
+Per host, one hash: the agent URL, the host's name (for logs), the status and VM
+digest last committed, a digest already sent to the update queue (`pending`), the
+engine time of the last poll the host answered (`answered_at`: most answered polls
+stop at the fetch, so only the cache sees them; a failed report carries it to the
+grace period), and a poll counter that tells which cycles are statistics cycles. The update side writes status and digest only
 after its transaction commits, so the cache never runs ahead of the database; if
 the cache is lost, the next poll is treated as a change and refills it.
 
 A batch of polls costs two Redis round trips whatever its size: `begin_cycles`
 marks every host as being fetched (skipping those whose previous fetch still
 runs), counts the poll and reads the hash, in one Lua call; `end_cycles` releases
-the marks (only the ones this batch holds) and records pending digests.
+the marks (only the ones this batch holds) and records answered polls and pending
+digests.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -27,7 +30,8 @@ from vurti.runtime import keys
 KEEP_DIGEST = ""  # record_many: a report that names some VMs only leaves the host's digest alone
 
 # ARGV: fetching-key prefix, host-key prefix, token, ttl ms, host ids...
-# Per host 7 strings: busy ("1" when its previous fetch still runs), cycle, url, status, digest, pending, pending_at.
+# Per host 9 strings: busy ("1" when its previous fetch still runs), cycle, url, status, digest, pending,
+# pending_at, answered_at, name.
 _BEGIN = """
 local out = {}
 for i = 5, #ARGV do
@@ -35,32 +39,39 @@ for i = 5, #ARGV do
   local hkey = ARGV[2] .. id
   if redis.call('SET', ARGV[1] .. id, ARGV[3], 'NX', 'PX', ARGV[4]) then
     local cycle = redis.call('HINCRBY', hkey, 'cycle', 1)
-    local v = redis.call('HMGET', hkey, 'url', 'status', 'digest', 'pending', 'pending_at')
+    local v = redis.call('HMGET', hkey, 'url', 'status', 'digest', 'pending', 'pending_at', 'answered_at', 'name')
     out[#out + 1] = '0'
     out[#out + 1] = tostring(cycle)
-    for j = 1, 5 do out[#out + 1] = v[j] or '' end
+    for j = 1, 7 do out[#out + 1] = v[j] or '' end
   else
     out[#out + 1] = '1'
-    for j = 1, 6 do out[#out + 1] = '' end
+    for j = 1, 7 do out[#out + 1] = '' end
+    out[#out + 1] = redis.call('HGET', hkey, 'name') or ''
   end
 end
 return out
 """
 
-# ARGV: fetching-key prefix, host-key prefix, token, n, host ids (n), then pairs (host id, digest, at).
+# ARGV: fetching-key prefix, host-key prefix, token, n, m, host ids (n), pairs (host id, answered at) (m),
+# then triples (host id, digest, at).
 _END = """
 local n = tonumber(ARGV[4])
-for i = 5, 4 + n do
+local m = tonumber(ARGV[5])
+for i = 6, 5 + n do
   local k = ARGV[1] .. ARGV[i]
   if redis.call('GET', k) == ARGV[3] then redis.call('DEL', k) end
 end
-for i = 5 + n, #ARGV, 3 do
+local first = 6 + n
+for i = first, first + 2 * m - 1, 2 do
+  redis.call('HSET', ARGV[2] .. ARGV[i], 'answered_at', ARGV[i + 1])
+end
+for i = first + 2 * m, #ARGV, 3 do
   redis.call('HSET', ARGV[2] .. ARGV[i], 'pending', ARGV[i + 1], 'pending_at', ARGV[i + 2])
 end
 return n
 """
 
-_FIELDS = 7
+_FIELDS = 9
 _tokens = itertools.count()
 
 
@@ -74,6 +85,13 @@ class CachedHost:
     busy: bool = False  # the previous fetch of this host still runs: skip this one
     pending: str | None = None  # a digest already sent to the update queue
     pending_at: float | None = None
+    answered_at: float | None = None  # engine time of the last poll the host answered
+    name: str | None = None  # for logs; None until an update recorded it
+
+    @property
+    def label(self) -> str:
+        """The host as logs name it."""
+        return self.name or self.host_id
 
 
 class HostCache:
@@ -94,9 +112,11 @@ class HostCache:
         flat = self._begin(args=[*self._prefixes, token, max(1, int(ttl * 1000)), *host_ids])
         out = []
         for i, host_id in enumerate(host_ids):
-            busy, cycle, url, status, digest, pending, pending_at = (_text(v) for v in flat[i * _FIELDS:(i + 1) * _FIELDS])
+            busy, cycle, url, status, digest, pending, pending_at, answered_at, name = (
+                _text(v) for v in flat[i * _FIELDS:(i + 1) * _FIELDS]
+            )
             if busy == "1":
-                out.append(CachedHost(host_id, None, None, None, -1, busy=True))
+                out.append(CachedHost(host_id, None, None, None, -1, busy=True, name=name or None))
                 continue
             out.append(
                 CachedHost(
@@ -107,14 +127,26 @@ class HostCache:
                     int(cycle) - 1,
                     pending=pending or None,
                     pending_at=float(pending_at) if pending_at else None,
+                    answered_at=float(answered_at) if answered_at else None,
+                    name=name or None,
                 )
             )
         return out
 
-    def end_cycles(self, host_ids: Sequence[str], token: str, pending: Sequence[tuple[str, str, float]] = ()) -> None:
-        """Release this batch's fetch marks; remember digests just sent to the update queue."""
+    def end_cycles(
+        self,
+        host_ids: Sequence[str],
+        token: str,
+        pending: Sequence[tuple[str, str, float]] = (),
+        answered: Sequence[tuple[str, float]] = (),
+    ) -> None:
+        """Release this batch's fetch marks; remember the polls the hosts answered (host id,
+        engine time) and the digests just sent to the update queue."""
+        flat_answered = [str(v) for row in answered for v in row]
         flat_pending = [str(v) for row in pending for v in row]
-        self._end(args=[*self._prefixes, token, len(host_ids), *host_ids, *flat_pending])
+        self._end(
+            args=[*self._prefixes, token, len(host_ids), len(answered), *host_ids, *flat_answered, *flat_pending]
+        )
 
     def urls(self, host_ids: list[str]) -> list[str | None]:
         pipe = self._redis.pipeline(transaction=False)
@@ -129,15 +161,19 @@ class HostCache:
         """After commit: the status and VM digest now stored for the host."""
         self.record_many([(host_id, status, digest)])
 
-    def record_many(self, committed: Sequence[tuple[str, HostStatus, str | None]]) -> None:
-        """`record` for several hosts (host id, status, digest) in one round trip.
-
-        A digest of None forgets the cached one; KEEP_DIGEST leaves it as it is."""
+    def record_many(
+        self, committed: Sequence[tuple[str, HostStatus, str | None]], names: Mapping[str, str] | None = None
+    ) -> None:
+        """`record` for several hosts (host id, status, digest) in one round trip; `names`
+        (host id -> name) go with them, for the fetch side's logs. A digest of None forgets
+        the cached one; KEEP_DIGEST leaves it as it is."""
         if not committed:
             return
         pipe = self._redis.pipeline(transaction=False)
         for host_id, status, digest in committed:
             mapping: dict[str, str] = {"status": str(int(status))}
+            if names and host_id in names:
+                mapping["name"] = names[host_id]
             if digest:
                 mapping["digest"] = digest
             pipe.hset(keys.host_cache(host_id), mapping=mapping)

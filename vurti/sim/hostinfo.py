@@ -28,7 +28,7 @@ STORAGE_DOMAIN = "0f6e4b92-3f0e-4a3b-9d8a-3f4c1c2b7a11"
 def _nic(name: str, rx: int, tx: int, speed: str = "10000") -> dict[str, Any]:
     return {
         "name": name, "state": "up", "speed": speed, "rx": str(rx), "tx": str(tx), "rxErrors": "0",
-        "txErrors": "0", "rxDropped": "0", "txDropped": "0", "rxRate": "0.1", "txRate": "0.1",
+        "txErrors": "0", "rxDropped": "0", "txDropped": "0",
         "sampleTime": round(time.monotonic(), 2),
     }
 

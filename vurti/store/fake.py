@@ -109,8 +109,10 @@ class FakeHosts:
             h for v in vms.values() for h in (v.host_id, v.migrating_to_host, getattr(v, "migrating_from_host", None))
         }
         statuses = {h: self.d.states[h].status for h in refs if h and h != host_id and h in self.d.states}
+        names = {h: self.d.hosts[h].name for h in statuses if h in self.d.hosts}
         return HostSnapshot(
-            self.d.clusters[config.cluster_id], config, self.d.states[host_id], vms, statuses, self.d.tokens[host_id]
+            self.d.clusters[config.cluster_id], config, self.d.states[host_id], vms, statuses, self.d.tokens[host_id],
+            names,
         )
 
     def load_snapshots(self, requests: Sequence[tuple[str, Iterable[str]]]) -> dict[str, HostSnapshot]:
@@ -169,6 +171,9 @@ class FakeVms:
             for vm in found
             if vm is not None
         }
+
+    def names(self, vm_ids: Sequence[str]) -> dict[str, str]:
+        return {v: self.d.vms[v].name for v in vm_ids if v in self.d.vms}
 
     def get_vm(self, vm_id: str) -> VmState | None:
         return self.d.vms.get(vm_id)

@@ -83,6 +83,7 @@ vds_dynamic = Table(
     Column("vdsm_version", String(64)),
     Column("vm_count", Integer, nullable=False),
     Column("fence_token", BigInteger, nullable=False, server_default="0"),
+    Column("nic_samples", JSON, nullable=False, server_default="[]"),  # counters for the next NIC rates
     Column("updated_at", Float, default=time.time, onupdate=time.time),
 )
 
@@ -139,6 +140,7 @@ vm_dynamic = Table(
     Column("migrating_from_host", ID),
     Column("guest_mem_low", Boolean, nullable=False),
     Column("balloon_misses", Integer, nullable=False),
+    Column("nic_samples", JSON, nullable=False, server_default="[]"),  # counters for the next NIC rates
 )
 
 vm_statistics = Table(

@@ -59,13 +59,17 @@ def _snapshot_hosts_statement(dialect: str) -> Any:
 
 @lru_cache(maxsize=8)
 def _snapshot_vms_statement(dialect: str, with_hosts: bool) -> Any:
-    """VMs on or migrating to one of :hosts, or among :reported, each joined to the status of the hosts it names."""
+    """VMs on or migrating to one of :hosts, or among :reported, each joined to the status
+    and name of the hosts it names."""
     joined = vm_dynamic.join(vm_static, vm_static.c.vm_id == vm_dynamic.c.vm_id)
     status_columns = []
     for ref in _HOST_REFS:
         other = vds_dynamic.alias(f"{ref}__host")
+        named = vds_static.alias(f"{ref}__static")
         joined = joined.outerjoin(other, other.c.vds_id == vm_dynamic.c[ref])
+        joined = joined.outerjoin(named, named.c.id == vm_dynamic.c[ref])
         status_columns.append(other.c.status.label(f"{ref}__status"))
+        status_columns.append(named.c.name.label(f"{ref}__name"))
     base = select(*vm_columns(), *status_columns).select_from(joined)
     reported = _in(vm_dynamic.c.vm_id, "reported", dialect)
     if not with_hosts:
@@ -228,6 +232,7 @@ class VdsRepository:
             return {}
         vms: dict[str, dict[str, VmState]] = {h: {} for h in heads}
         statuses: dict[str, dict[str, HostStatus]] = {h: {} for h in heads}
+        names: dict[str, dict[str, str]] = {h: {} for h in heads}
         claimed_by: dict[str, list[str]] = {}  # reported VM id -> the hosts that reported it
         for host_id in heads:
             for vm_id in reported[host_id]:
@@ -242,6 +247,7 @@ class VdsRepository:
                     other, status = row[ref], row[f"{ref}__status"]
                     if other is not None and other != host_id and status is not None:
                         statuses[host_id][other] = HostStatus(status)
+                        names[host_id][other] = row[f"{ref}__name"]
         return {
             host_id: HostSnapshot(
                 cluster=cluster,
@@ -250,6 +256,7 @@ class VdsRepository:
                 vms=vms[host_id],
                 host_statuses=statuses[host_id],
                 fence_token=token,
+                host_names=names[host_id],
             )
             for host_id, (cluster, config, state, token) in heads.items()
         }

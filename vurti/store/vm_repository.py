@@ -104,6 +104,13 @@ class VmRepository:
         stmt = _PLACEMENTS_LOCKED if self._conn.dialect.name == "postgresql" else _PLACEMENTS
         return {row[0]: tuple(row[1:]) for row in self._conn.execute(stmt, {"ids": list(vm_ids)})}
 
+    def names(self, vm_ids: Sequence[str]) -> dict[str, str]:
+        """VM id -> name, for lines people read (one query)."""
+        if not vm_ids:
+            return {}
+        stmt = select(vm_static.c.vm_id, vm_static.c.name).where(vm_static.c.vm_id.in_(sorted(set(vm_ids))))
+        return {vm_id: name for vm_id, name in self._conn.execute(stmt)}
+
     def get_vm(self, vm_id: str) -> VmState | None:
         vms = self._select(vm_dynamic.c.vm_id == vm_id)
         return vms[0] if vms else None
