@@ -1,0 +1,52 @@
+"""Settings.from_env: every numeric setting finite and in range, URLs that can be used."""
+
+from __future__ import annotations
+
+import pytest
+
+from vurti.config import ConfigError, Settings
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("VURTI_REFRESH_INTERVAL", "0"),
+        ("VURTI_REFRESH_INTERVAL", "inf"),
+        ("VURTI_REFRESH_INTERVAL", "nan"),
+        ("VURTI_REFRESH_INTERVAL", "-3"),
+        ("VURTI_LOCK_TTL", "0"),
+        ("VURTI_LOCK_TTL", "nan"),
+        ("VURTI_AGENT_CONNECT_TIMEOUT", "0"),
+        ("VURTI_AGENT_READ_TIMEOUT", "inf"),
+        ("VURTI_RESET_TIMEOUT", "nan"),
+        ("VURTI_RECOVERY_TIMEOUT", "inf"),
+        ("VURTI_RESET_DELAY_PER_VM", "-inf"),
+        ("VURTI_STATS_EVERY", "0"),
+        ("VURTI_FETCH_BATCH", "100000000"),
+        ("VURTI_AGENT_MAX_REPLY_BYTES", "10"),
+        ("VURTI_REDIS_URL", "notaurl"),
+        ("VURTI_REDIS_URL", "http://127.0.0.1:6379/0"),
+        ("VURTI_REDIS_URL", "redis://:secret@127.0.0.1:notaport/0"),
+        ("VURTI_DATABASE_URL", "bogus://x"),
+        ("VURTI_DATABASE_URL", "not a url"),
+    ],
+)
+def test_unusable_values_are_refused_with_the_variables_name(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({name: value})
+    message = str(caught.value)
+    assert message.startswith(f"{name}=") and "\n" not in message
+    assert "secret" not in message
+
+
+def test_defaults_and_good_values_pass() -> None:
+    settings = Settings.from_env({
+        "VURTI_REFRESH_INTERVAL": "0.5",
+        "VURTI_LOCK_TTL": "45",
+        "VURTI_REDIS_URL": "rediss://:pw@redis.example:6380/1",
+        "VURTI_DATABASE_URL": "postgresql+psycopg://vurti:pw@db.example/vurti",
+    })
+    assert settings.policy.refresh_interval == 0.5
+    assert settings.lock_ttl == 45.0
+    assert "pw" not in repr(settings)
+    assert Settings.from_env({}).policy.refresh_interval == 3.0
