@@ -90,7 +90,7 @@ class Services:
         from vurti.bus.subscribers import AuditLog, LiveFeed
 
         # The one registry of subscribers: each with the event types it takes (None: all).
-        return MessageBus({AuditLog(self.uow): None, LiveFeed(self.redis): None}, self.uow)
+        return MessageBus({AuditLog(self.uow): None, LiveFeed(self.redis): None}, self.uow, self.clock)
 
     @cached_property
     def fetch(self) -> Any:

@@ -74,8 +74,11 @@ class OutboxRepository:
             self._conn.execute(outbox_delivery.insert(), deliveries)
         return added
 
-    def pending(self, subscriber: str, limit: int = 500, now: float | None = None) -> list[tuple[int, Event]]:
-        """Events not yet delivered to `subscriber`, oldest first; with `now`, only those due for a retry.
+    def pending(
+        self, subscriber: str, limit: int = 500, now: float | None = None, max_attempts: int | None = None
+    ) -> list[tuple[int, Event]]:
+        """Events not yet delivered to `subscriber`, oldest first; with `now`, only those due for a retry;
+        with `max_attempts`, not those parked after that many failed attempts.
 
         On PostgreSQL the rows are locked (SKIP LOCKED) until the transaction ends,
         so two dispatchers of one subscriber do not take the same events.
@@ -89,6 +92,8 @@ class OutboxRepository:
         )
         if now is not None:
             stmt = stmt.where(outbox_delivery.c.next_attempt_at <= now)
+        if max_attempts is not None:
+            stmt = stmt.where(outbox_delivery.c.attempts < max_attempts)
         if self._conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=outbox_delivery)
         result = []
@@ -117,6 +122,27 @@ class OutboxRepository:
                     attempts=outbox_delivery.c.attempts + 1, next_attempt_at=next_attempt_at, last_error=error[:2000]
                 )
             )
+
+    def attempts(self, subscriber: str, ids: Iterable[int]) -> dict[int, int]:
+        """Failed attempts so far per outbox id (ids delivered meanwhile are left out)."""
+        found: dict[int, int] = {}
+        for part in chunked(sorted(set(ids))):
+            rows = self._conn.execute(
+                select(outbox_delivery.c.outbox_id, outbox_delivery.c.attempts).where(
+                    outbox_delivery.c.subscriber == subscriber, outbox_delivery.c.outbox_id.in_(part)
+                )
+            )
+            found.update((int(i), int(a)) for i, a in rows)
+        return found
+
+    def parked(self, subscriber: str, max_attempts: int) -> list[tuple[int, int, str | None]]:
+        """(outbox id, attempts, last error) of the events given up on for `subscriber`."""
+        rows = self._conn.execute(
+            select(outbox_delivery.c.outbox_id, outbox_delivery.c.attempts, outbox_delivery.c.last_error)
+            .where(outbox_delivery.c.subscriber == subscriber, outbox_delivery.c.attempts >= max_attempts)
+            .order_by(outbox_delivery.c.outbox_id)
+        )
+        return [(int(i), int(a), e) for i, a, e in rows]
 
     def pending_count(self, subscriber: str | None = None) -> int:
         stmt = select(func.count()).select_from(outbox_delivery)
