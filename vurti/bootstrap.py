@@ -124,7 +124,9 @@ class Services:
         from vurti.agent import HostCommands
         from vurti.pipeline.commands import CommandService
 
-        return CommandService(HostCommands(self.agent_client), self.uow, self.bus, self.clock)
+        agent = self.settings.agent
+        return CommandService(HostCommands(self.agent_client), self.uow, self.bus, self.clock,
+                              call_time=agent.connect_timeout + agent.read_timeout)
 
     # -- operations used by tasks, beat and the CLI ---------------------------
     def host_url(self, host_id: str) -> str | None:
