@@ -151,3 +151,16 @@ def test_a_subscriber_that_is_down_costs_a_few_attempts_per_drain(parts: tuple[o
     assert calls == [20, 1, 1, 1]  # the batch, then three alone; the other 17 keep their attempts
     with uow_factory() as uow:  # type: ignore[operator]
         assert len(uow.outbox.pending("flaky", now=5.0, max_attempts=MAX_ATTEMPTS)) == 17
+
+
+def test_the_live_feed_shows_a_redelivered_event_once(parts: tuple[object, redis.Redis]) -> None:
+    """A worker killed after the stream write but before marking delivery: the drain sends it again."""
+    uow_factory, client = parts
+    feed = LiveFeed(client)
+    bus = MessageBus({feed: None}, uow_factory)
+    items = _record(uow_factory, bus, [HostStatusChanged(f"h{i}", 1.0, "Up", "Down") for i in range(3)])
+    feed.handle(items[:2])
+    feed.handle(items)  # redelivery of the first two, with the third
+    feed.handle(items[1:])
+    ids = [int(f[b"outbox_id"]) for _, f in client.xrange(keys.EVENTS_STREAM)]
+    assert ids == [i for i, _ in items]
