@@ -145,3 +145,17 @@ def test_logged_spans_of_two_holders_of_a_host_never_overlap(client: redis.Redis
         assert counter(lease.fence_token) == 2
     spans = sorted((float(f[b"acquired"]), float(f[b"released"])) for _, f in client.xrange(keys.LOCK_LOG))
     assert len(spans) == 2 and spans[1][0] >= spans[0][1], spans
+
+
+def test_a_redelivered_task_takes_over_the_hold_its_killed_run_left(client: redis.Redis) -> None:
+    """The first run of message m-1 took the lock and died (kill -9): no release, TTL 30 s."""
+    dead = HostLocks(client, ttl=30).hold_many(["h1"], owner="m-1")
+    first = dead.__enter__()["h1"]  # never exits: the process is gone
+    locks = HostLocks(client, ttl=30)
+    with locks.hold_many(["h1"], owner="m-2") as leases:
+        assert leases == {}  # another message still waits for the TTL
+    with locks.hold_many(["h1"]) as leases:
+        assert leases == {}
+    with locks.hold_many(["h1"], owner="m-1") as leases:  # the redelivery of m-1
+        assert leases["h1"].fence_token > first.fence_token  # the dead run could not write after it
+    assert not client.exists(keys.host_lock("h1"))  # released as usual
