@@ -8,10 +8,23 @@ from __future__ import annotations
 
 import os
 
+from vurti.config import Settings
+
+# Validated here too, so a worker or beat with unusable settings stops at start with the reason.
+_settings = Settings.from_env()
+
 broker_url = os.environ.get("VURTI_REDIS_URL") or "redis://127.0.0.1:6379/0"
 result_backend = broker_url
 broker_connection_retry_on_startup = True
-broker_transport_options = {"visibility_timeout": 3600}
+# With acks late, Redis hands the messages a worker took but never acknowledged (the one it
+# ran and those it prefetched) to another worker only after this timeout. A worker killed
+# outright (kill -9, OOM, a lost machine; with -P solo nothing else is left to requeue them)
+# thus delays those polls' updates by up to this long, so it is short: two minutes. It must
+# exceed the longest a taken message waits and runs (prefetch x the update time limit, 4 x
+# 20 s by default; no task is sent with a countdown), or a message still queued in a live
+# worker is delivered twice; updates are idempotent (fencing tokens, report timestamps,
+# outbox digests), so that would cost work only.
+broker_transport_options = {"visibility_timeout": 120}
 
 task_serializer = "json"
 result_serializer = "json"
@@ -23,6 +36,16 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 task_ignore_result = True  # only refresh_host keeps a result, for callers that wait on it
 worker_prefetch_multiplier = 4
+
+# Time limits below the lock TTL: a hung update is killed before its lock can expire under it
+# (VURTI_UPDATE_TIME_LIMIT < VURTI_LOCK_TTL is checked by Settings). Enforced by the prefork
+# pool; solo and threads pools cannot interrupt a task, the lease checks and fencing remain.
+_update_limits = {"time_limit": _settings.update_time_limit, "soft_time_limit": 0.8 * _settings.update_time_limit}
+task_annotations = {
+    "vurti.update_host": _update_limits,
+    "vurti.update_hosts": _update_limits,
+    "vurti.drain_outbox": _update_limits,
+}
 worker_hijack_root_logger = False
 # Task events cost three extra broker messages per task: off by default; start
 # workers with -E (or `celery -A tasks control enable_events`) while watching Flower.

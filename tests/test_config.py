@@ -50,3 +50,28 @@ def test_defaults_and_good_values_pass() -> None:
     assert settings.lock_ttl == 45.0
     assert "pw" not in repr(settings)
     assert Settings.from_env({}).policy.refresh_interval == 3.0
+
+
+def test_the_lock_must_outlive_the_update_time_limit() -> None:
+    with pytest.raises(ConfigError, match="VURTI_LOCK_TTL=10 must be longer than VURTI_UPDATE_TIME_LIMIT=20"):
+        Settings.from_env({"VURTI_LOCK_TTL": "10"})
+    assert Settings.from_env({"VURTI_LOCK_TTL": "10", "VURTI_UPDATE_TIME_LIMIT": "8"}).update_time_limit == 8
+
+
+def test_update_tasks_have_time_limits_below_the_lock_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    import celeryconfig
+
+    monkeypatch.setenv("VURTI_LOCK_TTL", "12")
+    monkeypatch.setenv("VURTI_UPDATE_TIME_LIMIT", "9")
+    config = importlib.reload(celeryconfig)
+    try:
+        for name in ("vurti.update_host", "vurti.update_hosts"):
+            limits = config.task_annotations[name]
+            assert limits["soft_time_limit"] < limits["time_limit"] == 9 < 12
+        # A dead worker's messages come back within minutes, not the hour of the default.
+        assert config.broker_transport_options["visibility_timeout"] <= 300
+    finally:
+        monkeypatch.undo()
+        importlib.reload(celeryconfig)

@@ -57,6 +57,7 @@ class Settings:
     agent: AgentSettings = field(default_factory=AgentSettings)
     policy: MonitoringPolicy = field(default_factory=MonitoringPolicy)
     lock_ttl: float = 30.0  # seconds; longer than an update task's time limit
+    update_time_limit: float = 20.0  # seconds an update task may run before it is killed (prefork)
     fetch_batch: int = 50  # hosts per fetch_hosts message when many are due at once
     fetch_backlog: int = 20  # fetch messages queued before beat stops claiming due hosts
     update_backlog: int = 40  # update messages queued before beat stops claiming due hosts
@@ -66,6 +67,7 @@ class Settings:
         return (
             f"Settings(database_url={redact_url(self.database_url)!r}, redis_url={redact_url(self.redis_url)!r}, "
             f"agent={self.agent!r}, policy={self.policy!r}, lock_ttl={self.lock_ttl!r}, "
+            f"update_time_limit={self.update_time_limit!r}, "
             f"fetch_batch={self.fetch_batch!r}, fetch_backlog={self.fetch_backlog!r}, "
             f"update_backlog={self.update_backlog!r})"
         )
@@ -92,12 +94,19 @@ class Settings:
             reset_attempts=_int(env, "VURTI_RESET_ATTEMPTS", 2, 1, 1000),
             recovery_timeout=_float(env, "VURTI_RECOVERY_TIMEOUT", 180.0, 0.0, DAY),
         )
+        lock_ttl = _float(env, "VURTI_LOCK_TTL", 30.0, 1.0, 3600.0)
+        update_time_limit = _float(env, "VURTI_UPDATE_TIME_LIMIT", 20.0, 1.0, 3600.0)
+        if update_time_limit >= lock_ttl:
+            # A lock that expires while its update still runs lets a second worker in.
+            raise ConfigError(f"VURTI_LOCK_TTL={lock_ttl:g} must be longer than "
+                              f"VURTI_UPDATE_TIME_LIMIT={update_time_limit:g}")
         return cls(
             database_url=_database_url(env.get("VURTI_DATABASE_URL") or f"sqlite:///{Path('vurti.db').resolve()}"),
             redis_url=_redis_url("VURTI_REDIS_URL", env.get("VURTI_REDIS_URL") or "redis://127.0.0.1:6379/0"),
             agent=agent,
             policy=policy,
-            lock_ttl=_float(env, "VURTI_LOCK_TTL", 30.0, 1.0, 3600.0),
+            lock_ttl=lock_ttl,
+            update_time_limit=update_time_limit,
             fetch_batch=_int(env, "VURTI_FETCH_BATCH", 50, 1, 10_000),
             fetch_backlog=_int(env, "VURTI_FETCH_BACKLOG", 20, 1, 1_000_000),
             update_backlog=_int(env, "VURTI_UPDATE_BACKLOG", 40, 1, 1_000_000),
