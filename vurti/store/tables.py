@@ -44,6 +44,9 @@ ID = String(128)
 NAME = String(255)
 # SQLite auto-increments only an INTEGER PRIMARY KEY (the rowid alias).
 SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+# ...and without AUTOINCREMENT it reuses the ids of the newest rows once they are deleted
+# (purged): tables whose ids are referred to elsewhere never reuse them (migration 0003).
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 
 clusters = Table(
     "clusters",
@@ -173,6 +176,7 @@ outbox = Table(
     Column("created_at", Float, nullable=False),
     Column("dedup_key", String(64), nullable=False, unique=True),
     Index("ix_outbox_created_at", "created_at"),
+    **NEVER_REUSE_IDS,
 )
 
 # One row per (event, subscriber) still to deliver: each subscriber progresses and
@@ -201,6 +205,7 @@ audit_log = Table(
     # No foreign key: the log outlives purged outbox rows; UNIQUE makes redelivery harmless.
     Column("outbox_id", BigInteger, unique=True),
     Index("ix_audit_log_host_id_id", "host_id", "id"),
+    **NEVER_REUSE_IDS,
 )
 
 host_commands = Table(
@@ -218,4 +223,5 @@ host_commands = Table(
     Column("last_error", Text),
     Index("ix_host_commands_state_next_attempt_at", "state", "next_attempt_at"),
     Index("ix_host_commands_created_at", "created_at"),  # recent commands: repeats are refused
+    **NEVER_REUSE_IDS,
 )
