@@ -61,6 +61,7 @@ task_routes = {
     "vurti.update_host": {"queue": "update"},
     "vurti.update_hosts": {"queue": "update"},
     "vurti.drain_outbox": {"queue": "update"},
+    "vurti.purge": {"queue": "update"},
 }
 
 # Beat dispatches the per-host polls itself (tasks.beat.HostScheduler) and runs the
@@ -70,4 +71,6 @@ beat_max_loop_interval = 1.0
 beat_schedule = {
     "vurti-drain-outbox": {"task": "vurti.drain_outbox", "schedule": 10.0, "options": {"expires": 10.0}},
     "vurti-send-commands": {"task": "vurti.send_commands", "schedule": 10.0, "options": {"expires": 10.0}},
+    # Retention (VURTI_RETAIN_*): rows past their time, never an event still to deliver.
+    "vurti-purge": {"task": "vurti.purge", "schedule": 3600.0, "options": {"expires": 3600.0}},
 }

@@ -115,3 +115,12 @@ def send_commands(host_id: str | None = None) -> int:
 def drain_outbox() -> int:
     """Deliver events a subscriber failed to take earlier."""
     return services().bus.drain()
+
+
+@app.task(name="vurti.purge")
+def purge() -> dict[str, int]:
+    """Delete rows past their retention (VURTI_RETAIN_*); hourly from beat."""
+    purged = services().purge()
+    if any(vars(purged).values()):
+        log.info("purged %s", purged)
+    return dict(vars(purged))

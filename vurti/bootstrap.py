@@ -152,6 +152,12 @@ class Services:
                 self.cache.put_host(config.id, config.url)
         return self.schedule.sync(wanted, now)
 
+    def purge(self) -> Any:
+        """Delete rows older than the retention settings allow (outbox, audit, commands, statistics)."""
+        from vurti.store.retention import purge
+
+        return purge(self.uow, self.settings.retention, self.clock())
+
     def refresh(self, name_or_id: str) -> Any:
         """One immediate fetch and update of a host, waiting for its lock; what changed.
 

@@ -51,6 +51,16 @@ class AgentSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """Days each kind of row is kept (VURTI_RETAIN_*_DAYS)."""
+
+    outbox_days: float = 1.0  # delivered events (the audit log keeps their lines)
+    audit_days: float = 30.0
+    commands_days: float = 7.0  # finished host commands (longer than a command's repeat window)
+    stats_days: float = 7.0  # statistics of VMs not reported since
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = field(default="sqlite:///vurti.db", repr=False)
     redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
@@ -62,6 +72,7 @@ class Settings:
     fetch_backlog: int = 20  # fetch messages queued before beat stops claiming due hosts
     update_backlog: int = 40  # update messages queued before beat stops claiming due hosts
     bench_record_url: str | None = field(default=None, repr=False)  # Redis for `vurti bench` records; off if None
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def __repr__(self) -> str:
         return (
@@ -69,7 +80,7 @@ class Settings:
             f"agent={self.agent!r}, policy={self.policy!r}, lock_ttl={self.lock_ttl!r}, "
             f"update_time_limit={self.update_time_limit!r}, "
             f"fetch_batch={self.fetch_batch!r}, fetch_backlog={self.fetch_backlog!r}, "
-            f"update_backlog={self.update_backlog!r})"
+            f"update_backlog={self.update_backlog!r}, retention={self.retention!r})"
         )
 
     @classmethod
@@ -111,6 +122,12 @@ class Settings:
             fetch_backlog=_int(env, "VURTI_FETCH_BACKLOG", 20, 1, 1_000_000),
             update_backlog=_int(env, "VURTI_UPDATE_BACKLOG", 40, 1, 1_000_000),
             bench_record_url=_optional_redis_url("VURTI_BENCH_RECORD", env.get("VURTI_BENCH_RECORD") or None),
+            retention=RetentionSettings(
+                outbox_days=_float(env, "VURTI_RETAIN_OUTBOX_DAYS", 1.0, 0.01, 36_500.0),
+                audit_days=_float(env, "VURTI_RETAIN_AUDIT_DAYS", 30.0, 0.01, 36_500.0),
+                commands_days=_float(env, "VURTI_RETAIN_COMMANDS_DAYS", 7.0, 0.01, 36_500.0),
+                stats_days=_float(env, "VURTI_RETAIN_STATS_DAYS", 7.0, 0.01, 36_500.0),
+            ),
         )
 
 
