@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
-from vurti.cli.common import emit, get_services, host_id_option
+from vurti.cli.common import CliError, emit, get_services, host_id_option
 from vurti.inventory import InventoryError, NewHost, add_hosts, remove_host, set_cluster
+
+DEFAULT_CLUSTER = "default"  # created on first use; any other cluster must exist or be asked for
 
 
 @click.command("hosts")
@@ -61,15 +63,43 @@ def host() -> None:
 @host.command("add")
 @click.argument("name")
 @click.argument("url")
-@click.option("--cluster", default="default", show_default=True, help="Cluster name (created if missing).")
+@click.option("--cluster", default=DEFAULT_CLUSTER, show_default=True,
+              help="Cluster name; it must exist (`vurti cluster set NAME`) unless it is the default.")
+@click.option("--create-cluster", is_flag=True, help="Create the cluster if it does not exist.")
 @click.option("--spm", is_flag=True, help="The host is the storage pool manager (longer grace period).")
-def host_add(name: str, url: str, cluster: str, spm: bool) -> None:
+def host_add(name: str, url: str, cluster: str, create_cluster: bool, spm: bool) -> None:
     """Monitor the agent at URL as host NAME; polled from the next beat tick."""
+    from sqlalchemy.exc import IntegrityError
+
+    if not name.strip():
+        raise CliError("the host name must not be empty")
+    if not cluster.strip():
+        raise CliError("the cluster name must not be empty")
+    svc = get_services()
+    if cluster != DEFAULT_CLUSTER and not create_cluster:
+        with svc.uow() as uow:
+            if uow.hosts.get_cluster_by_name(cluster) is None:
+                # A typo would otherwise make a cluster without requirements: its hosts go Up unchecked.
+                raise CliError(f"no such cluster: {cluster} (create it with `vurti cluster set {cluster}` "
+                               "or add --create-cluster)")
     try:
-        (config,) = add_hosts(get_services(), [NewHost(name, url, cluster, spm)])
+        (config,) = add_hosts(svc, [NewHost(name, url, cluster, spm)])
     except InventoryError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
+    except IntegrityError:  # rolled back: nothing was written
+        existing = _same_agent(svc, url)
+        under = f"as host {existing}" if existing else "under another name"
+        raise CliError(f"{name}: its agent is already monitored {under}; remove that host first to rename it") from None
     click.echo(f"added host {name} ({config.id}) in cluster {cluster}")
+
+
+def _same_agent(svc: object, url: str) -> str | None:
+    """The name of the host already monitoring the agent at `url`, for a readable refusal."""
+    with svc.uow() as uow:  # type: ignore[attr-defined]
+        for config, _state in uow.hosts.list_hosts():
+            if config.url.rstrip("/") == url.rstrip("/"):
+                return str(config.name)
+    return None
 
 
 @host.command("remove")
@@ -79,7 +109,7 @@ def host_remove(name: str) -> None:
     try:
         found = remove_host(get_services(), name)
     except InventoryError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
     click.echo(f"removed host {found.name}")
 
 
@@ -120,6 +150,6 @@ def cluster_set(name: str, interval: float | None, cpu_flags: str | None, networ
     try:
         found = set_cluster(get_services(), name, interval, _csv(cpu_flags), _csv(networks))
     except InventoryError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
     click.echo(f"cluster {found.name}: interval {found.refresh_interval}s, "
                f"cpu flags [{','.join(found.required_cpu_flags)}], networks [{','.join(found.required_networks)}]")

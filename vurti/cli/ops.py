@@ -9,7 +9,7 @@ import click
 import orjson
 import redis
 
-from vurti.cli.common import emit, get_services, host_id_option
+from vurti.cli.common import CliError, emit, get_services, host_id_option
 from vurti.runtime import keys
 
 
@@ -23,7 +23,7 @@ def refresh(host: str, as_json: bool) -> None:
         sys.stdout.write(orjson.dumps(outcome.to_json()).decode() + "\n")
         return
     if not outcome.applied:
-        raise click.ClickException(f"{host}: {outcome.reason}")
+        raise CliError(f"{host}: {outcome.reason}")
     click.echo(f"{host}: {outcome.status}")
     for line in outcome.changes:
         click.echo(f"  {line}")
