@@ -13,8 +13,16 @@ from vurti.config import Settings
 # Validated here too, so a worker or beat with unusable settings stops at start with the reason.
 _settings = Settings.from_env()
 
-broker_url = os.environ.get("VURTI_REDIS_URL") or "redis://127.0.0.1:6379/0"
+broker_url = _settings.redis_url  # redis://:PASSWORD@HOST:PORT/DB; Celery masks the password in its banner
 result_backend = broker_url
+if _settings.redis_tls():  # rediss://: the broker and results over TLS, the server's certificate verified
+    import ssl
+
+    broker_use_ssl = {
+        "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        **{k: v for k, v in _settings.redis_tls().items() if k != "ssl_cert_reqs"},
+    }
+    redis_backend_use_ssl = broker_use_ssl
 broker_connection_retry_on_startup = True
 # With acks late, Redis hands the messages a worker took but never acknowledged (the one it
 # ran and those it prefetched) to another worker only after this timeout. A worker killed

@@ -44,7 +44,8 @@ class Services:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
+                                    **self.settings.redis_tls())
 
     @cached_property
     def agent_client(self) -> Any:

@@ -72,6 +72,9 @@ class Settings:
     fetch_backlog: int = 20  # fetch messages queued before beat stops claiming due hosts
     update_backlog: int = 40  # update messages queued before beat stops claiming due hosts
     bench_record_url: str | None = field(default=None, repr=False)  # Redis for `vurti bench` records; off if None
+    redis_ca_file: str | None = None  # rediss://: the CA that signed Redis' certificate (else the system's)
+    redis_cert_file: str | None = None  # rediss://: a client certificate, when Redis asks for one
+    redis_key_file: str | None = field(default=None, repr=False)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def __repr__(self) -> str:
@@ -82,6 +85,17 @@ class Settings:
             f"fetch_batch={self.fetch_batch!r}, fetch_backlog={self.fetch_backlog!r}, "
             f"update_backlog={self.update_backlog!r}, retention={self.retention!r})"
         )
+
+    def redis_tls(self) -> dict[str, str]:
+        """redis-py's TLS options for a rediss:// URL (certificates always verified); {} otherwise."""
+        if not self.redis_url.startswith("rediss://"):
+            return {}
+        options = {"ssl_cert_reqs": "required"}
+        for name, value in (("ssl_ca_certs", self.redis_ca_file), ("ssl_certfile", self.redis_cert_file),
+                            ("ssl_keyfile", self.redis_key_file)):
+            if value:
+                options[name] = value
+        return options
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +136,9 @@ class Settings:
             fetch_backlog=_int(env, "VURTI_FETCH_BACKLOG", 20, 1, 1_000_000),
             update_backlog=_int(env, "VURTI_UPDATE_BACKLOG", 40, 1, 1_000_000),
             bench_record_url=_optional_redis_url("VURTI_BENCH_RECORD", env.get("VURTI_BENCH_RECORD") or None),
+            redis_ca_file=_path(env, "VURTI_REDIS_CA_FILE"),
+            redis_cert_file=_path(env, "VURTI_REDIS_CERT_FILE"),
+            redis_key_file=_path(env, "VURTI_REDIS_KEY_FILE"),
             retention=RetentionSettings(
                 outbox_days=_float(env, "VURTI_RETAIN_OUTBOX_DAYS", 1.0, 0.01, 36_500.0),
                 audit_days=_float(env, "VURTI_RETAIN_AUDIT_DAYS", 30.0, 0.01, 36_500.0),
