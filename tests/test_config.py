@@ -69,7 +69,7 @@ def test_update_tasks_have_time_limits_below_the_lock_ttl(monkeypatch: pytest.Mo
     try:
         for name in ("vurti.update_host", "vurti.update_hosts"):
             limits = config.task_annotations[name]
-            assert limits["soft_time_limit"] < limits["time_limit"] == 9 < 12
+            assert limits["soft_time_limit"] < limits["time_limit"] == 9  # below the lock TTL of 12
         # A dead worker's messages come back within minutes, not the hour of the default.
         assert config.broker_transport_options["visibility_timeout"] <= 300
     finally:

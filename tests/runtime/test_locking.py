@@ -31,9 +31,8 @@ def test_second_holder_is_refused_while_first_holds(client: redis.Redis) -> None
     with locks.hold("h1") as lease:
         first = lease.fence_token
         assert counter(first) == 1
-        with pytest.raises(LockBusy):
-            with locks.hold("h1"):
-                pass
+        with pytest.raises(LockBusy), locks.hold("h1"):
+            pass
         with locks.hold("h2") as other:  # other hosts are independent
             assert other.host_id == "h2"
     with locks.hold("h1") as again:
@@ -44,9 +43,8 @@ def test_dead_holders_lock_expires(client: redis.Redis) -> None:
     locks = HostLocks(client, ttl=0.2)
     lock = client.lock(keys.host_lock("h1"), timeout=0.2)
     assert lock.acquire(blocking=False)  # a holder that never releases
-    with pytest.raises(LockBusy):
-        with locks.hold("h1"):
-            pass
+    with pytest.raises(LockBusy), locks.hold("h1"):
+        pass
     deadline = time.monotonic() + 5
     while client.exists(keys.host_lock("h1")) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -119,9 +117,8 @@ def test_a_waiting_holder_gets_the_lock_once_it_is_free_and_gives_up_at_its_time
     locks = HostLocks(client, ttl=5)
     other = client.lock(keys.host_lock("h1"), timeout=0.3)  # another worker's lock, expiring soon
     assert other.acquire(blocking=False)
-    with pytest.raises(LockBusy):
-        with locks.hold("h1", blocking_timeout=0.05):
-            pass
+    with pytest.raises(LockBusy), locks.hold("h1", blocking_timeout=0.05):
+        pass
     started = time.monotonic()
     with locks.hold("h1", blocking_timeout=5) as lease:  # waits for the other lock to expire
         assert lease.host_id == "h1" and time.monotonic() - started < 5

@@ -27,7 +27,7 @@ depends_on = None
 SERIAL = sa.Integer()  # the SQLite form of the id columns
 
 
-def _tables() -> dict[str, tuple[list[sa.SchemaItem], list[tuple[str, list[str]]]]]:
+def _tables() -> dict[str, tuple[list[sa.schema.SchemaItem], list[tuple[str, list[str]]]]]:
     """Per table: its columns and constraints as in 0001 (ids AUTOINCREMENT), and its indexes."""
     return {
         "outbox": (
@@ -115,8 +115,8 @@ def upgrade() -> None:
         op.create_table(name, *items, sqlite_autoincrement=name in SEQUENCE_FLOORS)
         for index, columns in indexes:
             op.create_index(index, name, columns, unique=False)
-        columns = ", ".join(f'"{c.name}"' for c in items if isinstance(c, sa.Column))
-        op.execute(f'INSERT INTO "{name}" ({columns}) SELECT {columns} FROM "_old_{name}"')
+        names = ", ".join(f'"{c.name}"' for c in items if isinstance(c, sa.Column))
+        op.execute(f'INSERT INTO "{name}" ({names}) SELECT {names} FROM "_old_{name}"')
     for name, seq in floors.items():
         bind.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = :n"), {"n": name})
         bind.execute(sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES (:n, :s)"), {"n": name, "s": seq})
