@@ -176,3 +176,25 @@ def test_unusable_settings_give_one_line_and_status_2() -> None:
     for env in ({"VURTI_DATABASE_URL": "bogus://x"}, {"VURTI_REFRESH_INTERVAL": "inf"},
                 {"VURTI_LOCK_TTL": "0"}, {"VURTI_REDIS_URL": "notaurl"}):
         _one_line_error(CliRunner().invoke(cli, ["hosts"], env=env), next(iter(env)))
+
+
+def test_a_cluster_row_with_a_bad_interval_stops_neither_host_add_nor_the_schedule_sync(runner: CliRunner) -> None:
+    """A row written before intervals were checked (or by hand): its hosts are polled at the default."""
+    import sqlalchemy as sa
+
+    from vurti.bootstrap import services
+    from vurti.store.tables import clusters
+
+    svc = services()
+    assert runner.invoke(cli, ["cluster", "set", "bad"]).exit_code == 0
+    assert runner.invoke(cli, ["host", "add", "good", "http://127.0.0.1:1/"]).exit_code == 0
+    with svc.engine.begin() as conn:
+        conn.execute(sa.update(clusters).where(clusters.c.name == "bad").values(refresh_interval=0.0))
+    out = runner.invoke(cli, ["host", "add", "h1", "http://127.0.0.1:2/", "--cluster", "bad"])
+    assert out.exit_code == 0, out.output
+    with svc.engine.begin() as conn:
+        conn.execute(sa.update(clusters).where(clusters.c.name == "bad").values(refresh_interval=float("inf")))
+    assert svc.sync_schedule(1000.0) == (0, 0)  # beat's sync: no exception for the bad row
+    ids = {name: svc.resolve_host(name).id for name in ("good", "h1")}
+    assert svc.schedule.interval(ids["h1"]) == svc.settings.policy.refresh_interval
+    assert set(svc.schedule.scheduled()) == set(ids.values())
