@@ -137,6 +137,9 @@ def test_a_poison_event_is_retried_with_backoff_then_parked_and_later_events_flo
     now[0] += 10 * RETRY_AFTER * 2**MAX_ATTEMPTS
     assert bus.drain() == 0 and picky.calls == calls  # parked: no more retries
     assert picky.got == [i for i, _ in items[1:]] + [later[0][0]]
+    picky.refuses = "none"  # the subscriber was fixed: the parked event goes through
+    assert bus.retry_parked() == 1
+    assert bus.drain() == 1 and picky.got[-1] == items[0][0]
 
 
 def test_a_subscriber_that_is_down_costs_a_few_attempts_per_drain(parts: tuple[object, redis.Redis]) -> None:

@@ -102,6 +102,13 @@ class MessageBus:
             done += len(mine)
         return done
 
+    def retry_parked(self, subscriber: str | None = None) -> int:
+        """Put parked events back in line (after the subscriber's problem was fixed); how many."""
+        with self._uow_factory() as uow:
+            count = uow.outbox.unpark(self._max_attempts, subscriber)
+            uow.commit()
+        return count
+
     def _one_at_a_time(self, subscriber: Subscriber, items: Sequence[tuple[int, Event]], now: float) -> list[int]:
         """Deliver `items` singly; record each failure (backoff, then parked); the ids taken."""
         taken: list[int] = []

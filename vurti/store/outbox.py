@@ -144,6 +144,13 @@ class OutboxRepository:
         )
         return [(int(i), int(a), e) for i, a, e in rows]
 
+    def unpark(self, max_attempts: int, subscriber: str | None = None) -> int:
+        """Give parked events (`max_attempts` failures) a fresh start; how many."""
+        stmt = update(outbox_delivery).where(outbox_delivery.c.attempts >= max_attempts)
+        if subscriber is not None:
+            stmt = stmt.where(outbox_delivery.c.subscriber == subscriber)
+        return int(self._conn.execute(stmt.values(attempts=0, next_attempt_at=0)).rowcount)
+
     def pending_count(self, subscriber: str | None = None) -> int:
         stmt = select(func.count()).select_from(outbox_delivery)
         if subscriber is not None:
