@@ -71,7 +71,10 @@ def test_update_tasks_have_time_limits_below_the_lock_ttl(monkeypatch: pytest.Mo
             limits = config.task_annotations[name]
             assert limits["soft_time_limit"] < limits["time_limit"] == 9  # below the lock TTL of 12
         # A dead worker's messages come back within minutes, not the hour of the default.
-        assert config.broker_transport_options["visibility_timeout"] <= 300
+        options = config.broker_transport_options
+        assert options["visibility_timeout"] <= 300
+        # ...and workers look for them often enough (kombu's sweep: interval x throttle seconds).
+        assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 30
     finally:
         monkeypatch.undo()
         importlib.reload(celeryconfig)
