@@ -167,3 +167,25 @@ def test_the_live_feed_shows_a_redelivered_event_once(parts: tuple[object, redis
     feed.handle(items[1:])
     ids = [int(f[b"outbox_id"]) for _, f in client.xrange(keys.EVENTS_STREAM)]
     assert ids == [i for i, _ in items]
+
+
+def test_an_outbox_row_that_cannot_be_read_back_is_parked_not_retried_forever(
+    parts: tuple[object, redis.Redis], caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlalchemy as sa
+
+    from vurti.store.tables import outbox
+
+    uow_factory, _client = parts
+    picky = Picky(refuses="none")
+    bus = MessageBus({picky: None}, uow_factory, clock=lambda: 10.0)
+    items = _record(uow_factory, bus, [HostStatusChanged(f"h{i}", 1.0, "Up", "Down") for i in range(3)])
+    with uow_factory() as uow:  # type: ignore[operator]
+        uow.connection.execute(sa.update(outbox).where(outbox.c.id == items[0][0])
+                               .values(payload={"type": "NoSuchEvent", "data": {}}))
+        uow.commit()
+    assert bus.drain(limit=1) == 0  # the unreadable row filled the batch: parked now
+    assert bus.drain(limit=1) == 1 and bus.drain(limit=1) == 1
+    with uow_factory() as uow:  # type: ignore[operator]
+        assert [p[0] for p in uow.outbox.parked("picky", MAX_ATTEMPTS)] == [items[0][0]]
+    assert sum("cannot be read back" in r.getMessage() for r in caplog.records) == 1

@@ -84,6 +84,7 @@ class MessageBus:
         for subscriber in self._subscribers:
             with self._uow_factory() as uow:
                 pending = uow.outbox.pending(subscriber.name, limit, now=now, max_attempts=self._max_attempts)
+                uow.commit()  # rows that cannot be read back were parked
             if not pending:
                 continue
             mine = [(i, e) for i, e in pending if self.wants(subscriber, e)]

@@ -97,11 +97,22 @@ class OutboxRepository:
         if self._conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=outbox_delivery)
         result = []
+        unreadable: list[int] = []
         for row in self._conn.execute(stmt):
             try:
                 result.append((int(row.id), from_record(row.payload)))
             except (KeyError, TypeError, msgspec.ValidationError):
-                log.warning("outbox row %s cannot be read back as an event; left pending", row.id)
+                unreadable.append(int(row.id))
+        if unreadable and max_attempts is not None:
+            # Parked at once (kept, not retried): otherwise they would fill every batch of the drain.
+            log.error("outbox rows %s cannot be read back as events; parked for %s", unreadable, subscriber)
+            self._conn.execute(
+                update(outbox_delivery)
+                .where(outbox_delivery.c.subscriber == subscriber, outbox_delivery.c.outbox_id.in_(unreadable))
+                .values(attempts=max_attempts, last_error="cannot be read back as an event")
+            )
+        elif unreadable:
+            log.warning("outbox rows %s cannot be read back as events; left pending", unreadable)
         return result
 
     def mark_delivered(self, subscriber: str, ids: Iterable[int]) -> None:
