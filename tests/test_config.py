@@ -78,3 +78,19 @@ def test_update_tasks_have_time_limits_below_the_lock_ttl(monkeypatch: pytest.Mo
     finally:
         monkeypatch.undo()
         importlib.reload(celeryconfig)
+
+
+@pytest.mark.parametrize("command", [["worker", "-P", "solo"], ["beat"]])
+def test_a_worker_or_beat_with_unusable_settings_stops_with_one_line(command: list[str]) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "VURTI_REFRESH_INTERVAL": "nan", "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-m", "celery", "-A", "tasks", *command], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["vurti: bad configuration: VURTI_REFRESH_INTERVAL='nan' must be a "
+                                               "number from 0.1 to 3600"]
