@@ -27,9 +27,11 @@ from typing import Any
 
 from celery.beat import Scheduler
 from celery.utils.nodenames import worker_direct
+from sqlalchemy.exc import DBAPIError
 
 from vurti.bootstrap import services
 from vurti.runtime.members import owner
+from vurti.runtime.outage import REDIS_DOWN, Outage
 from vurti.runtime.schedule import Claim, chunks
 
 log = logging.getLogger(__name__)
@@ -65,23 +67,40 @@ class HostScheduler(Scheduler):
         self._next_take_over = 0.0
         self._members: list[str] = []
         self._batch = services().settings.fetch_batch
+        self._db = Outage("schedule sync with the database", log, (DBAPIError, *REDIS_DOWN), first_retry=SYNC_EVERY)
+        self._redis = Outage("dispatching due hosts", log, first_retry=DISPATCH_EVERY, max_retry=5.0)
+        self._next_dispatch = 0.0
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         delay = super().tick(*args, **kwargs)
-        try:
-            self._dispatch()
-        except Exception:  # noqa: BLE001 - beat must keep ticking through Redis/DB hiccups
-            log.exception("dispatching due hosts failed; retrying next tick")
+        now = time.time()
+        self._sync(now)
+        if now >= self._next_dispatch:
+            try:
+                self._dispatch(now)
+            except Exception as exc:  # noqa: BLE001 - beat must keep ticking through Redis hiccups
+                self._next_dispatch = now + self._redis.failed(exc)
+            else:
+                self._redis.succeeded()
         return min(delay, DISPATCH_EVERY)
 
-    def _dispatch(self) -> None:
+    def _sync(self, now: float) -> None:
+        """Runtime adds and removals; while the database is away, claiming goes on from Redis
+        with the last schedule synced (one log line per outage, retries backing off)."""
+        if now < self._next_sync:
+            return
+        try:
+            added, removed = services().sync_schedule(now)
+        except Exception as exc:  # noqa: BLE001 - polling must not depend on the database
+            self._next_sync = now + self._db.failed(exc)
+            return
+        self._db.succeeded()
+        if added or removed:
+            log.info("schedule: %d hosts added, %d removed", added, removed)
+        self._next_sync = now + SYNC_EVERY
+
+    def _dispatch(self, now: float) -> None:
         svc = services()
-        now = time.time()
-        if now >= self._next_sync:
-            added, removed = svc.sync_schedule(now)
-            if added or removed:
-                log.info("schedule: %d hosts added, %d removed", added, removed)
-            self._next_sync = now + SYNC_EVERY
         members = svc.members.live(now)
         if members != self._members or now >= self._next_take_over:
             taken = svc.push.take_over(members, now)

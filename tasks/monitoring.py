@@ -70,13 +70,14 @@ def _parse(report: Any) -> HostReport | None:
         return None
 
 
-@app.task(name="vurti.update_host")
-def update_host(report: HostReport | dict[str, Any]) -> None:
+@app.task(name="vurti.update_host", bind=True)
+def update_host(self: Any, report: HostReport | dict[str, Any]) -> None:
     parsed = _parse(report)
     if parsed is None:
         return
     try:
-        outcome = services().update.update(parsed)
+        # The message id owns the lock: a redelivery after a killed worker takes over its hold.
+        outcome = services().update.update(parsed, owner=self.request.id)
     except LockBusy:
         log.info("host %s: update already running elsewhere, skipping this report", parsed.host_id)
         return
@@ -84,14 +85,14 @@ def update_host(report: HostReport | dict[str, Any]) -> None:
         send_commands.apply_async(args=[parsed.host_id])
 
 
-@app.task(name="vurti.update_hosts")
-def update_hosts(reports: list[HostReport | dict[str, Any]]) -> None:
+@app.task(name="vurti.update_hosts", bind=True)
+def update_hosts(self: Any, reports: list[HostReport | dict[str, Any]]) -> None:
     """Apply the reports of one fetch batch (what fetch_hosts sends at scale)."""
     if not isinstance(reports, list):
         log.error("dropping a malformed update_hosts message: a %s, not a list of reports", type(reports).__name__)
         return
     parsed = [p for p in map(_parse, reports) if p is not None]
-    outcomes = services().update.update_many(parsed)
+    outcomes = services().update.update_many(parsed, owner=self.request.id)
     if any(o.commands for o in outcomes):
         # One sender for the whole batch (it takes every due command): a sender per host
         # would mostly find its commands taken already, after waiting for the database.
@@ -114,3 +115,12 @@ def send_commands(host_id: str | None = None) -> int:
 def drain_outbox() -> int:
     """Deliver events a subscriber failed to take earlier."""
     return services().bus.drain()
+
+
+@app.task(name="vurti.purge")
+def purge() -> dict[str, int]:
+    """Delete rows past their retention (VURTI_RETAIN_*); hourly from beat."""
+    purged = services().purge()
+    if any(vars(purged).values()):
+        log.info("purged %s", purged)
+    return dict(vars(purged))

@@ -132,3 +132,73 @@ def test_events_follow_prints_the_live_feed(runner: CliRunner, sim: SimProcess, 
         timer.cancel()
         publisher.join()
     assert "Host host-x status changed from Up to Connecting" in out.output
+
+
+def _one_line_error(out: object, *needles: str) -> None:
+    assert out.exit_code == 2, out.output  # type: ignore[attr-defined]
+    lines = out.output.strip().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), lines
+    assert "Traceback" not in out.output and all(n in lines[0] for n in needles), lines  # type: ignore[attr-defined]
+
+
+def test_a_cluster_typo_is_refused_and_nothing_is_written(runner: CliRunner) -> None:
+    from vurti.bootstrap import services
+
+    assert runner.invoke(cli, ["cluster", "set", "prod", "--cpu-flags", "vmx"]).exit_code == 0
+    _one_line_error(runner.invoke(cli, ["host", "add", "h1", "http://127.0.0.1:1/", "--cluster", "prdo"]),
+                    "no such cluster: prdo")
+    with services().uow() as uow:
+        assert uow.hosts.list_hosts() == [] and uow.hosts.get_cluster_by_name("prdo") is None
+    out = runner.invoke(cli, ["host", "add", "h1", "http://127.0.0.1:1/", "--cluster", "prdo", "--create-cluster"])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(cli, ["host", "add", "h2", "http://127.0.0.1:2/", "--cluster", "prod"])
+    assert out.exit_code == 0, out.output
+    assert runner.invoke(cli, ["host", "add", "h3", "http://127.0.0.1:3/"]).exit_code == 0  # the default cluster
+
+
+def test_bad_host_input_gives_one_line_and_status_2(runner: CliRunner) -> None:
+    from vurti.bootstrap import services
+
+    _one_line_error(runner.invoke(cli, ["host", "add", "", "http://127.0.0.1:1/"]), "host name must not be empty")
+    _one_line_error(runner.invoke(cli, ["host", "add", "  ", "http://127.0.0.1:1/"]), "must not be empty")
+    assert runner.invoke(cli, ["host", "add", "h1", "http://127.0.0.1:1/"]).exit_code == 0
+    _one_line_error(runner.invoke(cli, ["host", "add", "h1-again", "stomp://127.0.0.1:1"]),
+                    "is already the address of host 'h1'")
+    _one_line_error(runner.invoke(cli, ["host", "add", "h2", "h2.example:99999"]), "Port out of range")
+    _one_line_error(runner.invoke(cli, ["host", "add", "h1", "http://127.0.0.1:2/"]), "already exists")
+    _one_line_error(runner.invoke(cli, ["cluster", "set", "c", "--interval", "nan"]), "refresh interval")
+    _one_line_error(runner.invoke(cli, ["cluster", "set", "c", "--interval", "0"]), "refresh interval")
+    _one_line_error(runner.invoke(cli, ["host", "remove", "nope"]), "no such host")
+    _one_line_error(runner.invoke(cli, ["refresh", "nope"]), "no such host")
+    with services().uow() as uow:
+        assert [c.name for c, _ in uow.hosts.list_hosts()] == ["h1"]
+        assert uow.hosts.get_cluster_by_name("c") is None
+
+
+def test_unusable_settings_give_one_line_and_status_2() -> None:
+    set_services(None)
+    for env in ({"VURTI_DATABASE_URL": "bogus://x"}, {"VURTI_REFRESH_INTERVAL": "inf"},
+                {"VURTI_LOCK_TTL": "0"}, {"VURTI_REDIS_URL": "notaurl"}):
+        _one_line_error(CliRunner().invoke(cli, ["hosts"], env=env), next(iter(env)))
+
+
+def test_a_cluster_row_with_a_bad_interval_stops_neither_host_add_nor_the_schedule_sync(runner: CliRunner) -> None:
+    """A row written before intervals were checked (or by hand): its hosts are polled at the default."""
+    import sqlalchemy as sa
+
+    from vurti.bootstrap import services
+    from vurti.store.tables import clusters
+
+    svc = services()
+    assert runner.invoke(cli, ["cluster", "set", "bad"]).exit_code == 0
+    assert runner.invoke(cli, ["host", "add", "good", "http://127.0.0.1:1/"]).exit_code == 0
+    with svc.engine.begin() as conn:
+        conn.execute(sa.update(clusters).where(clusters.c.name == "bad").values(refresh_interval=0.0))
+    out = runner.invoke(cli, ["host", "add", "h1", "http://127.0.0.1:2/", "--cluster", "bad"])
+    assert out.exit_code == 0, out.output
+    with svc.engine.begin() as conn:
+        conn.execute(sa.update(clusters).where(clusters.c.name == "bad").values(refresh_interval=float("inf")))
+    assert svc.sync_schedule(1000.0) == (0, 0)  # beat's sync: no exception for the bad row
+    ids = {name: svc.resolve_host(name).id for name in ("good", "h1")}
+    assert svc.schedule.interval(ids["h1"]) == svc.settings.policy.refresh_interval
+    assert set(svc.schedule.scheduled()) == set(ids.values())

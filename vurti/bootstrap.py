@@ -46,7 +46,8 @@ class Services:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
+                                    **self.settings.redis_tls())
 
     @cached_property
     def agent(self) -> Any:
@@ -113,7 +114,7 @@ class Services:
         from vurti.bus.subscribers import AuditLog, LiveFeed
 
         # The one registry of subscribers: each with the event types it takes (None: all).
-        return MessageBus({AuditLog(self.uow): None, LiveFeed(self.redis): None}, self.uow)
+        return MessageBus({AuditLog(self.uow): None, LiveFeed(self.redis): None}, self.uow, self.clock)
 
     @cached_property
     def fetch(self) -> Any:
@@ -144,7 +145,9 @@ class Services:
         from vurti.agent import HostCommands
         from vurti.pipeline.commands import CommandService
 
-        return CommandService(HostCommands(self.agent), self.uow, self.bus, self.clock)
+        agent = self.settings.agent
+        return CommandService(HostCommands(self.agent), self.uow, self.bus, self.clock,
+                              call_time=agent.connect_timeout + agent.read_timeout)
 
     def hold_connections(self, member: str, send: Callable[[list[Any]], None]) -> Any:
         """Make this process a connection holder (a fetch worker), before its first poll."""
@@ -179,6 +182,12 @@ class Services:
             if url != config.url:
                 self.cache.put_host(config.id, config.url)
         return self.schedule.sync(wanted, now, push_intervals)
+
+    def purge(self) -> Any:
+        """Delete rows older than the retention settings allow (outbox, audit, commands, statistics)."""
+        from vurti.store.retention import purge
+
+        return purge(self.uow, self.settings.retention, self.clock())
 
     def refresh(self, name_or_id: str) -> Any:
         """One immediate fetch and update of a host, waiting for its lock; what changed.

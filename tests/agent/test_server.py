@@ -16,7 +16,7 @@ class Peer:
     """A blocking STOMP peer with a deadline on every read."""
 
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.parser = FrameParser(1024 * 1024)
         self.frames: list[Frame] = []
 

@@ -9,7 +9,12 @@ import pytest
 import redis
 
 from vurti.runtime import keys
-from vurti.runtime.locking import HostLocks, LockBusy
+from vurti.runtime.locking import COUNTER_BITS, HostLocks, LockBusy
+
+
+def counter(token: int) -> int:
+    """The per-epoch counter part of a fencing token."""
+    return token & ((1 << COUNTER_BITS) - 1)
 
 
 @pytest.fixture()
@@ -24,23 +29,22 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 def test_second_holder_is_refused_while_first_holds(client: redis.Redis) -> None:
     locks = HostLocks(client, ttl=5)
     with locks.hold("h1") as lease:
-        assert lease.fence_token == 1
-        with pytest.raises(LockBusy):
-            with locks.hold("h1"):
-                pass
+        first = lease.fence_token
+        assert counter(first) == 1
+        with pytest.raises(LockBusy), locks.hold("h1"):
+            pass
         with locks.hold("h2") as other:  # other hosts are independent
             assert other.host_id == "h2"
     with locks.hold("h1") as again:
-        assert again.fence_token == 2  # fencing tokens only grow
+        assert again.fence_token == first + 1  # fencing tokens only grow
 
 
 def test_dead_holders_lock_expires(client: redis.Redis) -> None:
     locks = HostLocks(client, ttl=0.2)
     lock = client.lock(keys.host_lock("h1"), timeout=0.2)
     assert lock.acquire(blocking=False)  # a holder that never releases
-    with pytest.raises(LockBusy):
-        with locks.hold("h1"):
-            pass
+    with pytest.raises(LockBusy), locks.hold("h1"):
+        pass
     deadline = time.monotonic() + 5
     while client.exists(keys.host_lock("h1")) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -99,7 +103,7 @@ def test_hold_many_leaves_a_lock_that_expired_and_was_retaken(client: redis.Redi
         client.delete(keys.host_lock("h1"))  # as if it expired...
         other = client.lock(keys.host_lock("h1"), timeout=5)
         assert other.acquire(blocking=False)  # ...and another worker took it
-        assert leases["h1"].fence_token == 1
+        assert counter(leases["h1"].fence_token) == 1
     assert other.owned()  # the batch's release did not delete someone else's lock
     other.release()
 
@@ -113,9 +117,8 @@ def test_a_waiting_holder_gets_the_lock_once_it_is_free_and_gives_up_at_its_time
     locks = HostLocks(client, ttl=5)
     other = client.lock(keys.host_lock("h1"), timeout=0.3)  # another worker's lock, expiring soon
     assert other.acquire(blocking=False)
-    with pytest.raises(LockBusy):
-        with locks.hold("h1", blocking_timeout=0.05):
-            pass
+    with pytest.raises(LockBusy), locks.hold("h1", blocking_timeout=0.05):
+        pass
     started = time.monotonic()
     with locks.hold("h1", blocking_timeout=5) as lease:  # waits for the other lock to expire
         assert lease.host_id == "h1" and time.monotonic() - started < 5
@@ -136,6 +139,20 @@ def test_logged_spans_of_two_holders_of_a_host_never_overlap(client: redis.Redis
 
     second._acquire_many = first_lets_go_meanwhile  # type: ignore[method-assign]
     with second.hold("h1") as lease:
-        assert lease.fence_token == 2
+        assert counter(lease.fence_token) == 2
     spans = sorted((float(f[b"acquired"]), float(f[b"released"])) for _, f in client.xrange(keys.LOCK_LOG))
     assert len(spans) == 2 and spans[1][0] >= spans[0][1], spans
+
+
+def test_a_redelivered_task_takes_over_the_hold_its_killed_run_left(client: redis.Redis) -> None:
+    """The first run of message m-1 took the lock and died (kill -9): no release, TTL 30 s."""
+    dead = HostLocks(client, ttl=30).hold_many(["h1"], owner="m-1")
+    first = dead.__enter__()["h1"]  # never exits: the process is gone
+    locks = HostLocks(client, ttl=30)
+    with locks.hold_many(["h1"], owner="m-2") as leases:
+        assert leases == {}  # another message still waits for the TTL
+    with locks.hold_many(["h1"]) as leases:
+        assert leases == {}
+    with locks.hold_many(["h1"], owner="m-1") as leases:  # the redelivery of m-1
+        assert leases["h1"].fence_token > first.fence_token  # the dead run could not write after it
+    assert not client.exists(keys.host_lock("h1"))  # released as usual

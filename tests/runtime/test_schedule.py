@@ -94,3 +94,15 @@ def test_sync_adds_removes_and_updates_intervals(client: redis.Redis) -> None:
 
 def test_chunks() -> None:
     assert [len(c) for c in chunks(range(7), 3)] == [3, 3, 1]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])
+def test_a_bad_interval_of_one_host_does_not_stop_the_others(client: redis.Redis, bad: float) -> None:
+    """A cluster row with interval 0/inf/nan: its hosts fall back to the default, the rest go on."""
+    schedule = PollSchedule(client, 3.0)
+    schedule.add("early", bad, now=1000.0)  # what `vurti host add` does right after its commit
+    assert schedule.sync({"early": bad, "h1": 3.0, "h2": bad}, now=1000.0) == (2, 0)
+    assert schedule.interval("early") == schedule.interval("h2") == 3.0
+    claimed = {c.host_id for c in schedule.claim_due(1003.0)}
+    assert claimed == {"early", "h1", "h2"}
+    assert all(1003.0 < due <= 1006.0 for due in schedule.scheduled().values())

@@ -64,3 +64,34 @@ def test_forked_child_does_not_reuse_the_parents_connections(tmp_path: Path) -> 
     assert answer == "0 True"
     assert engine.pool.checkedin() == 1  # type: ignore[attr-defined]  # the parent's pool is intact
     engine.dispose()
+
+
+def test_postgres_connect_gives_up_on_a_server_that_never_answers() -> None:
+    """A listening socket that never speaks: the connect must fail at the timeout, not hang."""
+    import socket
+    import threading
+
+    from vurti.store.db import PG_CONNECT_TIMEOUT
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = silent.getsockname()[1]
+    engine = make_engine(f"postgresql+psycopg://vurti@127.0.0.1:{port}/vurti")
+    outcome: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            engine.connect().close()
+        except BaseException as exc:  # noqa: BLE001 - the outcome under test
+            outcome.append(exc)
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout=PG_CONNECT_TIMEOUT * 3 + 5)  # psycopg may try each address the name resolves to
+    try:
+        assert not worker.is_alive(), "connecting to a silent server hangs"
+        assert outcome and isinstance(outcome[0], sa.exc.OperationalError)
+    finally:
+        silent.close()
+        engine.dispose()

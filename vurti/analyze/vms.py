@@ -8,9 +8,10 @@ simply not known, never disappeared.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
-from vurti.domain.events import InvalidVmData
+from vurti.domain.events import InvalidVmData, VmAnalysisFailed
 from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport, VmStats
@@ -22,6 +23,8 @@ from vurti.analyze.migration import on_other_host
 from vurti.analyze.nic_rates import nic_rates
 from vurti.analyze.running import effective_status, on_own_host
 from vurti.analyze.staleness import stamp, vm_report_is_stale
+
+log = logging.getLogger(__name__)
 
 
 def analyze_vms(
@@ -66,7 +69,9 @@ def analyze_isolated(work: Work, reported: VmReport, report: HostReport, policy:
         return analyze_reported(work, reported, report, policy)
     except Exception as exc:  # a rule bug or data no rule foresaw must not stop the host's monitoring
         del work.events[events:], work.commands[commands:]
-        work.emit(InvalidVmData, vm_id=reported.vm_id, problem=f"analysis failed: {exc!r}")
+        # A bug, not bad agent data (that is an InvalidVmData without raising): keep its traceback.
+        log.exception("host %s, VM %s: analysis failed; the VM's state is kept", work.host_id, reported.vm_id)
+        work.emit(VmAnalysisFailed, vm_id=reported.vm_id, error=repr(exc))
         return None
 
 

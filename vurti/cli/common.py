@@ -13,11 +13,17 @@ from vurti.bootstrap import Services, services
 from vurti.config import ConfigError
 
 
+class CliError(click.ClickException):
+    """A command that cannot be done: one line on stderr, exit status 2, nothing written."""
+
+    exit_code = 2
+
+
 def get_services() -> Services:
     try:
         return services()
     except ConfigError as exc:
-        raise click.ClickException(f"bad configuration: {exc}") from None
+        raise CliError(f"bad configuration: {exc}") from None
 
 
 def host_id_option(svc: Services, host: str | None) -> str | None:
@@ -26,7 +32,7 @@ def host_id_option(svc: Services, host: str | None) -> str | None:
         return None
     found = svc.resolve_host(host)
     if found is None:
-        raise click.ClickException(f"no such host: {host}")
+        raise CliError(f"no such host: {host}")
     return str(found.id)
 
 

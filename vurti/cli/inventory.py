@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
-from vurti.cli.common import emit, get_services, host_id_option
+from vurti.cli.common import CliError, emit, get_services, host_id_option
 from vurti.inventory import InventoryError, NewHost, add_hosts, remove_host, set_cluster
+
+DEFAULT_CLUSTER = "default"  # created on first use; any other cluster must exist or be asked for
 
 
 @click.command("hosts")
@@ -65,18 +67,31 @@ def host() -> None:
 @host.command("add")
 @click.argument("name")
 @click.argument("address")
-@click.option("--cluster", default="default", show_default=True, help="Cluster name (created if missing).")
+@click.option("--cluster", default=DEFAULT_CLUSTER, show_default=True,
+              help="Cluster name; it must exist (`vurti cluster set NAME`) unless it is the default.")
+@click.option("--create-cluster", is_flag=True, help="Create the cluster if it does not exist.")
 @click.option("--spm", is_flag=True, help="The host is the storage pool manager (longer grace period).")
-def host_add(name: str, address: str, cluster: str, spm: bool) -> None:
+def host_add(name: str, address: str, cluster: str, create_cluster: bool, spm: bool) -> None:
     """Monitor VDSM at ADDRESS as host NAME; polled from the next beat tick.
 
     ADDRESS is VDSM's host name or IP, with :PORT when not 54321; TLS unless
     written stomp://HOST:PORT (plain TCP, for labs).
     """
+    if not name.strip():
+        raise CliError("the host name must not be empty")
+    if not cluster.strip():
+        raise CliError("the cluster name must not be empty")
+    svc = get_services()
+    if cluster != DEFAULT_CLUSTER and not create_cluster:
+        with svc.uow() as uow:
+            if uow.hosts.get_cluster_by_name(cluster) is None:
+                # A typo would otherwise make a cluster without requirements: its hosts go Up unchecked.
+                raise CliError(f"no such cluster: {cluster} (create it with `vurti cluster set {cluster}` "
+                               "or add --create-cluster)")
     try:
-        (config,) = add_hosts(get_services(), [NewHost(name, address, cluster, spm)])
+        (config,) = add_hosts(svc, [NewHost(name, address, cluster, spm)])
     except InventoryError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
     click.echo(f"added host {name} ({config.id}) at {config.url} in cluster {cluster}")
 
 
@@ -87,7 +102,7 @@ def host_remove(name: str) -> None:
     try:
         found = remove_host(get_services(), name)
     except InventoryError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
     click.echo(f"removed host {found.name}")
 
 
@@ -132,6 +147,6 @@ def cluster_set(name: str, interval: float | None, cpu_flags: str | None, networ
     try:
         found = set_cluster(get_services(), name, interval, _csv(cpu_flags), _csv(networks), push_interval)
     except InventoryError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
     click.echo(f"cluster {found.name}: interval {found.refresh_interval}s, push interval {found.push_interval}s, "
                f"cpu flags [{','.join(found.required_cpu_flags)}], networks [{','.join(found.required_networks)}]")

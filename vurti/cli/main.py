@@ -37,7 +37,19 @@ def _register() -> None:
 
 def main() -> None:
     _register()
-    cli()
+    try:
+        cli()
+    except Exception as exc:  # noqa: BLE001 - the database or Redis unreachable: one line, not a traceback
+        from redis.exceptions import RedisError
+        from sqlalchemy.exc import DBAPIError
+
+        if not isinstance(exc, DBAPIError | RedisError):
+            raise
+        from vurti.config import redact_url
+
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        click.echo(f"Error: {type(exc).__name__}: {redact_url(text)}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

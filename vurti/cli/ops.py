@@ -9,7 +9,7 @@ import click
 import orjson
 import redis
 
-from vurti.cli.common import emit, get_services, host_id_option
+from vurti.cli.common import CliError, emit, get_services, host_id_option
 from vurti.runtime import keys
 
 
@@ -23,7 +23,7 @@ def refresh(host: str, as_json: bool) -> None:
         sys.stdout.write(orjson.dumps(outcome.to_json()).decode() + "\n")
         return
     if not outcome.applied:
-        raise click.ClickException(f"{host}: {outcome.reason}")
+        raise CliError(f"{host}: {outcome.reason}")
     click.echo(f"{host}: {outcome.status}")
     for line in outcome.changes:
         click.echo(f"  {line}")
@@ -97,3 +97,11 @@ def db_upgrade() -> None:
     svc = get_services()
     upgrade(svc.settings.database_url)
     click.echo(f"database at {redact_url(svc.settings.database_url)} is up to date")
+
+
+@db.command("retry-parked")
+@click.option("--subscriber", default=None, help="Only the events parked for this subscriber (audit, live).")
+def db_retry_parked(subscriber: str | None) -> None:
+    """Retry events a subscriber kept failing on (parked after 8 attempts, see the worker log)."""
+    count = get_services().bus.retry_parked(subscriber)
+    click.echo(f"{count} parked deliveries will be retried by the next drain")

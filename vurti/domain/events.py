@@ -120,6 +120,19 @@ class InvalidVmData(Event):
 
 
 @dataclass(frozen=True)
+class VmAnalysisFailed(Event):
+    """A rule raised on a VM's report: a bug in vurti (its traceback is in the worker's log),
+    not bad data from the agent (that is InvalidVmData)."""
+
+    severity: ClassVar[str] = "error"
+    vm_id: str = ""
+    error: str = ""
+
+    def describe(self) -> str:
+        return f"VM {self.vm_id} on host {self.host}: analysis failed, state kept (a bug, see the log): {self.error}"
+
+
+@dataclass(frozen=True)
 class VmStateChanged(Event):
     vm_id: str = ""
     vm_name: str = ""
@@ -346,6 +359,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         HostRebooted,
         AgentError,
         InvalidVmData,
+        VmAnalysisFailed,
         VmStateChanged,
         VmDown,
         VmDisappeared,

@@ -25,3 +25,16 @@ class MonitoringPolicy:
     def grace_period(self, vm_count: int, is_spm: bool) -> float:
         """Seconds after the last success before a silent host is NonResponsive."""
         return self.reset_timeout + self.reset_delay_spm * is_spm + self.reset_delay_per_vm * vm_count
+
+
+MIN_INTERVAL = 0.1  # seconds between polls of a host: the range the schedule accepts
+MAX_INTERVAL = 3600.0
+
+
+def valid_interval(value: object) -> bool:
+    """A poll interval the schedule can use: a finite number in [MIN_INTERVAL, MAX_INTERVAL].
+
+    Zero, negative, infinite or NaN intervals break the slot arithmetic of every host
+    scheduled with them (division by zero, slots that never come).
+    """
+    return isinstance(value, int | float) and not isinstance(value, bool) and MIN_INTERVAL <= value <= MAX_INTERVAL

@@ -34,13 +34,16 @@ class CommandService:
         clock: Callable[[], float],
         max_attempts: int = 10,
         lease: float = 60.0,
+        call_time: float = 12.0,
     ) -> None:
+        """`call_time`: the longest one call to a host can take (its connect + read timeouts)."""
         self._host_commands = host_commands
         self._uow_factory = uow_factory
         self._bus = bus
         self._clock = clock
         self._max_attempts = max_attempts
         self._lease = lease
+        self._call_time = call_time
 
     def run_due(self, host_id: str | None = None, limit: int = 200) -> int:
         """Send the commands that are due (of one host, or all); return how many succeeded."""
@@ -57,23 +60,33 @@ class CommandService:
         if not due:
             return 0
         outcomes: list[tuple[Any, bool, str | None]] = []
+        unsent: list[str] = []
         for pending in due:
+            if self._clock() + self._call_time > now + self._lease:
+                # The claim would run out during this call: another sweep may take the command
+                # and send it again. What is left goes back, due at once, to the next sweep.
+                unsent.append(pending.key)
+                continue
             config = hosts.get(pending.command.host_id)
             if config is None:
                 outcomes.append((pending, False, "host no longer exists"))
                 continue
             result = self._host_commands.run(config.url, pending.command)
             outcomes.append((pending, result.ok, None if result.ok else _text(result.error)))
+        if unsent:
+            log.info("%d host commands left for the next sweep: their claim would run out", len(unsent))
         names = {host_id: config.name for host_id, config in hosts.items() if config is not None}
-        return self._record(outcomes, names, vm_names)
+        return self._record(outcomes, names, vm_names, unsent)
 
     def _record(
-        self, outcomes: list[tuple[Any, bool, str | None]], names: dict[str, str], vm_names: dict[str, str]
+        self, outcomes: list[tuple[Any, bool, str | None]], names: dict[str, str], vm_names: dict[str, str],
+        unsent: list[str],
     ) -> int:
         now = self._clock()
         events: list[Event] = []
         succeeded = 0
         with self._uow_factory() as uow:
+            uow.commands.release(unsent, now)
             for pending, ok, error in outcomes:
                 command = pending.command
                 if ok:

@@ -77,14 +77,17 @@ class UpdateService:
         self._policy = policy
         self._clock = clock
 
-    def update(self, report: HostReport, wait_for_lock: float | None = None) -> UpdateOutcome:
-        """Raises LockBusy when another worker holds the host (periodic callers skip, manual ones retry)."""
-        with self._locks.hold(report.host_id, blocking_timeout=wait_for_lock) as lease:
+    def update(self, report: HostReport, wait_for_lock: float | None = None, owner: str | None = None) -> UpdateOutcome:
+        """Raises LockBusy when another worker holds the host (periodic callers skip, manual ones retry).
+
+        `owner`: the task message's id, so that its redelivery takes over a hold left by a killed worker.
+        """
+        with self._locks.hold(report.host_id, blocking_timeout=wait_for_lock, owner=owner) as lease:
             outcome, committed = self._measured(report, lease)
             self._publish([committed] if committed else [])
         return outcome
 
-    def update_many(self, reports: Sequence[HostReport]) -> list[UpdateOutcome]:
+    def update_many(self, reports: Sequence[HostReport], owner: str | None = None) -> list[UpdateOutcome]:
         """Apply a batch of reports under the batch's locks, publishing once.
 
         The reports are loaded, analyzed and written together (one transaction, shared
@@ -98,7 +101,7 @@ class UpdateService:
         outcomes: dict[int, UpdateOutcome] = {}
         waiting: list[tuple[int, HostReport]] = []
         published: list[_Committed] = []
-        with self._locks.hold_many([r.host_id for r in reports]) as leases:
+        with self._locks.hold_many([r.host_id for r in reports], owner) as leases:
             ready: list[tuple[int, HostReport, Lease]] = []
             for i, report in enumerate(reports):
                 lease = leases.get(report.host_id)

@@ -23,7 +23,8 @@ def host_lock(host_id: str) -> str:
 
 
 def host_fence(host_id: str) -> str:
-    return f"{PREFIX}:fence:{host_id}"
+    """Hash {epoch, n} of the host's fencing tokens (was a plain INCR counter under `fence:`)."""
+    return f"{PREFIX}:fencing:{host_id}"
 
 
 def host_fetching(host_id: str) -> str:

@@ -12,14 +12,18 @@ evenly over time instead of bunching (as Prometheus spreads its scrapes).
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import redis
 
+from vurti.domain.policy import valid_interval
 from vurti.domain.status import HostStatus
 from vurti.runtime import keys
+
+log = logging.getLogger(__name__)
 
 # KEYS: schedule zset, intervals hash, push hash, push intervals hash.
 # ARGV: now, limit, default interval, default push interval, host cache key prefix, the Up status code.
@@ -82,10 +86,28 @@ def first_slot(host_id: str, interval: float, now: float) -> float:
 
 class PollSchedule:
     def __init__(self, client: redis.Redis, default_interval: float = 3.0, default_push_interval: float = 15.0) -> None:
+        if not valid_interval(default_interval) or not valid_interval(default_push_interval):
+            raise ValueError(f"default poll interval {default_interval!r} or push interval "
+                             f"{default_push_interval!r} is out of range")
         self._redis = client
         self._default = default_interval
         self._default_push = default_push_interval
         self._claim = client.register_script(_CLAIM)
+        self._warned: set[tuple[str, float]] = set()
+
+    def usable(self, host_id: str, interval: float) -> float:
+        """`interval`, or the default when it is out of range (a bad cluster row), logged once.
+
+        One bad interval must not stop the schedule: 0 divides by zero in `first_slot`,
+        inf or nan give slots that never come.
+        """
+        if valid_interval(interval):
+            return interval
+        if (host_id, interval) not in self._warned and len(self._warned) < 10_000:
+            self._warned.add((host_id, interval))
+            log.warning("host %s: poll interval %r is out of range; polled every %gs instead",
+                        host_id, interval, self._default)
+        return self._default
 
     def claim_due(self, now: float, limit: int = 10_000) -> list[Claim]:
         flat = self._claim(
@@ -97,6 +119,7 @@ class PollSchedule:
 
     def add(self, host_id: str, interval: float, now: float) -> None:
         """Schedule a host (keeping its slot if it is already scheduled)."""
+        interval = self.usable(host_id, interval)
         pipe = self._redis.pipeline()
         pipe.hset(keys.INTERVALS, host_id, repr(interval))
         pipe.zadd(keys.SCHEDULE, {host_id: first_slot(host_id, interval, now)}, nx=True)
@@ -124,13 +147,16 @@ class PollSchedule:
             pipe.hdel(keys.INTERVALS, *gone)
             pipe.hdel(keys.PUSH, *gone)
         for host_id, push_interval in (push_intervals or {}).items():
+            if not valid_interval(push_interval):  # a bad cluster row: the default, as for intervals
+                push_interval = self._default_push
             if pushes.get(host_id) != push_interval:
                 pipe.hset(keys.PUSH_INTERVALS, host_id, repr(push_interval))
         stale_pushes = set(pushes) - set(push_intervals or {})
         if stale_pushes:
             pipe.hdel(keys.PUSH_INTERVALS, *stale_pushes)
         added = 0
-        for host_id, interval in wanted.items():
+        for host_id, asked in wanted.items():
+            interval = self.usable(host_id, asked)
             if intervals.get(host_id) != interval:
                 pipe.hset(keys.INTERVALS, host_id, repr(interval))
             if host_id not in current:

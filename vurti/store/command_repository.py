@@ -19,7 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
 from vurti.domain.commands import Command, DestroyVm
-from vurti.store.sqlutil import insert_for
+from vurti.store.sqlutil import chunked, insert_for
 from vurti.store.tables import host_commands
 
 COMMAND_TYPES: dict[str, type[Any]] = {"DestroyVm": DestroyVm}
@@ -100,6 +100,15 @@ class CommandRepository:
             if result.rowcount == 1:
                 claimed.append(pending)
         return claimed
+
+    def release(self, keys: Iterable[str], now: float) -> None:
+        """Give claimed commands back unsent: due again at `now` (for the next sweep)."""
+        for part in chunked(sorted(set(keys))):
+            self._conn.execute(
+                update(host_commands)
+                .where(host_commands.c.key.in_(part), host_commands.c.state == PENDING)
+                .values(next_attempt_at=now)
+            )
 
     def due(self, now: float, limit: int = 100, host_id: str | None = None) -> list[PendingCommand]:
         """Pending commands whose time has come, oldest first (locked with SKIP LOCKED on PostgreSQL)."""

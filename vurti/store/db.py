@@ -24,6 +24,11 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_POOL_SIZE = 5
 PG_MAX_OVERFLOW = 10
+# Seconds to wait for PostgreSQL to accept a connection: without it a server that is
+# down behind a silent network (packets dropped) blocks the caller for minutes.
+PG_CONNECT_TIMEOUT = 5
+# TCP keepalives: a connection to a server that vanished is noticed in ~1 minute.
+PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
 def _json_dumps(value: Any) -> str:
@@ -44,6 +49,9 @@ def make_engine(url: str, **overrides: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect(in_memory))
         return engine
     options.update(pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW, pool_recycle=1800)
+    # The URL's own query (?connect_timeout=...) wins over these defaults.
+    defaults = {"connect_timeout": PG_CONNECT_TIMEOUT, **PG_KEEPALIVES}
+    options["connect_args"] = {k: v for k, v in defaults.items() if k not in parsed.query}
     options.update(overrides)
     return sa.create_engine(parsed, **options)
 

@@ -34,6 +34,7 @@ class FakeData:
     vm_stats: dict[str, tuple[float, VmStats]] = field(default_factory=dict)
     outbox: dict[int, tuple[str, Event]] = field(default_factory=dict)  # id -> (dedup key, event)
     deliveries: dict[tuple[str, int], float] = field(default_factory=dict)  # (subscriber, id) -> next attempt
+    delivery_attempts: dict[tuple[str, int], int] = field(default_factory=dict)  # (subscriber, id) -> failures
     commands: dict[str, dict[str, Any]] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
     last_id: int = 0
@@ -208,9 +209,18 @@ class FakeOutbox:
             added.append((outbox_id, event))
         return added
 
-    def pending(self, subscriber: str, limit: int = 500, now: float | None = None) -> list[tuple[int, Event]]:
-        ids = sorted(i for (s, i), due in self.d.deliveries.items() if s == subscriber and (now is None or due <= now))
+    def pending(
+        self, subscriber: str, limit: int = 500, now: float | None = None, max_attempts: int | None = None
+    ) -> list[tuple[int, Event]]:
+        ids = sorted(
+            i for (s, i), due in self.d.deliveries.items()
+            if s == subscriber and (now is None or due <= now)
+            and (max_attempts is None or self.d.delivery_attempts.get((s, i), 0) < max_attempts)
+        )
         return [(i, self.d.outbox[i][1]) for i in ids[:limit]]
+
+    def attempts(self, subscriber: str, ids: Iterable[int]) -> dict[int, int]:
+        return {i: self.d.delivery_attempts.get((subscriber, i), 0) for i in ids if (subscriber, i) in self.d.deliveries}
 
     def mark_delivered(self, subscriber: str, ids: Iterable[int]) -> None:
         for i in ids:
@@ -220,6 +230,7 @@ class FakeOutbox:
         for i in ids:
             if (subscriber, i) in self.d.deliveries:
                 self.d.deliveries[(subscriber, i)] = next_attempt_at
+                self.d.delivery_attempts[(subscriber, i)] = self.d.delivery_attempts.get((subscriber, i), 0) + 1
 
     def pending_count(self, subscriber: str | None = None) -> int:
         return sum(1 for s, _ in self.d.deliveries if subscriber is None or s == subscriber)

@@ -74,8 +74,11 @@ class OutboxRepository:
             self._conn.execute(outbox_delivery.insert(), deliveries)
         return added
 
-    def pending(self, subscriber: str, limit: int = 500, now: float | None = None) -> list[tuple[int, Event]]:
-        """Events not yet delivered to `subscriber`, oldest first; with `now`, only those due for a retry.
+    def pending(
+        self, subscriber: str, limit: int = 500, now: float | None = None, max_attempts: int | None = None
+    ) -> list[tuple[int, Event]]:
+        """Events not yet delivered to `subscriber`, oldest first; with `now`, only those due for a retry;
+        with `max_attempts`, not those parked after that many failed attempts.
 
         On PostgreSQL the rows are locked (SKIP LOCKED) until the transaction ends,
         so two dispatchers of one subscriber do not take the same events.
@@ -89,14 +92,27 @@ class OutboxRepository:
         )
         if now is not None:
             stmt = stmt.where(outbox_delivery.c.next_attempt_at <= now)
+        if max_attempts is not None:
+            stmt = stmt.where(outbox_delivery.c.attempts < max_attempts)
         if self._conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=outbox_delivery)
         result = []
+        unreadable: list[int] = []
         for row in self._conn.execute(stmt):
             try:
                 result.append((int(row.id), from_record(row.payload)))
             except (KeyError, TypeError, msgspec.ValidationError):
-                log.warning("outbox row %s cannot be read back as an event; left pending", row.id)
+                unreadable.append(int(row.id))
+        if unreadable and max_attempts is not None:
+            # Parked at once (kept, not retried): otherwise they would fill every batch of the drain.
+            log.error("outbox rows %s cannot be read back as events; parked for %s", unreadable, subscriber)
+            self._conn.execute(
+                update(outbox_delivery)
+                .where(outbox_delivery.c.subscriber == subscriber, outbox_delivery.c.outbox_id.in_(unreadable))
+                .values(attempts=max_attempts, last_error="cannot be read back as an event")
+            )
+        elif unreadable:
+            log.warning("outbox rows %s cannot be read back as events; left pending", unreadable)
         return result
 
     def mark_delivered(self, subscriber: str, ids: Iterable[int]) -> None:
@@ -117,6 +133,34 @@ class OutboxRepository:
                     attempts=outbox_delivery.c.attempts + 1, next_attempt_at=next_attempt_at, last_error=error[:2000]
                 )
             )
+
+    def attempts(self, subscriber: str, ids: Iterable[int]) -> dict[int, int]:
+        """Failed attempts so far per outbox id (ids delivered meanwhile are left out)."""
+        found: dict[int, int] = {}
+        for part in chunked(sorted(set(ids))):
+            rows = self._conn.execute(
+                select(outbox_delivery.c.outbox_id, outbox_delivery.c.attempts).where(
+                    outbox_delivery.c.subscriber == subscriber, outbox_delivery.c.outbox_id.in_(part)
+                )
+            )
+            found.update((int(i), int(a)) for i, a in rows)
+        return found
+
+    def parked(self, subscriber: str, max_attempts: int) -> list[tuple[int, int, str | None]]:
+        """(outbox id, attempts, last error) of the events given up on for `subscriber`."""
+        rows = self._conn.execute(
+            select(outbox_delivery.c.outbox_id, outbox_delivery.c.attempts, outbox_delivery.c.last_error)
+            .where(outbox_delivery.c.subscriber == subscriber, outbox_delivery.c.attempts >= max_attempts)
+            .order_by(outbox_delivery.c.outbox_id)
+        )
+        return [(int(i), int(a), e) for i, a, e in rows]
+
+    def unpark(self, max_attempts: int, subscriber: str | None = None) -> int:
+        """Give parked events (`max_attempts` failures) a fresh start; how many."""
+        stmt = update(outbox_delivery).where(outbox_delivery.c.attempts >= max_attempts)
+        if subscriber is not None:
+            stmt = stmt.where(outbox_delivery.c.subscriber == subscriber)
+        return int(self._conn.execute(stmt.values(attempts=0, next_attempt_at=0)).rowcount)
 
     def pending_count(self, subscriber: str | None = None) -> int:
         stmt = select(func.count()).select_from(outbox_delivery)

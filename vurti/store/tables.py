@@ -44,6 +44,9 @@ ID = String(128)
 NAME = String(255)
 # SQLite auto-increments only an INTEGER PRIMARY KEY (the rowid alias).
 SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+# ...and without AUTOINCREMENT it reuses the ids of the newest rows once they are deleted
+# (purged): tables whose ids are referred to elsewhere never reuse them (sqlite_autoincrement,
+# migration 0003).
 
 clusters = Table(
     "clusters",
@@ -176,6 +179,7 @@ outbox = Table(
     Column("created_at", Float, nullable=False),
     Column("dedup_key", String(64), nullable=False, unique=True),
     Index("ix_outbox_created_at", "created_at"),
+    sqlite_autoincrement=True,
 )
 
 # One row per (event, subscriber) still to deliver: each subscriber progresses and
@@ -204,6 +208,7 @@ audit_log = Table(
     # No foreign key: the log outlives purged outbox rows; UNIQUE makes redelivery harmless.
     Column("outbox_id", BigInteger, unique=True),
     Index("ix_audit_log_host_id_id", "host_id", "id"),
+    sqlite_autoincrement=True,
 )
 
 host_commands = Table(
@@ -221,4 +226,5 @@ host_commands = Table(
     Column("last_error", Text),
     Index("ix_host_commands_state_next_attempt_at", "state", "next_attempt_at"),
     Index("ix_host_commands_created_at", "created_at"),  # recent commands: repeats are refused
+    sqlite_autoincrement=True,
 )
