@@ -70,6 +70,7 @@ class Holder:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._owned: set[str] = set()  # urls whose host this member owns under `live`
         self.live: list[str] = [member]
 
     def __repr__(self) -> str:
@@ -162,7 +163,9 @@ class Holder:
         """Membership, which hosts are pushed, and links to hand over."""
         now = self._clock()
         self._members.heartbeat(self.member, now)
-        self.live = self._members.live(now) or [self.member]
+        live = self._members.live(now) or [self.member]
+        if live != self.live:
+            self.live, self._owned = live, set()  # who owns what is worked out again
         if self._links is None:
             return
         hosts = dict(self._hosts)
@@ -171,14 +174,20 @@ class Holder:
         if new:
             self._push.hold(self.member, new)
             self._held |= new
-        drop = [
-            url for url, host_id in list(self._hosts.items())
-            if owner(host_id, self.live) != self.member or now - self._polled.get(url, now) > STALE_AFTER
-        ]
+        drop = []
+        for url, host_id in hosts.items():
+            if now - self._polled.get(url, now) > STALE_AFTER:
+                drop.append(url)
+            elif url not in self._owned:
+                if owner(host_id, self.live) == self.member:
+                    self._owned.add(url)
+                else:
+                    drop.append(url)
         if drop:
             gone = {self._hosts.pop(url) for url in drop}
             for url in drop:
                 self._polled.pop(url, None)
+                self._owned.discard(url)
             self._links.drop(drop)
             self._held -= gone
             self._push.release(gone, now, self.member)
