@@ -23,6 +23,7 @@ from vurti.agent.address import AgentAddress, parse_address
 from vurti.agent.errors import AgentCallError, AgentUnreachable
 from vurti.agent.link import EventHandler, Link, open_link
 from vurti.config import AgentSettings
+from vurti.stomp.tls import small_tls_read_buffers
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ WATCH_PERIOD = 1.0
 
 def make_tls(settings: AgentSettings) -> ssl.SSLContext:
     """TLS as the oVirt engine sets it up: the engine CA verifies the host's chain; no host-name check."""
+    small_tls_read_buffers()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = False  # the engine checks the chain and dates only (vdsm-stomp.md §1)

@@ -16,7 +16,6 @@ import logging
 import socket
 import ssl
 import struct
-from asyncio import sslproto
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,6 +26,7 @@ from vurti.sim.events import Events
 from vurti.sim.fleet import Host
 from vurti.sim.rpc import INTERNAL_ERROR, PARSE_ERROR, error_reply
 from vurti.stomp.frames import Frame
+from vurti.stomp.tls import small_tls_read_buffers
 
 if TYPE_CHECKING:
     from vurti.sim.server import Simulator
@@ -39,7 +39,6 @@ AGENT_PORT = 54321
 FIRST_ADDRESS = int(ipaddress.IPv4Address("127.1.0.0"))
 MAX_FRAME = 8 * 1024 * 1024
 OUT_LIMIT = 16 * 1024 * 1024  # bytes queued for one connection before it is dropped as too slow
-TLS_READ_BUFFER = 16 * 1024  # asyncio's default, 256 KiB per TLS connection, is 1.25 GiB for 5,000 hosts
 
 
 def agent_address(index: int, bind: str, port: int, port_base: int | None) -> tuple[str, int]:
@@ -171,8 +170,8 @@ class Hub:
                  tls: ssl.SSLContext | None = None, max_frame: int = MAX_FRAME, out_limit: int = OUT_LIMIT) -> None:
         self.sim = sim
         self.tls = tls
-        if tls is not None:  # the read buffer asyncio allocates for each TLS connection (a class attribute)
-            sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
+        if tls is not None:
+            small_tls_read_buffers()
         self.max_frame = max_frame
         self.out_limit = out_limit
         self.agents = [HostAgent(h, self, *agent_address(h.index, bind, port, port_base)) for h in sim.fleet.hosts]
