@@ -22,6 +22,7 @@ from typing import Any
 from celery.beat import Scheduler
 
 from vurti.bootstrap import services
+from vurti.runtime.host_names import batch_label, label
 from vurti.runtime.schedule import chunks
 
 log = logging.getLogger(__name__)
@@ -81,12 +82,14 @@ class HostScheduler(Scheduler):
         if not claims:
             return
         app = self.app
+        name = svc.host_names.known  # names synced from the database above: no round trip
         with app.producer_or_acquire() as producer:
             if len(claims) <= SINGLE_TASK_LIMIT:
                 for c in claims:
                     app.send_task(
                         "vurti.fetch_host",
                         args=[c.host_id, c.due_at],
+                        argsrepr=repr([label(c.host_id, name(c.host_id)), c.due_at]),
                         expires=_utc(c.expires_at),
                         producer=producer,
                     )
@@ -95,7 +98,7 @@ class HostScheduler(Scheduler):
                 app.send_task(
                     "vurti.fetch_hosts",
                     args=[[[c.host_id, c.due_at] for c in batch]],
-                    argsrepr=f"{len(batch)} hosts: {batch[0].host_id}..{batch[-1].host_id}",
+                    argsrepr=batch_label([name(c.host_id) or c.host_id for c in batch]),
                     expires=_utc(min(c.expires_at for c in batch)),
                     producer=producer,
                 )

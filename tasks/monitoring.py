@@ -13,6 +13,7 @@ from tasks.serialization import NAME
 from vurti.bootstrap import services
 from vurti.domain.report import HostReport
 from vurti.runtime.gc_tuning import tune_for_worker
+from vurti.runtime.host_names import batch_label, label
 from vurti.runtime.locking import LockBusy
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,18 @@ UPDATE_BATCH = 25  # reports per update_hosts message: bounded size, room for se
 def _send_updates(outcomes: list[Any]) -> None:
     """One update_host for a single report (the unit a person sees), else update_hosts per batch."""
     reports = [o.report for o in outcomes if o.report is not None]
+    if not reports:
+        return
+    # Host names for Flower: one HMGET for hosts this process has not named yet.
+    names = services().host_names.names([r.host_id for r in reports])
     if len(reports) == 1:
-        update_host.apply_async(args=[reports[0]], argsrepr=repr(reports[0].host_id), serializer=NAME)
+        update_host.apply_async(args=[reports[0]], argsrepr=repr([label(reports[0].host_id, names[0])]),
+                                serializer=NAME)
         return
     for start in range(0, len(reports), UPDATE_BATCH):
         batch = reports[start : start + UPDATE_BATCH]
-        update_hosts.apply_async(
-            args=[batch], argsrepr=repr([r.host_id for r in batch]), serializer=NAME
-        )
+        update_hosts.apply_async(args=[batch], argsrepr=batch_label(names[start : start + UPDATE_BATCH]),
+                                 serializer=NAME)
 
 
 @app.task(name="vurti.fetch_host")

@@ -78,6 +78,12 @@ class Services:
         return HostCache(self.redis)
 
     @cached_property
+    def host_names(self) -> Any:
+        from vurti.runtime.host_names import HostNames
+
+        return HostNames(self.redis)
+
+    @cached_property
     def locks(self) -> Any:
         from vurti.runtime.locking import HostLocks
 
@@ -144,6 +150,7 @@ class Services:
         wanted = {}
         for config, _state in hosts:
             wanted[config.id] = intervals.get(config.cluster_id, self.settings.policy.refresh_interval)
+        self.host_names.sync({config.id: config.name for config, _state in hosts})
         known = self.cache.urls([c.id for c, _ in hosts])
         for (config, _state), url in zip(hosts, known, strict=True):
             if url != config.url:

@@ -56,13 +56,14 @@ class Settings:
     fetch_backlog: int = 20  # fetch messages queued before beat stops claiming due hosts
     update_backlog: int = 40  # update messages queued before beat stops claiming due hosts
     bench_record_url: str | None = field(default=None, repr=False)  # Redis for `vurti bench` records; off if None
+    ops: OpsSettings = field(default_factory=lambda: OpsSettings())
 
     def __repr__(self) -> str:
         return (
             f"Settings(database_url={redact_url(self.database_url)!r}, redis_url={redact_url(self.redis_url)!r}, "
             f"agent={self.agent!r}, policy={self.policy!r}, lock_ttl={self.lock_ttl!r}, "
             f"fetch_batch={self.fetch_batch!r}, fetch_backlog={self.fetch_backlog!r}, "
-            f"update_backlog={self.update_backlog!r})"
+            f"update_backlog={self.update_backlog!r}, ops={self.ops!r})"
         )
 
     @classmethod
@@ -97,7 +98,48 @@ class Settings:
             fetch_backlog=_int(env, "VURTI_FETCH_BACKLOG", 20),
             update_backlog=_int(env, "VURTI_UPDATE_BACKLOG", 40),
             bench_record_url=env.get("VURTI_BENCH_RECORD") or None,
+            ops=OpsSettings.from_env(env),
         )
+
+
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    """Operations: task events for Flower, Flower's login, log format, metrics."""
+
+    task_events: bool = False  # workers send the task events Flower shows (extra broker messages)
+    flower_auth: str | None = field(default=None, repr=False)  # "user:password" for Flower's basic auth
+    log_format: str = "text"  # text | json (one JSON object per line)
+    metrics_dir: str | None = None  # prometheus_client's multiprocess directory; worker metrics off if None
+    metrics_port: int = 9108  # `vurti metrics` listens here
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OpsSettings:
+        auth = env.get("VURTI_FLOWER_AUTH") or None
+        if auth is not None and (":" not in auth or not auth.split(":", 1)[0] or not auth.split(":", 1)[1]):
+            raise ConfigError("VURTI_FLOWER_AUTH must be user:password")
+        log_format = (env.get("VURTI_LOG_FORMAT") or "text").strip().lower()
+        if log_format not in LOG_FORMATS:
+            raise ConfigError(f"VURTI_LOG_FORMAT={log_format!r} must be one of {', '.join(LOG_FORMATS)}")
+        metrics_dir = env.get("PROMETHEUS_MULTIPROC_DIR") or None  # prometheus_client's own name
+        if metrics_dir is not None and not Path(metrics_dir).is_dir():
+            raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR={metrics_dir!r}: no such directory")
+        port = _int(env, "VURTI_METRICS_PORT", 9108)
+        if port > 65535:
+            raise ConfigError(f"VURTI_METRICS_PORT={port} is not a port")
+        return cls(
+            task_events=_bool(env, "VURTI_TASK_EVENTS", False),
+            flower_auth=auth,
+            log_format=log_format,
+            metrics_dir=metrics_dir,
+            metrics_port=port,
+        )
+
+    @property
+    def flower_user(self) -> str | None:
+        return self.flower_auth.split(":", 1)[0] if self.flower_auth else None
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

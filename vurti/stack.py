@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import IO
 
 
+FLOWER_COLUMNS = "name,args,state,received,runtime,worker,uuid"  # args: the host names (argsrepr)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -208,6 +211,22 @@ class LocalStack:
                 "--pidfile=", "-s", str(self.workdir / f"{name}-schedule")]
         return self.spawn(name, argv, {"PYTHONPATH": _project_root()})
 
+    def start_flower(self, auth: str, port: int | None = None) -> str:
+        """Flower on 127.0.0.1 with basic auth (`user:password`, handed over in its environment,
+        never on its command line); its URL. Workers send task events only if started after
+        `enable_task_events()`."""
+        port = port or free_port()
+        argv = [sys.executable, "-m", "celery", "-A", "tasks", "flower", "--address=127.0.0.1", f"--port={port}",
+                f"--tasks_columns={FLOWER_COLUMNS}"]
+        self.spawn("flower", argv, {"PYTHONPATH": _project_root(), "FLOWER_BASIC_AUTH": auth})
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _http_ok(url + "/healthcheck"), 60, "flower")
+        return url
+
+    def enable_task_events(self) -> None:
+        """Workers and beat started from now on send the task events Flower shows."""
+        self.env["VURTI_TASK_EVENTS"] = "1"
+
     def logs(self, name: str) -> str:
         for child in self.children:
             if child.name == name:
@@ -232,6 +251,13 @@ def _port_open(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=2) as reply:
+        return bool(reply.status == 200)
 
 
 def _project_root() -> str:
