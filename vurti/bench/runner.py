@@ -51,6 +51,7 @@ class BenchConfig:
     warmup_max: float = 300.0
     profile_seconds: float = 0.0  # >0: py-spy the workers for this long after the windows
     seed: int = 1
+    task_events: bool = False  # workers and beat send Flower's task events (VURTI_TASK_EVENTS=1)
     workdir: Path = field(default_factory=lambda: Path(".vurti-bench"))
 
 
@@ -116,6 +117,8 @@ class BenchRun:
         self.kinds["simulator"] = [stack.children[-1]]
         registered = register_fleet(svc, sim_url)
         stack.env["VURTI_BENCH_RECORD"] = record_url
+        if cfg.task_events:
+            stack.enable_task_events()
         self.kinds["worker-update"] = [
             stack.start_update_worker(cfg.update_concurrency)]
         self.kinds["worker-fetch"] = [
