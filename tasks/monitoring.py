@@ -12,6 +12,7 @@ from tasks import app
 from tasks.serialization import NAME
 from vurti.bootstrap import services
 from vurti.domain.report import HostReport
+from vurti.pipeline.update import LOCKED
 from vurti.runtime.gc_tuning import tune_for_worker
 from vurti.runtime.host_names import batch_label, label
 from vurti.runtime.locking import LockBusy
@@ -84,6 +85,7 @@ def update_host(report: HostReport | dict[str, Any]) -> None:
         outcome = services().update.update(parsed)
     except LockBusy:
         log.info("host %s: update already running elsewhere, skipping this report", parsed.host_id)
+        services().lock_contended(1)
         return
     if outcome.commands:
         send_commands.apply_async(args=[parsed.host_id])
@@ -97,6 +99,7 @@ def update_hosts(reports: list[HostReport | dict[str, Any]]) -> None:
         return
     parsed = [p for p in map(_parse, reports) if p is not None]
     outcomes = services().update.update_many(parsed)
+    services().lock_contended(sum(1 for o in outcomes if o.reason == LOCKED))
     if any(o.commands for o in outcomes):
         # One sender for the whole batch (it takes every due command): a sender per host
         # would mostly find its commands taken already, after waiting for the database.

@@ -59,6 +59,30 @@ class Services:
 
         return make_recorder(self.settings.bench_record_url)
 
+    @cached_property
+    def worker_metrics(self) -> Any:
+        """Prometheus counters of this worker when PROMETHEUS_MULTIPROC_DIR is set, else None."""
+        if self.settings.ops.metrics_dir is None:
+            return None
+        from vurti.metrics.worker import WorkerMetrics
+
+        return WorkerMetrics(self.clock)
+
+    @cached_property
+    def recorder(self) -> Any:
+        """What the pipeline reports each poll and update to: metrics, the benchmark, both or nothing."""
+        found = [r for r in (self.bench_recorder, self.worker_metrics) if r is not None]
+        if len(found) < 2:
+            return found[0] if found else None
+        from vurti.metrics.worker import Recorders
+
+        return Recorders(*found)
+
+    def lock_contended(self, reports: int) -> None:
+        """Count reports skipped because another update held their host's lock."""
+        if self.worker_metrics is not None:
+            self.worker_metrics.contended(reports)
+
     def uow(self, scope: Any = None) -> Any:
         from vurti.store.unit_of_work import Scope, SqlUnitOfWork
 
@@ -115,7 +139,7 @@ class Services:
             self.clock,
             guard_ttl=3 * (agent.connect_timeout + agent.read_timeout),
             pending_window=self.settings.lock_ttl,
-            recorder=self.bench_recorder,
+            recorder=self.recorder,
         )
 
     @cached_property
@@ -123,7 +147,7 @@ class Services:
         from vurti.pipeline.update import UpdateService
 
         return UpdateService(self.uow, self.locks, self.bus, self.cache, self.settings.policy, self.clock,
-                             recorder=self.bench_recorder)
+                             recorder=self.recorder)
 
     @cached_property
     def commands(self) -> Any:

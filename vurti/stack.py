@@ -227,6 +227,22 @@ class LocalStack:
         """Workers and beat started from now on send the task events Flower shows."""
         self.env["VURTI_TASK_EVENTS"] = "1"
 
+    def enable_worker_metrics(self) -> Path:
+        """Workers started from now on write Prometheus metrics to a fresh directory (multiprocess mode)."""
+        path = Path(tempfile.mkdtemp(prefix="vurti-metrics-"))
+        self.scratch.append(path)
+        self.env["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+        return path
+
+    def start_metrics(self, port: int | None = None) -> str:
+        """`vurti metrics` on 127.0.0.1; its /metrics URL."""
+        port = port or free_port()
+        self.spawn("metrics", [sys.executable, "-m", "vurti.cli.main", "metrics", "--bind", "127.0.0.1",
+                               "--port", str(port)])
+        url = f"http://127.0.0.1:{port}/metrics"
+        wait_until(lambda: _http_ok(url), 30, "vurti metrics")
+        return url
+
     def logs(self, name: str) -> str:
         for child in self.children:
             if child.name == name:

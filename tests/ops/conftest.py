@@ -1,6 +1,6 @@
 """One real vurti deployment shared by the operations tests: redis-server with a password,
-SQLite, the simulator, a fetch and an update worker sending task events, beat, and Flower
-with basic auth. Each test module adds what it observes it with (a browser, Prometheus).
+SQLite, the simulator, a fetch and an update worker sending task events and writing
+Prometheus metrics, beat, Flower with basic auth, and `vurti metrics`. Each test module adds what it observes it with (a browser, Prometheus).
 
 Module scope: every module gets its own processes, stopped when it ends.
 """
@@ -36,6 +36,7 @@ class OpsStack:
     flower_password: str
     redis_password: str
     host_names: list[str]
+    metrics_url: str
 
     @property
     def flower_auth(self) -> tuple[str, str]:
@@ -80,10 +81,12 @@ def ops_stack() -> Iterator[OpsStack]:
         sim_url = local.start_sim(HOSTS, 3, churn=0, seed=11, extra=("--tick-seconds", "0.5"))
         register_fleet(svc, sim_url)
         local.enable_task_events()
+        local.enable_worker_metrics()
         local.start_worker("fetch", "fetch", pool="threads", concurrency=4)
         local.start_update_worker(1)
         local.start_beat()
         flower_url = local.start_flower(f"{FLOWER_USER}:{flower_password}")
+        metrics_url = local.start_metrics()
         with svc.uow() as uow:
             names = sorted(config.name for config, _ in uow.hosts.list_hosts())
 
@@ -93,7 +96,7 @@ def ops_stack() -> Iterator[OpsStack]:
 
         wait_for(all_up, timeout=90, what="every host Up")
         try:
-            yield OpsStack(local, svc, flower_url, flower_password, redis_password, names)
+            yield OpsStack(local, svc, flower_url, flower_password, redis_password, names, metrics_url)
         finally:
             svc.redis.close()
             svc.engine.dispose()

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_REDO = 3  # analyses redone when another host's update changed one of the VMs meanwhile
 STALE_REPORT = "stale report"  # a newer report of the host was applied first
+LOCKED = "locked by another update"  # another update held the host's lock
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class UpdateService:
                 lease = leases.get(report.host_id)
                 if lease is None:
                     log.info("host %s: update already running elsewhere, skipping this report", report.host_id)
-                    outcomes[i] = UpdateOutcome(report.host_id, False, "locked by another update")
+                    outcomes[i] = UpdateOutcome(report.host_id, False, LOCKED)
                 elif lease.expired:
                     outcomes[i] = UpdateOutcome(report.host_id, False, "lock expired before its turn in the batch")
                 else:
