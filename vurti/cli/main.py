@@ -17,7 +17,7 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from vurti.cli import bench_cmd, inventory, metrics_cmd, ops, run_cmd, sim_cmd
+    from vurti.cli import bench_cmd, doctor, inventory, metrics_cmd, ops, run_cmd, sim_cmd
 
     for command in (
         inventory.hosts,
@@ -32,6 +32,7 @@ def _register() -> None:
         sim_cmd.sim,
         bench_cmd.bench,
         metrics_cmd.metrics,
+        doctor.doctor,
     ):
         cli.add_command(command)
 
