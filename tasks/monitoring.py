@@ -109,7 +109,10 @@ def update_hosts(reports: list[HostReport | dict[str, Any]]) -> None:
 @app.task(name="vurti.refresh_host", ignore_result=False)
 def refresh_host(host: str) -> dict[str, Any]:
     """Fetch and update one host now (by name or id) and return what changed."""
-    return services().refresh(host).to_json()
+    outcome = services().refresh(host)
+    log.info("host %s refreshed on request: %s, %d changes", outcome.host_id,
+             outcome.status if outcome.applied else f"not applied ({outcome.reason})", len(outcome.changes))
+    return outcome.to_json()
 
 
 @app.task(name="vurti.send_commands")

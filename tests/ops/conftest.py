@@ -37,6 +37,7 @@ class OpsStack:
     redis_password: str
     host_names: list[str]
     metrics_url: str
+    sim_url: str
 
     @property
     def flower_auth(self) -> tuple[str, str]:
@@ -64,7 +65,8 @@ def start_redis_with_password(local: LocalStack, password: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def ops_stack() -> Iterator[OpsStack]:
+def ops_stack(request: pytest.FixtureRequest) -> Iterator[OpsStack]:
+    """A module may set OPS_ENV (extra VURTI_* settings for every process, e.g. JSON logs)."""
     workdir = Path(tempfile.mkdtemp(prefix="vurti-ops-"))
     flower_password = "fl-" + secrets.token_hex(12)
     redis_password = "rd-" + secrets.token_hex(12)
@@ -72,6 +74,7 @@ def ops_stack() -> Iterator[OpsStack]:
         "VURTI_DATABASE_URL": f"sqlite:///{workdir / 'vurti.db'}",
         "VURTI_REFRESH_INTERVAL": "1",
         "VURTI_FLOWER_AUTH": f"{FLOWER_USER}:{flower_password}",
+        **getattr(request.module, "OPS_ENV", {}),
     }
     with LocalStack(workdir, env) as local:
         start_redis_with_password(local, redis_password)
@@ -96,7 +99,7 @@ def ops_stack() -> Iterator[OpsStack]:
 
         wait_for(all_up, timeout=90, what="every host Up")
         try:
-            yield OpsStack(local, svc, flower_url, flower_password, redis_password, names, metrics_url)
+            yield OpsStack(local, svc, flower_url, flower_password, redis_password, names, metrics_url, sim_url)
         finally:
             svc.redis.close()
             svc.engine.dispose()
