@@ -22,7 +22,36 @@ from pathlib import Path
 from typing import IO
 
 
-FLOWER_COLUMNS = "name,args,state,received,runtime,worker,uuid"  # args: the host names (argsrepr)
+# The command lines of every role, shared with docker/compose.yaml (tests/ops/test_compose.py
+# checks that each service runs one of these): what the tests run is what a deployment runs.
+PYTHON = (sys.executable, "-m")  # `celery` and `vurti` here run as modules of this interpreter
+
+
+def worker_command(name: str, queues: str, pool: str, concurrency: int) -> list[str]:
+    return ["celery", "-A", "tasks", "worker", "-Q", queues, "-P", pool, "-c", str(concurrency), "-n", f"{name}@%h",
+            "--without-gossip", "--without-mingle", "-l", "INFO"]
+
+
+def beat_command(schedule_file: str) -> list[str]:
+    return ["celery", "-A", "tasks", "beat", "-l", "INFO", "--pidfile=", "-s", schedule_file]
+
+
+def flower_command(bind: str, port: int) -> list[str]:
+    return ["vurti.cli.main", "flower", "--bind", bind, "--port", str(port)]
+
+
+def metrics_command(bind: str, port: int) -> list[str]:
+    return ["vurti.cli.main", "metrics", "--bind", bind, "--port", str(port)]
+
+
+def upgrade_command() -> list[str]:
+    return ["vurti.cli.main", "db", "upgrade"]
+
+
+def sim_command(hosts: int, vms_per_host: int, churn: float, seed: int, port: int,
+                extra: Sequence[str] = ()) -> list[str]:
+    return ["vurti.cli.main", "sim", "--hosts", str(hosts), "--vms-per-host", str(vms_per_host),
+            "--churn", str(churn), "--seed", str(seed), "--port", str(port), *extra]
 
 
 def free_port() -> int:
@@ -180,22 +209,13 @@ class LocalStack:
 
     def start_sim(self, hosts: int, vms_per_host: int, churn: float, seed: int = 1, extra: Sequence[str] = ()) -> str:
         port = free_port()
-        argv = [
-            sys.executable, "-m", "vurti.cli.main", "sim",
-            "--hosts", str(hosts), "--vms-per-host", str(vms_per_host),
-            "--churn", str(churn), "--seed", str(seed), "--port", str(port), *extra,
-        ]
-        self.spawn("sim", argv)
+        self.spawn("sim", [*PYTHON, *sim_command(hosts, vms_per_host, churn, seed, port, extra)])
         wait_until(lambda: _port_open(port), 60, "simulator")
         return f"http://127.0.0.1:{port}"
 
     def start_worker(self, name: str, queues: str, pool: str = "prefork", concurrency: int = 2,
                      extra: Sequence[str] = ()) -> Child:
-        argv = [
-            sys.executable, "-m", "celery", "-A", "tasks", "worker",
-            "-Q", queues, "-P", pool, "-c", str(concurrency), "-n", f"{name}@%h",
-            "--without-gossip", "--without-mingle", "-l", "INFO", *extra,
-        ]
+        argv = [*PYTHON, *worker_command(name, queues, pool, concurrency), *extra]
         child = self.spawn(name, argv, {"PYTHONPATH": _project_root()})
         wait_until(lambda: b"ready." in child.log_path.read_bytes(), 60, f"worker {name}")
         return child
@@ -207,18 +227,16 @@ class LocalStack:
         return self.start_worker("update", "update", pool="prefork", concurrency=processes)
 
     def start_beat(self, name: str = "beat") -> Child:
-        argv = [sys.executable, "-m", "celery", "-A", "tasks", "beat", "-l", "INFO",
-                "--pidfile=", "-s", str(self.workdir / f"{name}-schedule")]
+        argv = [*PYTHON, *beat_command(str(self.workdir / f"{name}-schedule"))]
         return self.spawn(name, argv, {"PYTHONPATH": _project_root()})
 
     def start_flower(self, auth: str, port: int | None = None) -> str:
-        """Flower on 127.0.0.1 with basic auth (`user:password`, handed over in its environment,
-        never on its command line); its URL. Workers send task events only if started after
-        `enable_task_events()`."""
+        """`vurti flower` on 127.0.0.1 with basic auth (`user:password`, handed over in its
+        environment, never on a command line); its URL. Workers send task events only if started
+        after `enable_task_events()`."""
         port = port or free_port()
-        argv = [sys.executable, "-m", "celery", "-A", "tasks", "flower", "--address=127.0.0.1", f"--port={port}",
-                f"--tasks_columns={FLOWER_COLUMNS}"]
-        self.spawn("flower", argv, {"PYTHONPATH": _project_root(), "FLOWER_BASIC_AUTH": auth})
+        self.spawn("flower", [*PYTHON, *flower_command("127.0.0.1", port)],
+                   {"PYTHONPATH": _project_root(), "VURTI_FLOWER_AUTH": auth})
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _http_ok(url + "/healthcheck"), 60, "flower")
         return url
@@ -237,8 +255,7 @@ class LocalStack:
     def start_metrics(self, port: int | None = None) -> str:
         """`vurti metrics` on 127.0.0.1; its /metrics URL."""
         port = port or free_port()
-        self.spawn("metrics", [sys.executable, "-m", "vurti.cli.main", "metrics", "--bind", "127.0.0.1",
-                               "--port", str(port)])
+        self.spawn("metrics", [*PYTHON, *metrics_command("127.0.0.1", port)])
         url = f"http://127.0.0.1:{port}/metrics"
         wait_until(lambda: _http_ok(url), 30, "vurti metrics")
         return url

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +22,7 @@ from vurti.bootstrap import Services
 from vurti.config import Settings
 from vurti.domain.status import HostStatus
 from vurti.sim.registration import register_fleet
-from vurti.stack import LocalStack
-from vurti.store.db import upgrade
+from vurti.stack import PYTHON, LocalStack, upgrade_command
 
 HOSTS = 3
 FLOWER_USER = "ops-admin"
@@ -80,7 +80,8 @@ def ops_stack(request: pytest.FixtureRequest) -> Iterator[OpsStack]:
         start_redis_with_password(local, redis_password)
         settings = Settings.from_env(local.env)
         svc = Services(settings)
-        upgrade(settings.database_url)
+        subprocess.run([*PYTHON, *upgrade_command()], env=local.env, check=True, timeout=120,
+                       stdout=subprocess.DEVNULL)  # the command docker/compose.yaml's `migrate` runs
         sim_url = local.start_sim(HOSTS, 3, churn=0, seed=11, extra=("--tick-seconds", "0.5"))
         register_fleet(svc, sim_url)
         local.enable_task_events()

@@ -57,11 +57,15 @@ def connect(settings: Any) -> Parts:
 
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of {name, level, message} for scripts.")
-def doctor(as_json: bool) -> None:
+@click.option("--check", "only", multiple=True, metavar="NAME",
+              help="Report (and exit on) only these checks, e.g. --check beat in a container's health check.")
+def doctor(as_json: bool, only: tuple[str, ...]) -> None:
     """Check configuration, Redis, the database, workers, beat, queues, hosts, certificates and backlogs."""
     from vurti.doctor import run_all
 
     checks = run_all(os.environ, connect)
+    if only:
+        checks = [c for c in checks if c.name in only or c.name == "configuration"]
     if as_json:
         sys.stdout.write(orjson.dumps([c.to_json() for c in checks], option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

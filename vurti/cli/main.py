@@ -25,7 +25,7 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from vurti.cli import bench_cmd, doctor, inventory, metrics_cmd, ops, run_cmd, sim_cmd
+    from vurti.cli import bench_cmd, doctor, flower_cmd, inventory, metrics_cmd, ops, run_cmd, sim_cmd
 
     for command in (
         inventory.hosts,
@@ -41,6 +41,7 @@ def _register() -> None:
         bench_cmd.bench,
         metrics_cmd.metrics,
         doctor.doctor,
+        flower_cmd.flower,
     ):
         cli.add_command(command)
 
