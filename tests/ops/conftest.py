@@ -21,10 +21,10 @@ from tests.support.procs import free_port, port_open, wait_for
 from vurti.bootstrap import Services
 from vurti.config import Settings
 from vurti.domain.status import HostStatus
-from vurti.sim.registration import register_fleet
 from vurti.stack import PYTHON, LocalStack, upgrade_command
 
 HOSTS = 3
+SIM_EXTRA = ("--tick-seconds", "0.5", "--register")
 FLOWER_USER = "ops-admin"
 
 
@@ -82,8 +82,14 @@ def ops_stack(request: pytest.FixtureRequest) -> Iterator[OpsStack]:
         svc = Services(settings)
         subprocess.run([*PYTHON, *upgrade_command()], env=local.env, check=True, timeout=120,
                        stdout=subprocess.DEVNULL)  # the command docker/compose.yaml's `migrate` runs
-        sim_url = local.start_sim(HOSTS, 3, churn=0, seed=11, extra=("--tick-seconds", "0.5"))
-        register_fleet(svc, sim_url)
+        # --register: the simulator adds its hosts itself, as docker/compose.yaml's demo runs it.
+        sim_url = local.start_sim(HOSTS, 3, churn=0, seed=11, extra=SIM_EXTRA)
+
+        def registered() -> bool:
+            with svc.uow() as uow:
+                return len(uow.hosts.list_hosts()) == HOSTS
+
+        wait_for(registered, timeout=60, what="the simulator to register its hosts")
         local.enable_task_events()
         local.enable_worker_metrics()
         local.start_worker("fetch", "fetch", pool="threads", concurrency=4)
