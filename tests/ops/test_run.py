@@ -34,13 +34,16 @@ def test_run_shows_a_live_fleet_and_ctrl_c_stops_every_process(tmp_path: Path) -
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "vurti.cli.main", "run", "--hosts", "3", "--vms-per-host", "2",
-             "--churn", "0", "--workdir", str(workdir), "--flower-port", str(free_port())],
+             "--churn", "0", "--workdir", str(workdir), "--flower-port", str(free_port()),
+             "--metrics-port", str(free_port())],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[2],
         )
     try:
         wait_for(lambda: "Up: 3" in log.read_text(errors="replace"), timeout=90, what="three hosts Up in the summary")
-        wait_for(lambda: "Flower on http://127.0.0.1:" in log.read_text(errors="replace"), timeout=60, what="Flower")
-        assert len(_processes_in(workdir)) >= 6  # redis, simulator, two workers, beat, Flower (and pool children)
+        wait_for(lambda: "metrics on http://127.0.0.1:" in log.read_text(errors="replace"), timeout=60,
+                 what="Flower and metrics")
+        # redis, simulator, two workers, beat, Flower, metrics (and pool children)
+        assert len(_processes_in(workdir)) >= 7
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0, log.read_text(errors="replace")[-2000:]
     finally:

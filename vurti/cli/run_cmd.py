@@ -23,9 +23,11 @@ from vurti.config import redact_url
 @click.option("--duration", default=0.0, type=click.FloatRange(0), help="Stop after this many seconds (0: Ctrl-C).")
 @click.option("--flower-port", default=5555, show_default=True, type=click.IntRange(0, 65535),
               help="Flower (task monitor, basic auth) on 127.0.0.1; 0: no Flower, and no task events.")
+@click.option("--metrics-port", default=9108, show_default=True, type=click.IntRange(0, 65535),
+              help="`vurti metrics` for Prometheus on 127.0.0.1; 0: none.")
 def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, duration: float,
-        flower_port: int) -> None:
-    """Start redis-server, a simulated fleet, workers, beat and Flower; show a live summary."""
+        flower_port: int, metrics_port: int) -> None:
+    """Start redis-server, a simulated fleet, workers, beat, Flower and metrics; show a live summary."""
     from vurti.bootstrap import Services, set_services
     from vurti.config import Settings
     from vurti.sim.registration import register_fleet
@@ -59,6 +61,8 @@ def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, d
         click.echo(f"registered {registered} hosts; starting workers and beat ...")
         if flower_port:
             stack.enable_task_events()  # before the workers start: they read it once
+        if metrics_port:
+            stack.enable_worker_metrics()
         stack.start_worker("fetch", "fetch", pool="threads", concurrency=16)
         # SQLite takes one writer at a time: concurrent update processes only wait on its lock.
         writers = 1 if settings.database_url.startswith("sqlite") else 2
@@ -68,6 +72,8 @@ def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, d
             user, where = _flower_login(settings.ops.flower_auth, workdir)
             url = stack.start_flower(f"{user}:{_password(settings.ops.flower_auth, workdir)}", flower_port)
             click.echo(f"Flower on {url} (user {user}, password {where})")
+        if metrics_port:
+            click.echo(f"metrics on {stack.start_metrics(metrics_port)}")
         click.echo(f"logs in {workdir}; Ctrl-C to stop")
         _live(svc, duration, lambda: stopping)
     except KeyboardInterrupt:
