@@ -105,7 +105,9 @@ def check_workers(active_queues: Callable[[], Mapping[str, Sequence[str]] | None
 
 
 def check_beat(state: Any, hosts_in_db: int, grace: float) -> Check:
-    if hosts_in_db and not state.hosts_scheduled:
+    if not hosts_in_db:
+        return Check("beat", OK, "no hosts yet: nothing tells whether beat runs")
+    if not state.hosts_scheduled:
         return Check("beat", FAIL, f"{hosts_in_db} hosts in the database, none in the schedule: start "
                                    "`celery -A tasks beat`")
     if state.oldest_due_seconds > grace:
@@ -195,6 +197,9 @@ def run_all(env: Mapping[str, str], connect: Callable[[Settings], Any], now: Cal
     parts = connect(settings)
     checks = [config, check_redis(parts.redis), check_database(parts.engine, parts.head, parts.current_revision)]
     checks.append(check_workers(parts.active_queues))
+    if any(c.failed for c in checks[1:3]):  # Redis or the database: the fleet cannot be read
+        checks.append(Check("fleet", FAIL, "beat, queues, hosts and backlogs not checked: fix the lines above"))
+        return checks + check_certificates(settings.agent, now())
     try:
         state = parts.fleet_state()
         hosts = sum(state.hosts_by_status.values())

@@ -71,6 +71,7 @@ class Namer(logging.Filter):
         self._clock = clock
         self._names: dict[str, tuple[str, str]] = {}
         self._unknown: dict[str, float] = {}  # id -> when it could not be named
+        self._failed_at = -1e18  # the last lookup that raised: Redis or the database is down
         self._busy = threading.local()  # a lookup that logs must not look up again
 
     OWN = ("vurti", "tasks")  # Celery's own lines carry task ids, not host or VM ids
@@ -95,13 +96,14 @@ class Namer(logging.Filter):
     def _learn(self, ids: list[str]) -> None:
         now = self._clock()
         ask = [i for i in ids if i not in self._names and now - self._unknown.get(i, -1e18) > RETRY_UNKNOWN_AFTER]
-        if not ask:
-            return
+        if not ask or now - self._failed_at < RETRY_UNKNOWN_AFTER:
+            return  # while a store is down, lines go out unnamed rather than each waiting on a timeout
         self._busy.on = True
         try:
             found = self._resolve(ask)
         except Exception:  # noqa: BLE001 - naming is a courtesy: the line goes out without names
-            found = {}
+            self._failed_at = now
+            return
         finally:
             self._busy.on = False
         for i in ask:

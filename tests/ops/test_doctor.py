@@ -45,8 +45,13 @@ def test_doctor_reports_a_healthy_deployment_then_a_stopped_beat(ops_stack: OpsS
     assert checks["workers"]["level"] == "OK"
 
 
-def test_doctor_says_to_migrate_an_empty_database(ops_stack: OpsStack, tmp_path: Path) -> None:
+def test_doctor_says_what_to_do_about_a_missing_or_empty_database(ops_stack: OpsStack, tmp_path: Path) -> None:
     env = {**ops_stack.local.env, "VURTI_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
+    out = _doctor(env)
+    assert out.returncode == 1
+    assert "FAIL database: not reachable (FileNotFoundError)" in out.stdout
+    assert not (tmp_path / "empty.db").exists()  # looking does not create it
+    (tmp_path / "empty.db").touch()
     out = _doctor(env)
     assert out.returncode == 1
     assert "FAIL database: reachable but empty: run `vurti db upgrade`" in out.stdout

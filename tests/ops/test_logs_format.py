@@ -83,3 +83,18 @@ def test_no_secret_in_a_message_or_a_traceback(restore_root: None) -> None:
     text = out.getvalue()
     assert all(s not in text for s in secrets), text
     assert "redis://:***@127.0.0.1:6379/0" in text and "ConnectionError" in text
+
+
+def test_a_store_that_is_down_is_not_asked_again_for_a_while(restore_root: None) -> None:
+    out, calls = io.StringIO(), []
+
+    def broken(ids: list[str]) -> dict[str, tuple[str, str]]:
+        calls.append(ids)
+        raise ConnectionError("redis is down")
+
+    configure("text", logging.INFO, [], broken, out)
+    log = logging.getLogger("vurti.pipeline.update")
+    log.error("host %s: update failed", HOST)
+    log.error("host %s: update failed", UNKNOWN)  # another id: still no lookup while the store is down
+    assert calls == [[HOST]]
+    assert f"host {HOST}: update failed" in out.getvalue()

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
@@ -25,6 +26,11 @@ class Parts:
 
     def current_revision(self, engine: Any) -> str | None:
         from vurti.store.db import current_revision
+
+        database = engine.url.database
+        on_disk = engine.url.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+        if on_disk and not Path(database).exists():  # connecting would create an empty file
+            raise FileNotFoundError(database)
 
         return current_revision(engine)
 
