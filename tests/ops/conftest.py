@@ -44,8 +44,14 @@ class OpsStack:
         return FLOWER_USER, self.flower_password
 
     def secrets(self) -> list[str]:
-        """Every password the deployment was configured with: none may appear in a log."""
-        return [self.flower_password, self.redis_password]
+        """Every password and key the deployment was configured with: none may appear in a log
+        (a private key by each line of its body)."""
+        found = [self.flower_password, self.redis_password]
+        key_file = self.svc.settings.agent.key_file
+        if key_file:
+            found += [line for line in Path(key_file).read_text().splitlines()
+                      if line and not line.startswith("-----")]
+        return found
 
 
 def start_redis_with_password(local: LocalStack, password: str) -> str:
