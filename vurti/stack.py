@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-
 # The command lines of every role, shared with docker/compose.yaml (tests/ops/test_compose.py
 # checks that each service runs one of these): what the tests run is what a deployment runs.
 PYTHON = (sys.executable, "-m")  # `celery` and `vurti` here run as modules of this interpreter
