@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 from tests.ops.conftest import OpsStack
 from tests.support.procs import wait_for
@@ -16,6 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 def _doctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "vurti.cli.main", "doctor", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60, check=False)
+
+
+def _compose_health_checks_pass(env: dict[str, str]) -> None:
+    """docker/compose.yaml's health checks of the workers and beat, run against this deployment
+    (its workers are named fetch@ and update@ this host, as in the compose file)."""
+    services = yaml.safe_load((ROOT / "docker/compose.yaml").read_text())["services"]
+    for name in ("fetch-worker", "update-worker", "beat"):
+        kind, *test = services[name]["healthcheck"]["test"]
+        command = test[0] if kind == "CMD-SHELL" else shlex.join(test)
+        command = command.replace("$$HOSTNAME", socket.gethostname())
+        command = re.sub(r"^celery ", f"{sys.executable} -m celery ", command)
+        command = re.sub(r"^vurti ", f"{sys.executable} -m vurti.cli.main ", command)
+        out = subprocess.run(command, shell=True, env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 0, f"{name}: {command}\n{out.stdout}{out.stderr}"
 
 
 def test_doctor_reports_a_healthy_deployment_then_a_stopped_beat(ops_stack: OpsStack) -> None:
@@ -30,6 +50,8 @@ def test_doctor_reports_a_healthy_deployment_then_a_stopped_beat(ops_stack: OpsS
         assert expected in names
     assert "no persistence" in out.stdout  # the test's redis-server runs without: a warning, not a failure
     assert ops_stack.redis_password not in out.stdout + out.stderr
+
+    _compose_health_checks_pass(env)
 
     beat = next(c for c in ops_stack.local.children if c.name == "beat")
     ops_stack.local.stop(beat)
