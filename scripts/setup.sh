@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install what vurti needs on a Debian machine: redis-server (and PostgreSQL with
-# --postgres) through apt when missing, then a virtualenv in .venv with the
-# Python packages and vurti itself. Safe to run again.
+# Install what vurti needs on a Debian machine: redis-server (and, with --postgres,
+# what the tests need: PostgreSQL, Prometheus, and Chromium for the Flower browser
+# test) through apt when missing, then a virtualenv in .venv with the Python
+# packages and vurti itself. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,10 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ "$want_pg" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
+fi
+if [ "$want_pg" = 1 ]; then
+  command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then

@@ -7,8 +7,10 @@ vurti.bootstrap builds once per worker process, after the fork.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging
 
 from tasks import serialization  # noqa: F401 - registers the report serializer before any message
 from vurti.config import ConfigError, Settings
@@ -21,5 +23,15 @@ except ConfigError as exc:
 
 app = Celery("vurti", set_as_current=False, include=["tasks.monitoring", "tasks.holding"])
 app.config_from_object("celeryconfig")
+
+
+@setup_logging.connect
+def _logging(loglevel: Any = None, **_: Any) -> None:
+    """Workers and beat log through vurti.logs: text or JSON lines, hosts named, secrets masked."""
+    from vurti.bootstrap import services
+    from vurti.logs import configure_from_services
+
+    configure_from_services(services(), loglevel or "INFO")
+
 
 __all__ = ["app"]

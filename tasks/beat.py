@@ -30,6 +30,7 @@ from celery.utils.nodenames import worker_direct
 from sqlalchemy.exc import DBAPIError
 
 from vurti.bootstrap import services
+from vurti.runtime.host_names import batch_label, label
 from vurti.runtime.members import owner
 from vurti.runtime.outage import REDIS_DOWN, Outage
 from vurti.runtime.schedule import Claim, chunks
@@ -131,11 +132,13 @@ class HostScheduler(Scheduler):
 
     def _send(self, claims: list[Claim], queue: Any, producer: Any) -> None:
         app = self.app
+        name = services().host_names.known  # names synced from the database: no round trip
         if len(claims) <= SINGLE_TASK_LIMIT:
             for c in claims:
                 app.send_task(
                     "vurti.fetch_host",
                     args=[c.host_id, c.due_at],
+                    argsrepr=repr([label(c.host_id, name(c.host_id)), c.due_at]),
                     expires=_utc(c.expires_at),
                     queue=queue,
                     producer=producer,
@@ -145,7 +148,7 @@ class HostScheduler(Scheduler):
             app.send_task(
                 "vurti.fetch_hosts",
                 args=[[[c.host_id, c.due_at] for c in batch]],
-                argsrepr=f"{len(batch)} hosts: {batch[0].host_id}..{batch[-1].host_id}",
+                argsrepr=batch_label([name(c.host_id) or c.host_id for c in batch]),
                 expires=_utc(min(c.expires_at for c in batch)),
                 queue=queue,
                 producer=producer,

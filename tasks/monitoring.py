@@ -12,7 +12,9 @@ from tasks import app
 from tasks.serialization import NAME
 from vurti.bootstrap import services
 from vurti.domain.report import HostReport
+from vurti.pipeline.update import LOCKED
 from vurti.runtime.gc_tuning import tune_for_worker
+from vurti.runtime.host_names import batch_label, label
 from vurti.runtime.locking import LockBusy
 
 log = logging.getLogger(__name__)
@@ -37,14 +39,18 @@ UPDATE_BATCH = 25  # reports per update_hosts message: bounded size, room for se
 def _send_updates(outcomes: list[Any]) -> None:
     """One update_host for a single report (the unit a person sees), else update_hosts per batch."""
     reports = [o.report for o in outcomes if o.report is not None]
+    if not reports:
+        return
+    # Host names for Flower: one HMGET for hosts this process has not named yet.
+    names = services().host_names.names([r.host_id for r in reports])
     if len(reports) == 1:
-        update_host.apply_async(args=[reports[0]], argsrepr=repr(reports[0].host_id), serializer=NAME)
+        update_host.apply_async(args=[reports[0]], argsrepr=repr([label(reports[0].host_id, names[0])]),
+                                serializer=NAME)
         return
     for start in range(0, len(reports), UPDATE_BATCH):
         batch = reports[start : start + UPDATE_BATCH]
-        update_hosts.apply_async(
-            args=[batch], argsrepr=repr([r.host_id for r in batch]), serializer=NAME
-        )
+        update_hosts.apply_async(args=[batch], argsrepr=batch_label(names[start : start + UPDATE_BATCH]),
+                                 serializer=NAME)
 
 
 @app.task(name="vurti.fetch_host")
@@ -80,6 +86,7 @@ def update_host(self: Any, report: HostReport | dict[str, Any]) -> None:
         outcome = services().update.update(parsed, owner=self.request.id)
     except LockBusy:
         log.info("host %s: update already running elsewhere, skipping this report", parsed.host_id)
+        services().lock_contended(1)
         return
     if outcome.commands:
         send_commands.apply_async(args=[parsed.host_id])
@@ -93,6 +100,7 @@ def update_hosts(self: Any, reports: list[HostReport | dict[str, Any]]) -> None:
         return
     parsed = [p for p in map(_parse, reports) if p is not None]
     outcomes = services().update.update_many(parsed, owner=self.request.id)
+    services().lock_contended(sum(1 for o in outcomes if o.reason == LOCKED))
     if any(o.commands for o in outcomes):
         # One sender for the whole batch (it takes every due command): a sender per host
         # would mostly find its commands taken already, after waiting for the database.
@@ -102,7 +110,10 @@ def update_hosts(self: Any, reports: list[HostReport | dict[str, Any]]) -> None:
 @app.task(name="vurti.refresh_host", ignore_result=False)
 def refresh_host(host: str) -> dict[str, Any]:
     """Fetch and update one host now (by name or id) and return what changed."""
-    return services().refresh(host).to_json()
+    outcome = services().refresh(host)
+    log.info("host %s refreshed on request: %s, %d changes", outcome.host_id,
+             outcome.status if outcome.applied else f"not applied ({outcome.reason})", len(outcome.changes))
+    return outcome.to_json()
 
 
 @app.task(name="vurti.send_commands")

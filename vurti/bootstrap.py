@@ -70,6 +70,30 @@ class Services:
 
         return make_recorder(self.settings.bench_record_url)
 
+    @cached_property
+    def worker_metrics(self) -> Any:
+        """Prometheus counters of this worker when PROMETHEUS_MULTIPROC_DIR is set, else None."""
+        if self.settings.ops.metrics_dir is None:
+            return None
+        from vurti.metrics.worker import WorkerMetrics
+
+        return WorkerMetrics(self.clock)
+
+    @cached_property
+    def recorder(self) -> Any:
+        """What the pipeline reports each poll and update to: metrics, the benchmark, both or nothing."""
+        found = [r for r in (self.bench_recorder, self.worker_metrics) if r is not None]
+        if len(found) < 2:
+            return found[0] if found else None
+        from vurti.metrics.worker import Recorders
+
+        return Recorders(*found)
+
+    def lock_contended(self, reports: int) -> None:
+        """Count reports skipped because another update held their host's lock."""
+        if self.worker_metrics is not None:
+            self.worker_metrics.contended(reports)
+
     def uow(self, scope: Any = None) -> Any:
         from vurti.store.unit_of_work import Scope, SqlUnitOfWork
 
@@ -102,6 +126,12 @@ class Services:
         return HostCache(self.redis)
 
     @cached_property
+    def host_names(self) -> Any:
+        from vurti.runtime.host_names import HostNames
+
+        return HostNames(self.redis)
+
+    @cached_property
     def locks(self) -> Any:
         from vurti.runtime.locking import HostLocks
 
@@ -129,7 +159,7 @@ class Services:
             self.clock,
             guard_ttl=3 * (agent.connect_timeout + agent.read_timeout),
             pending_window=self.settings.lock_ttl,
-            recorder=self.bench_recorder,
+            recorder=self.recorder,
             holder=self.holder,
         )
 
@@ -138,7 +168,7 @@ class Services:
         from vurti.pipeline.update import UpdateService
 
         return UpdateService(self.uow, self.locks, self.bus, self.cache, self.settings.policy, self.clock,
-                             recorder=self.bench_recorder)
+                             recorder=self.recorder)
 
     @cached_property
     def commands(self) -> Any:
@@ -177,6 +207,7 @@ class Services:
             cluster = clusters.get(config.cluster_id)
             wanted[config.id] = cluster.refresh_interval if cluster else policy.refresh_interval
             push_intervals[config.id] = cluster.push_interval if cluster else policy.push_interval
+        self.host_names.sync({config.id: config.name for config, _state in hosts})
         known = self.cache.urls([c.id for c, _ in hosts])
         for (config, _state), url in zip(hosts, known, strict=True):
             if url != config.url:

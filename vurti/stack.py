@@ -21,6 +21,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+# The command lines of every role, shared with docker/compose.yaml (tests/ops/test_compose.py
+# checks that each service runs one of these): what the tests run is what a deployment runs.
+PYTHON = (sys.executable, "-m")  # `celery` and `vurti` here run as modules of this interpreter
+
+
+def worker_command(name: str, queues: str, pool: str, concurrency: int) -> list[str]:
+    return ["celery", "-A", "tasks", "worker", "-Q", queues, "-P", pool, "-c", str(concurrency), "-n", f"{name}@%h",
+            "--without-gossip", "--without-mingle", "-l", "INFO"]
+
+
+def beat_command(schedule_file: str) -> list[str]:
+    return ["celery", "-A", "tasks", "beat", "-l", "INFO", "--pidfile=", "-s", schedule_file]
+
+
+def flower_command(bind: str, port: int) -> list[str]:
+    return ["vurti.cli.main", "flower", "--bind", bind, "--port", str(port)]
+
+
+def metrics_command(bind: str, port: int) -> list[str]:
+    return ["vurti.cli.main", "metrics", "--bind", bind, "--port", str(port)]
+
+
+def upgrade_command() -> list[str]:
+    return ["vurti.cli.main", "db", "upgrade"]
+
+
+def sim_command(hosts: int, vms_per_host: int, churn: float, seed: int, port: int,
+                extra: Sequence[str] = ()) -> list[str]:
+    return ["vurti.cli.main", "sim", "--hosts", str(hosts), "--vms-per-host", str(vms_per_host),
+            "--churn", str(churn), "--seed", str(seed), "--port", str(port), *extra]
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -183,24 +214,14 @@ class LocalStack:
         by side never collide); with `tls_dir`, over TLS with the engine CA and certificates made there.
         """
         port = free_port()
-        argv = [
-            sys.executable, "-m", "vurti.cli.main", "sim",
-            "--hosts", str(hosts), "--vms-per-host", str(vms_per_host),
-            "--churn", str(churn), "--seed", str(seed), "--port", str(port), "--agent-port", str(agent_port),
-        ]
-        if tls_dir is not None:
-            argv += ["--tls-dir", str(tls_dir)]
-        self.spawn("sim", [*argv, *extra])
+        args = ["--agent-port", str(agent_port), *(["--tls-dir", str(tls_dir)] if tls_dir is not None else [])]
+        self.spawn("sim", [*PYTHON, *sim_command(hosts, vms_per_host, churn, seed, port, [*args, *extra])])
         wait_until(lambda: _port_open(port), 60, "simulator")  # the agents listen before the control API does
         return f"http://127.0.0.1:{port}"
 
     def start_worker(self, name: str, queues: str, pool: str = "prefork", concurrency: int = 2,
                      extra: Sequence[str] = ()) -> Child:
-        argv = [
-            sys.executable, "-m", "celery", "-A", "tasks", "worker",
-            "-Q", queues, "-P", pool, "-c", str(concurrency), "-n", f"{name}@%h",
-            "--without-gossip", "--without-mingle", "-l", "INFO", *extra,
-        ]
+        argv = [*PYTHON, *worker_command(name, queues, pool, concurrency), *extra]
         child = self.spawn(name, argv, {"PYTHONPATH": _project_root()})
         wait_until(lambda: b"ready." in child.log_path.read_bytes(), 60, f"worker {name}")
         return child
@@ -212,9 +233,38 @@ class LocalStack:
         return self.start_worker("update", "update", pool="prefork", concurrency=processes)
 
     def start_beat(self, name: str = "beat") -> Child:
-        argv = [sys.executable, "-m", "celery", "-A", "tasks", "beat", "-l", "INFO",
-                "--pidfile=", "-s", str(self.workdir / f"{name}-schedule")]
+        argv = [*PYTHON, *beat_command(str(self.workdir / f"{name}-schedule"))]
         return self.spawn(name, argv, {"PYTHONPATH": _project_root()})
+
+    def start_flower(self, auth: str, port: int | None = None) -> str:
+        """`vurti flower` on 127.0.0.1 with basic auth (`user:password`, handed over in its
+        environment, never on a command line); its URL. Workers send task events only if started
+        after `enable_task_events()`."""
+        port = port or free_port()
+        self.spawn("flower", [*PYTHON, *flower_command("127.0.0.1", port)],
+                   {"PYTHONPATH": _project_root(), "VURTI_FLOWER_AUTH": auth})
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _http_ok(url + "/healthcheck"), 60, "flower")
+        return url
+
+    def enable_task_events(self) -> None:
+        """Workers and beat started from now on send the task events Flower shows."""
+        self.env["VURTI_TASK_EVENTS"] = "1"
+
+    def enable_worker_metrics(self) -> Path:
+        """Workers started from now on write Prometheus metrics to a fresh directory (multiprocess mode)."""
+        path = Path(tempfile.mkdtemp(prefix="vurti-metrics-"))
+        self.scratch.append(path)
+        self.env["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+        return path
+
+    def start_metrics(self, port: int | None = None) -> str:
+        """`vurti metrics` on 127.0.0.1; its /metrics URL."""
+        port = port or free_port()
+        self.spawn("metrics", [*PYTHON, *metrics_command("127.0.0.1", port)])
+        url = f"http://127.0.0.1:{port}/metrics"
+        wait_until(lambda: _http_ok(url), 30, "vurti metrics")
+        return url
 
     def logs(self, name: str) -> str:
         for child in self.children:
@@ -240,6 +290,13 @@ def _port_open(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=2) as reply:
+        return bool(reply.status == 200)
 
 
 def _project_root() -> str:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.procs import wait_for
+from tests.support.procs import free_port, wait_for
 
 
 def _processes_in(workdir: Path) -> list[int]:
@@ -34,12 +34,16 @@ def test_run_shows_a_live_fleet_and_ctrl_c_stops_every_process(tmp_path: Path) -
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "vurti.cli.main", "run", "--hosts", "3", "--vms-per-host", "2",
-             "--churn", "0", "--workdir", str(workdir)],
+             "--churn", "0", "--workdir", str(workdir), "--flower-port", str(free_port()),
+             "--metrics-port", str(free_port())],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[2],
         )
     try:
         wait_for(lambda: "Up: 3" in log.read_text(errors="replace"), timeout=90, what="three hosts Up in the summary")
-        assert len(_processes_in(workdir)) >= 5  # redis, simulator, two workers, beat (and pool children)
+        wait_for(lambda: "metrics on http://127.0.0.1:" in log.read_text(errors="replace"), timeout=60,
+                 what="Flower and metrics")
+        # redis, simulator, two workers, beat, Flower, metrics (and pool children)
+        assert len(_processes_in(workdir)) >= 7
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0, log.read_text(errors="replace")[-2000:]
     finally:
@@ -59,10 +63,13 @@ def test_run_shows_a_live_fleet_and_ctrl_c_stops_every_process(tmp_path: Path) -
     assert "Traceback" not in text
     wait_for(lambda: _processes_in(workdir) == [], timeout=10, what="no process left behind")
     assert (workdir / "vurti.db").exists()
+    password = (workdir / "flower-password").read_text().strip()
+    assert (workdir / "flower-password").stat().st_mode & 0o077 == 0  # only its owner reads it
+    assert password not in text  # where it is, never what it is
 
 
 def test_run_rejects_bad_arguments() -> None:
     out = subprocess.run([sys.executable, "-m", "vurti.cli.main", "run", "--hosts", "0"],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 2
     assert "--hosts" in out.stderr

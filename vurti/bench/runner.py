@@ -54,6 +54,7 @@ class BenchConfig:
     push: bool = False  # fetch workers subscribe to VDSM's events; polls slow to push_interval
     push_interval: float = 15.0
     tls: bool = True  # agents over TLS with the simulator's engine CA, as real VDSM
+    task_events: bool = False  # workers and beat send Flower's task events (VURTI_TASK_EVENTS=1)
     workdir: Path = field(default_factory=lambda: Path(".vurti-bench"))
 
 
@@ -126,6 +127,8 @@ class BenchRun:
         upgrade(db_url)
         registered = register_fleet(svc, sim_url)
         stack.env["VURTI_BENCH_RECORD"] = record_url
+        if cfg.task_events:
+            stack.enable_task_events()
         self.kinds["worker-update"] = [
             stack.start_update_worker(cfg.update_concurrency)]
         self.kinds["worker-fetch"] = [

@@ -38,6 +38,8 @@ import click
 @click.option("--tls/--no-tls", default=True, show_default=True, help="Agents over TLS (the simulator's engine CA).")
 @click.option("--profile-seconds", default=0.0, type=click.FloatRange(0),
               help="Also sample the workers with py-spy for this long.")
+@click.option("--task-events", is_flag=True,
+              help="Workers and beat send the task events Flower needs (measures their cost).")
 @click.option("--workdir", default=".vurti-bench", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--results-dir", default="benchmarks/results", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
@@ -50,7 +52,7 @@ def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval:
           fetch_workers: int, fetch_threads: int, fetch_concurrency: int, fetch_batch: int,
           update_concurrency: int | None,
           probes_per_s: float, bare_seconds: float, push: bool, push_interval: float, tls: bool,
-          profile_seconds: float, workdir: Path, results_dir: Path,
+          profile_seconds: float, task_events: bool, workdir: Path, results_dir: Path,
           markdown: str, plot_png: Path | None, plot_only: bool) -> None:
     """Start the simulator, redis-server, the database, workers and beat; measure; print and record the figures."""
     from vurti.bench import report
@@ -67,7 +69,7 @@ def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval:
                       fetch_concurrency=fetch_concurrency, fetch_batch=fetch_batch,
                       update_concurrency=update_concurrency or (1 if db == "sqlite" else 2),
                       probes_per_s=probes_per_s, bare_seconds=bare_seconds, profile_seconds=profile_seconds,
-                      push=push, push_interval=push_interval, tls=tls, workdir=workdir)
+                      push=push, push_interval=push_interval, tls=tls, task_events=task_events, workdir=workdir)
     def stop(*_: object) -> None:
         raise SystemExit(143)  # unwinds through BenchRun.run, which stops every process it started
 

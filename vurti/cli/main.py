@@ -13,11 +13,19 @@ import click
 def cli(verbose: int) -> None:
     """vurti: monitoring of hypervisor hosts and their VMs."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from vurti.config import ConfigError, Settings
+    from vurti.logs import TEXT_FORMAT, configure, secrets_of
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError:  # the command itself reports it; log plainly meanwhile
+        logging.basicConfig(level=level, format=TEXT_FORMAT)
+        return
+    configure(settings.ops.log_format, level, secrets_of(settings))
 
 
 def _register() -> None:
-    from vurti.cli import bench_cmd, inventory, ops, run_cmd, sim_cmd
+    from vurti.cli import bench_cmd, doctor, flower_cmd, inventory, metrics_cmd, ops, run_cmd, sim_cmd
 
     for command in (
         inventory.hosts,
@@ -31,6 +39,9 @@ def _register() -> None:
         run_cmd.run,
         sim_cmd.sim,
         bench_cmd.bench,
+        metrics_cmd.metrics,
+        doctor.doctor,
+        flower_cmd.flower,
     ):
         cli.add_command(command)
 

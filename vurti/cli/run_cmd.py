@@ -22,8 +22,13 @@ from vurti.config import redact_url
 @click.option("--workdir", default=".vurti", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Logs, and the SQLite database unless VURTI_DATABASE_URL is set.")
 @click.option("--duration", default=0.0, type=click.FloatRange(0), help="Stop after this many seconds (0: Ctrl-C).")
-def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, duration: float) -> None:
-    """Start redis-server, a simulated fleet, workers and beat; show a live summary."""
+@click.option("--flower-port", default=5555, show_default=True, type=click.IntRange(0, 65535),
+              help="Flower (task monitor, basic auth) on 127.0.0.1; 0: no Flower, and no task events.")
+@click.option("--metrics-port", default=9108, show_default=True, type=click.IntRange(0, 65535),
+              help="`vurti metrics` for Prometheus on 127.0.0.1; 0: none.")
+def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, duration: float,
+        flower_port: int, metrics_port: int) -> None:
+    """Start redis-server, a simulated fleet, workers, beat, Flower and metrics; show a live summary."""
     from vurti.bootstrap import Services, set_services
     from vurti.config import Settings
     from vurti.sim.registration import register_fleet
@@ -61,11 +66,21 @@ def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, d
         registered = register_fleet(svc, sim_url)
         click.echo(f"registered {registered} new hosts (agents over STOMP with TLS on port {VDSM_PORT}); "
                    "starting workers and beat ...")
+        if flower_port:
+            stack.enable_task_events()  # before the workers start: they read it once
+        if metrics_port:
+            stack.enable_worker_metrics()
         stack.start_worker("fetch", "fetch", pool="threads", concurrency=16)
         # SQLite takes one writer at a time: concurrent update processes only wait on its lock.
         writers = 1 if settings.database_url.startswith("sqlite") else 2
         stack.start_update_worker(writers)
         stack.start_beat()
+        if flower_port:
+            user, where = _flower_login(settings.ops.flower_auth, workdir)
+            url = stack.start_flower(f"{user}:{_password(settings.ops.flower_auth, workdir)}", flower_port)
+            click.echo(f"Flower on {url} (user {user}, password {where})")
+        if metrics_port:
+            click.echo(f"metrics on {stack.start_metrics(metrics_port)}")
         click.echo(f"logs in {workdir}; Ctrl-C to stop")
         _live(svc, duration, lambda: stopping)
     except KeyboardInterrupt:
@@ -74,6 +89,27 @@ def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, d
         click.echo("stopping ...")
         stack.close()
         click.echo("stopped")
+
+
+def _flower_login(auth: str | None, workdir: Path) -> tuple[str, str]:
+    """Who logs in to Flower, and where the password is (never printed)."""
+    if auth:
+        return auth.split(":", 1)[0], "from VURTI_FLOWER_AUTH"
+    return "admin", f"in {workdir / 'flower-password'}"
+
+
+def _password(auth: str | None, workdir: Path) -> str:
+    """VURTI_FLOWER_AUTH's password, else one made for this run in a file only its owner reads."""
+    if auth:
+        return auth.split(":", 1)[1]
+    import secrets
+
+    path = workdir / "flower-password"
+    password = secrets.token_urlsafe(12)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(password + "\n")
+    return password
 
 
 def _live(svc: object, duration: float, stop_requested: object) -> None:

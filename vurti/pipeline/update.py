@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_REDO = 3  # analyses redone when another host's update changed one of the VMs meanwhile
 EVENT_LOCK_WAIT = 5.0  # seconds a pushed event waits for its host's lock (a poll's update holds it)
 STALE_REPORT = "stale report"  # a newer report of the host was applied first
+LOCKED = "locked by another update"  # another update held the host's lock
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class UpdateService:
                     waiting.append((i, report))
                 elif lease is None:
                     log.info("host %s: update already running elsewhere, skipping this report", report.host_id)
-                    outcomes[i] = UpdateOutcome(report.host_id, False, "locked by another update")
+                    outcomes[i] = UpdateOutcome(report.host_id, False, LOCKED)
                 elif lease.expired:
                     outcomes[i] = UpdateOutcome(report.host_id, False, "lock expired before its turn in the batch")
                 else:

@@ -33,3 +33,4 @@ def host_fetching(host_id: str) -> str:
 
 def host_cache(host_id: str) -> str:
     return f"{PREFIX}:host:{host_id}"
+HOST_NAMES = f"{PREFIX}:host-names"  # hash: host id -> name, for readable task arguments (Flower)

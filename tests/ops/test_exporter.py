@@ -1,0 +1,39 @@
+"""The fleet collector on literal states: what a scrape shows, and a scrape while a store is down."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from prometheus_client import generate_latest
+
+from vurti.metrics.exporter import build_registry
+from vurti.metrics.fleet_state import FleetState
+
+
+def test_a_scrape_shows_the_fleet_state() -> None:
+    state = FleetState(hosts_by_status={"Up": 3, "NonResponsive": 1}, queue_depths={"fetch": 2, "update": 0},
+                       outbox_pending={"LiveFeed": 4}, outbox_oldest_seconds={"LiveFeed": 12.5},
+                       commands_by_state={"done": 7, "failed": 1}, hosts_overdue=2)
+    text = generate_latest(build_registry(lambda: state, None)).decode()
+    for line in ('vurti_hosts{status="NonResponsive"} 1.0', 'vurti_queue_depth{queue="fetch"} 2.0',
+                 'vurti_outbox_pending{subscriber="LiveFeed"} 4.0', 'vurti_host_commands{state="failed"} 1.0',
+                 "vurti_hosts_overdue 2.0", "vurti_exporter_read_ok 1.0"):
+        assert line in text.splitlines(), line
+
+
+def test_a_scrape_while_redis_or_the_database_is_down_says_so() -> None:
+    def down() -> FleetState:
+        raise ConnectionError("redis is down")
+
+    text = generate_latest(build_registry(down, None)).decode()
+    assert "vurti_exporter_read_ok 0.0" in text.splitlines()
+    assert "vurti_hosts{" not in text
+
+
+def test_flower_never_starts_without_a_login() -> None:
+    env = {"PATH": "/usr/bin:/bin", "VURTI_DATABASE_URL": "sqlite:///:memory:"}
+    out = subprocess.run([sys.executable, "-m", "vurti.cli.main", "flower", "--port", "1"], env=env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode != 0
+    assert "VURTI_FLOWER_AUTH" in out.stderr
