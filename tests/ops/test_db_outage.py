@@ -27,7 +27,8 @@ INTERVAL = 0.5
 @pytest.fixture()
 def local() -> Iterator[LocalStack]:
     workdir = Path(tempfile.mkdtemp(prefix="vurti-dbdown-"))
-    with LocalStack(workdir, {"VURTI_REFRESH_INTERVAL": str(INTERVAL)}) as stack:
+    # Polls counted per interval: without events (test_push.py covers the safety-net cadence).
+    with LocalStack(workdir, {"VURTI_REFRESH_INTERVAL": str(INTERVAL), "VURTI_PUSH": "0"}) as stack:
         stack.start_redis()
         stack.env["VURTI_DATABASE_URL"] = stack.start_postgres()
         yield stack
