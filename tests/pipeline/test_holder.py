@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import pytest
 import redis
 
 from vurti.agent.address import parse_address
@@ -31,15 +30,6 @@ class FakeLinks:
     def drop(self, urls: Sequence[str]) -> None:
         self.dropped.extend(urls)
         self.flowing -= set(urls)
-
-
-@pytest.fixture()
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    c.flushdb()
-    yield c
-    c.flushdb()
-    c.close()
 
 
 class World:

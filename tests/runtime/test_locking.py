@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -15,15 +14,6 @@ from vurti.runtime.locking import COUNTER_BITS, HostLocks, LockBusy
 def counter(token: int) -> int:
     """The per-epoch counter part of a fencing token."""
     return token & ((1 << COUNTER_BITS) - 1)
-
-
-@pytest.fixture()
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    c.flushdb()
-    yield c
-    c.flushdb()
-    c.close()
 
 
 def test_second_holder_is_refused_while_first_holds(client: redis.Redis) -> None:

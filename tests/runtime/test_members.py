@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 import redis
 
 from vurti.runtime.members import Members, assign, owner
@@ -42,15 +39,6 @@ def test_a_member_that_joins_takes_about_its_share_and_only_from_others() -> Non
 
 def test_no_members_no_owner() -> None:
     assert owner("host-1", []) is None
-
-
-@pytest.fixture()
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    c.flushdb()
-    yield c
-    c.flushdb()
-    c.close()
 
 
 def test_members_are_alive_until_their_heartbeat_runs_out(client: redis.Redis) -> None:

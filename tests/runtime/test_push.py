@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 
@@ -12,15 +10,6 @@ from vurti.runtime import keys
 from vurti.runtime.host_cache import KEEP_DIGEST, HostCache
 from vurti.runtime.push import PushRegistry
 from vurti.runtime.schedule import PollSchedule
-
-
-@pytest.fixture()
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    c.flushdb()
-    yield c
-    c.flushdb()
-    c.close()
 
 
 def _due(schedule: PollSchedule, now: float) -> dict[str, float]:
