@@ -117,7 +117,8 @@ def check_beat(state: Any, hosts_in_db: int, grace: float) -> Check:
 
 
 def check_queues(state: Any, fetch_backlog: int, update_backlog: int) -> Check:
-    limits = {"fetch": fetch_backlog, "update": update_backlog}
+    """Beat's own limits: `fetch_backlog` per fetch worker (each has a queue of its own), `update_backlog`."""
+    limits = {"fetch": fetch_backlog * max(1, state.fetch_members), "update": update_backlog}
     full = [f"{q} {state.queue_depths.get(q, 0)} of {limits[q]}" for q in QUEUES
             if state.queue_depths.get(q, 0) >= limits[q]]
     depths = ", ".join(f"{q} {state.queue_depths.get(q, 0)}" for q in QUEUES)

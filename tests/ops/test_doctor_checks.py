@@ -48,6 +48,9 @@ def test_beat_queues_and_backlogs() -> None:
     assert check_beat(FleetState(hosts_scheduled=3, oldest_due_seconds=0.5), 3, grace=6).level == OK
     assert check_queues(FleetState(queue_depths={"fetch": 0, "update": 40}), 20, 40).level == FAIL
     assert check_queues(FleetState(queue_depths={"fetch": 1, "update": 2}), 20, 40).level == OK
+    # Two fetch workers, each with its own queue: beat lets 20 wait for each.
+    assert check_queues(FleetState(queue_depths={"fetch": 30, "update": 0}, fetch_members=2), 20, 40).level == OK
+    assert check_queues(FleetState(queue_depths={"fetch": 40, "update": 0}, fetch_members=2), 20, 40).level == FAIL
     stuck = FleetState(outbox_pending={"LiveFeed": 5}, outbox_oldest_seconds={"LiveFeed": 600.0},
                        commands_by_state={"failed": 2})
     outbox, commands = check_backlogs(stuck, stuck_after=60)

@@ -37,3 +37,28 @@ def test_flower_never_starts_without_a_login() -> None:
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode != 0
     assert "VURTI_FLOWER_AUTH" in out.stderr
+
+
+def test_the_fetch_workers_own_queues_count_as_fetch_work(tmp_path, client) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    import sqlalchemy as sa
+    from celery.utils.nodenames import worker_direct
+
+    from vurti.metrics.fleet_state import read_fleet
+    from vurti.runtime.members import Members
+    from vurti.store.db import upgrade
+
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    upgrade(url)
+    now = time.time()
+    Members(client).heartbeat("fetch1@a", now)
+    client.rpush(worker_direct("fetch1@a").name, "m1", "m2")
+    client.rpush("fetch", "m3")
+    engine = sa.create_engine(url)
+    try:
+        state = read_fleet(engine, client, now, 3.0)
+    finally:
+        engine.dispose()
+    assert state.fetch_members == 1
+    assert state.queue_depths["fetch"] == 3 and state.queue_depths["fetch1@a.dq2"] == 2

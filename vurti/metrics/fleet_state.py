@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from celery.utils.nodenames import worker_direct
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from vurti.domain.status import HostStatus, VmStatus
 from vurti.runtime import keys
+from vurti.runtime.members import Members
 from vurti.store.tables import host_commands, outbox, outbox_delivery, vds_dynamic, vm_dynamic
 
 QUEUES = ("fetch", "update")  # the Redis lists behind Celery's queues (kombu's Redis transport)
@@ -26,7 +28,8 @@ QUEUES = ("fetch", "update")  # the Redis lists behind Celery's queues (kombu's 
 class FleetState:
     hosts_by_status: dict[str, int] = field(default_factory=dict)
     vms_by_status: dict[str, int] = field(default_factory=dict)
-    queue_depths: dict[str, int] = field(default_factory=dict)
+    queue_depths: dict[str, int] = field(default_factory=dict)  # "fetch": the shared queue and every member's
+    fetch_members: int = 0  # fetch workers alive (each with a queue of its own)
     hosts_scheduled: int = 0
     hosts_overdue: int = 0  # due longer than the grace ago and still not claimed by beat
     oldest_due_seconds: float = 0.0  # how long the most overdue host has waited (0: none due)
@@ -52,18 +55,24 @@ def read_fleet(engine: Engine, client: redis.Redis, now: float, interval: float)
         ).all()
         commands = {str(state): int(n) for state, n in conn.execute(
             select(host_commands.c.state, func.count()).group_by(host_commands.c.state))}
+    members = Members(client).live(now)
+    own_queues = [worker_direct(m).name for m in members]
     pipe = client.pipeline(transaction=False)
-    for queue in QUEUES:
+    for queue in (*QUEUES, *own_queues):
         pipe.llen(queue)
     pipe.zcard(keys.SCHEDULE)
     pipe.zcount(keys.SCHEDULE, "-inf", repr(now - overdue_grace(interval)))
     pipe.zrange(keys.SCHEDULE, 0, 0, withscores=True)
     *depths, scheduled, overdue, oldest = pipe.execute()
+    shared = dict(zip(QUEUES, (int(n) for n in depths[: len(QUEUES)]), strict=True))
+    own = dict(zip(own_queues, (int(n) for n in depths[len(QUEUES):]), strict=True))
+    shared["fetch"] += sum(own.values())  # beat sends polls to the owners' queues: all of it is fetch work
     oldest_due = max(0.0, now - float(oldest[0][1])) if oldest else 0.0
     return FleetState(
         hosts_by_status=hosts,
         vms_by_status=vms,
-        queue_depths={q: int(n) for q, n in zip(QUEUES, depths, strict=True)},
+        queue_depths={**shared, **own},
+        fetch_members=len(members),
         hosts_scheduled=int(scheduled),
         hosts_overdue=int(overdue),
         oldest_due_seconds=oldest_due,
