@@ -78,9 +78,8 @@ CAPS_KEYS = [
 
 nic_like = st.fixed_dictionaries(
     {},
-    optional={
-        k: json_values | numeric_strings
-        for k in (
+    optional=dict.fromkeys(
+        (
             "state",
             "speed",
             "rxRate",
@@ -95,8 +94,9 @@ nic_like = st.fixed_dictionaries(
             "readLatency",
             "apparentsize",
             "truesize",
-        )
-    },
+        ),
+        json_values | numeric_strings,
+    ),
 )
 field_values = (
     numeric_strings
@@ -110,7 +110,7 @@ field_values = (
 
 
 def _like(keys: list[str]) -> st.SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries({}, optional={k: field_values for k in keys})
+    return st.fixed_dictionaries({}, optional=dict.fromkeys(keys, field_values))
 
 
 vm_like = _like(VM_KEYS) | json_values

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from celery import Celery
 from celery.result import AsyncResult
 
-from celery import Celery
 from tests.support.procs import wait_for
 from vurti.bootstrap import Services
 from vurti.config import Settings

@@ -156,7 +156,7 @@ class FetchService:
             return []
         try:
             return self._poller.poll_many(requests)
-        except Exception as exc:  # noqa: BLE001 - a bug in one batch must not kill the worker
+        except Exception as exc:  # a bug in one batch must not kill the worker
             log.exception("polling a batch of %d hosts failed unexpectedly", len(requests))
             error = FetchError(FetchErrorKind.INVALID_DATA, f"internal error while fetching: {exc!r}")
             return [HostReport(r.host_id, now, error=error) for r in requests]
@@ -176,7 +176,7 @@ class FetchService:
 
     def _decide(
         self, host: CachedHost, request: PollRequest, report: HostReport, now: float, force: bool
-    ) -> HostReport | None | object:
+    ) -> HostReport | object | None:
         """The report to send on, None (nothing changed), or _AGAIN_IN_FULL.
 
         A short list that differs from the state committed is read again in full

@@ -42,7 +42,7 @@ class PushRegistry:
 
     def hold(self, member: str, host_ids: Iterable[str]) -> None:
         """`member`'s subscribed links carry these hosts' events."""
-        mapping = {host_id: member for host_id in host_ids}
+        mapping = dict.fromkeys(host_ids, member)
         if mapping:
             self._redis.hset(keys.PUSH, mapping=mapping)
 
