@@ -101,7 +101,7 @@ nic_like = st.fixed_dictionaries(
 field_values = (
     numeric_strings
     | json_values
-    | st.sampled_from(sorted(VDSM_VM_STATUS) + ["ERROR", "NORMAL", "migration succeeded"])
+    | st.sampled_from([*sorted(VDSM_VM_STATUS), "ERROR", "NORMAL", "migration succeeded"])
     | st.dictionaries(st.text(max_size=6), nic_like | json_values, max_size=3)
     | st.fixed_dictionaries(
         {}, optional={"action": json_values, "time": json_values, "balloon_cur": json_values, "mem_free": json_values}
