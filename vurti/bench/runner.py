@@ -10,6 +10,7 @@ stop and the bare polling loop runs against the same simulator.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
@@ -370,10 +371,8 @@ class Prober:
             next_at += period
             self._stop.wait(max(0.0, next_at - time.monotonic()))
         for _, vm in paused:  # leave the fleet as found; these are not timed
-            try:
+            with contextlib.suppress(ControlError):
                 self.sim.resume(vm)
-            except ControlError:
-                pass
 
 
 def _feed(client: redis.Redis, since: float) -> list[tuple[float, str]]:
