@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any, Final, Protocol
 
 from vurti.agent import PollPlan, PollRequest, plan_poll, report_digest, vm_digest
 from vurti.domain.policy import MonitoringPolicy
@@ -176,7 +177,7 @@ class FetchService:
 
     def _decide(
         self, host: CachedHost, request: PollRequest, report: HostReport, now: float, force: bool
-    ) -> HostReport | object | None:
+    ) -> HostReport | _Again | None:
         """The report to send on, None (nothing changed), or _AGAIN_IN_FULL.
 
         A short list that differs from the state committed is read again in full
@@ -220,7 +221,13 @@ class FetchService:
         return FetchOutcome(host.host_id, report, None, due_at, started, digest, answered=ok)
 
 
-_AGAIN_IN_FULL = object()
+class _Again(Enum):
+    """`_decide`'s answer for a short VM list to read again in full."""
+
+    IN_FULL = "in full"
+
+
+_AGAIN_IN_FULL: Final = _Again.IN_FULL
 
 
 def _with_vms_of(short: HostReport, full: HostReport) -> HostReport:

@@ -197,9 +197,10 @@ class UpdateService:
             now = self._clock()
             with self._uow_factory() as uow:
                 snapshot = uow.hosts.load_snapshot(report.host_id, reported)
-                analysis = self._analyze(report, snapshot, now)
-                if isinstance(analysis, UpdateOutcome):
-                    return analysis, None
+                analyzed = self._analyze(report, snapshot, now)
+                if isinstance(analyzed, UpdateOutcome):
+                    return analyzed, None
+                analysis = analyzed
                 assert snapshot is not None
                 written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
             if not written.conflict:
