@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vurti.cli.bench_cmd import bench  # noqa: E402
+from vurti.cli.bench_cmd import bench
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)

@@ -263,28 +263,28 @@ def report(result: dict[str, Any]) -> str:
                        result["latency_s"])
     td = k["task_wall_ms"]
     lines = [
-        f"fleet {c['hosts']} hosts x {c['vms_per_host']} VMs, churn {c['churn']}/host/min "
-        f"(tick {c['tick_seconds']}s), poll every {c['refresh_interval']}s, window {c['duration_s']}s "
-        f"after {c['warmup_s']}s warm-up",
+        (f"fleet {c['hosts']} hosts x {c['vms_per_host']} VMs, churn {c['churn']}/host/min "
+         f"(tick {c['tick_seconds']}s), poll every {c['refresh_interval']}s, window {c['duration_s']}s "
+         f"after {c['warmup_s']}s warm-up"),
         "VM.destroy per minute:",
         f"  received by the simulator   {r['sim_calls']:8.1f}",
         f"  host_commands rows created  {r['host_commands_created']:8.1f}",
         f"  VmDestroyed audit lines     {r['audit_vm_destroyed']:8.1f}",
         "success:",
-        f"  simulator: {s['sim_calls_found']}/{s['sim_calls']} calls found a record ({100 * s['sim_found_rate']:.1f}%); "
-        f"{s['sim_not_found_repeats']} of the others repeat an earlier call that found the record",
-        f"  audit: {s['audit_destroyed']} destroyed, {s['audit_failed']} failed "
-        f"({100 * s['audit_success_rate']:.1f}% success)",
-        f"  host_commands created in the window by state: {s['host_commands_states']}; "
-        f"needed more than one attempt: {s['host_commands_retried']}",
+        (f"  simulator: {s['sim_calls_found']}/{s['sim_calls']} calls found a record ({100 * s['sim_found_rate']:.1f}%); "
+         f"{s['sim_not_found_repeats']} of the others repeat an earlier call that found the record"),
+        (f"  audit: {s['audit_destroyed']} destroyed, {s['audit_failed']} failed "
+         f"({100 * s['audit_success_rate']:.1f}% success)"),
+        (f"  host_commands created in the window by state: {s['host_commands_states']}; "
+         f"needed more than one attempt: {s['host_commands_retried']}"),
         "cost (wall time of send_commands tasks, from the fetch worker's task log):",
-        f"  {k['send_commands_tasks']} tasks, {k['send_commands_wall_s']:.2f}s in all, "
-        f"{k['destroys_in_those_tasks']} destroys -> {k['wall_ms_per_destroy']:.1f} ms per destroy",
+        (f"  {k['send_commands_tasks']} tasks, {k['send_commands_wall_s']:.2f}s in all, "
+         f"{k['destroys_in_those_tasks']} destroys -> {k['wall_ms_per_destroy']:.1f} ms per destroy"),
         (f"  per task: median {td['median']:.1f} ms, p90 {td['p90']:.1f} ms, max {td['max']:.1f} ms"
          if td.get("n") else "  per task: no samples"),
-        f"  worker CPU over the window (whole processes, for scale): fetch {k['worker_cpu_s']['fetch']:.1f}s "
-        f"({k['worker_cpu_s_per_minute']['fetch']:.1f}s/min), update {k['worker_cpu_s']['update']:.1f}s "
-        f"({k['worker_cpu_s_per_minute']['update']:.1f}s/min)",
+        (f"  worker CPU over the window (whole processes, for scale): fetch {k['worker_cpu_s']['fetch']:.1f}s "
+         f"({k['worker_cpu_s_per_minute']['fetch']:.1f}s/min), update {k['worker_cpu_s']['update']:.1f}s "
+         f"({k['worker_cpu_s_per_minute']['update']:.1f}s/min)"),
         "latency, Down committed -> destroyed:",
         f"  audit VmDown/VmStateChanged -> VmDestroyed: {_fmt(lat['down_audit_to_destroyed_audit'])}",
         f"  host_commands.created_at -> VM.destroy received: {_fmt(lat['command_created_to_sim_call'])}",

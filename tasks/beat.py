@@ -111,7 +111,8 @@ class HostScheduler(Scheduler):
                 log.info("fetch members: %s", ", ".join(members) or "none (polls go to the shared fetch queue)")
             self._members, self._next_take_over = members, now + TAKE_OVER_EVERY
         pipe = svc.redis.pipeline(transaction=False)
-        pipe.llen(UPDATE_QUEUE).llen(FETCH_QUEUE)
+        pipe.llen(UPDATE_QUEUE)
+        pipe.llen(FETCH_QUEUE)
         for member in members:
             pipe.llen(worker_direct(member).name)
         updates_queued, *fetch_queued = pipe.execute()

@@ -61,6 +61,44 @@ class RetentionSettings:
     stats_days: float = 7.0  # statistics of VMs not reported since
 
 
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    """Operations: task events for Flower, Flower's login, log format, metrics."""
+
+    task_events: bool = False  # workers send the task events Flower shows (extra broker messages)
+    flower_auth: str | None = field(default=None, repr=False)  # "user:password" for Flower's basic auth
+    log_format: str = "text"  # text | json (one JSON object per line)
+    metrics_dir: str | None = None  # prometheus_client's multiprocess directory; worker metrics off if None
+    metrics_port: int = 9108  # `vurti metrics` listens here
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OpsSettings:
+        auth = env.get("VURTI_FLOWER_AUTH") or None
+        if auth is not None and (":" not in auth or not auth.split(":", 1)[0] or not auth.split(":", 1)[1]):
+            raise ConfigError("VURTI_FLOWER_AUTH must be user:password")
+        log_format = (env.get("VURTI_LOG_FORMAT") or "text").strip().lower()
+        if log_format not in LOG_FORMATS:
+            raise ConfigError(f"VURTI_LOG_FORMAT={log_format!r} must be one of {', '.join(LOG_FORMATS)}")
+        metrics_dir = env.get("PROMETHEUS_MULTIPROC_DIR") or None  # prometheus_client's own name
+        if metrics_dir is not None and not Path(metrics_dir).is_dir():
+            raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR={metrics_dir!r}: no such directory")
+        port = _int(env, "VURTI_METRICS_PORT", 9108, 1, 65535)
+        return cls(
+            task_events=_bool(env, "VURTI_TASK_EVENTS", False),
+            flower_auth=auth,
+            log_format=log_format,
+            metrics_dir=metrics_dir,
+            metrics_port=port,
+        )
+
+    @property
+    def flower_user(self) -> str | None:
+        return self.flower_auth.split(":", 1)[0] if self.flower_auth else None
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(default="sqlite:///vurti.db", repr=False)
@@ -78,7 +116,7 @@ class Settings:
     redis_cert_file: str | None = None  # rediss://: a client certificate, when Redis asks for one
     redis_key_file: str | None = field(default=None, repr=False)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
-    ops: OpsSettings = field(default_factory=lambda: OpsSettings())
+    ops: OpsSettings = field(default_factory=OpsSettings)
 
     def __repr__(self) -> str:
         return (
@@ -160,44 +198,6 @@ class Settings:
 DAY = 86_400.0
 DATABASE_SCHEMES = ("sqlite", "postgresql")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-
-
-LOG_FORMATS = ("text", "json")
-
-
-@dataclass(frozen=True)
-class OpsSettings:
-    """Operations: task events for Flower, Flower's login, log format, metrics."""
-
-    task_events: bool = False  # workers send the task events Flower shows (extra broker messages)
-    flower_auth: str | None = field(default=None, repr=False)  # "user:password" for Flower's basic auth
-    log_format: str = "text"  # text | json (one JSON object per line)
-    metrics_dir: str | None = None  # prometheus_client's multiprocess directory; worker metrics off if None
-    metrics_port: int = 9108  # `vurti metrics` listens here
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> OpsSettings:
-        auth = env.get("VURTI_FLOWER_AUTH") or None
-        if auth is not None and (":" not in auth or not auth.split(":", 1)[0] or not auth.split(":", 1)[1]):
-            raise ConfigError("VURTI_FLOWER_AUTH must be user:password")
-        log_format = (env.get("VURTI_LOG_FORMAT") or "text").strip().lower()
-        if log_format not in LOG_FORMATS:
-            raise ConfigError(f"VURTI_LOG_FORMAT={log_format!r} must be one of {', '.join(LOG_FORMATS)}")
-        metrics_dir = env.get("PROMETHEUS_MULTIPROC_DIR") or None  # prometheus_client's own name
-        if metrics_dir is not None and not Path(metrics_dir).is_dir():
-            raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR={metrics_dir!r}: no such directory")
-        port = _int(env, "VURTI_METRICS_PORT", 9108, 1, 65535)
-        return cls(
-            task_events=_bool(env, "VURTI_TASK_EVENTS", False),
-            flower_auth=auth,
-            log_format=log_format,
-            metrics_dir=metrics_dir,
-            metrics_port=port,
-        )
-
-    @property
-    def flower_user(self) -> str | None:
-        return self.flower_auth.split(":", 1)[0] if self.flower_auth else None
 
 
 def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:

@@ -7,6 +7,7 @@ in its own process group and is stopped (TERM, then KILL) when the stack closes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 # The command lines of every role, shared with docker/compose.yaml (tests/ops/test_compose.py
 # checks that each service runs one of these): what the tests run is what a deployment runs.
@@ -65,7 +66,7 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str, inter
         try:
             if condition():
                 return
-        except Exception:  # noqa: BLE001 - not ready yet
+        except Exception:  # noqa: BLE001, S110 - not ready yet
             pass
         time.sleep(interval)
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
@@ -119,10 +120,8 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 child.proc.kill()
                 child.proc.wait(timeout=timeout)
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.proc.pid, signal.SIGKILL)  # pool children left behind, if any
-        except (ProcessLookupError, PermissionError):
-            pass
         if child in self.children:
             self.children.remove(child)
 
@@ -134,7 +133,7 @@ class LocalStack:
             shutil.rmtree(path, ignore_errors=True)
         self.scratch.clear()
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -168,15 +167,12 @@ class LocalStack:
         if ids:
             os.chown(tmp, *ids)
 
-        def demote() -> None:
-            if ids:
-                os.setgid(ids[1])
-                os.setuid(ids[0])
-
+        # Popen switches user and group in the child itself: a preexec_fn is unsafe with threads.
+        uid, gid = ids or (None, None)
         subprocess.run(
             [str(bindir / "initdb"), "-D", str(tmp / "data"), "-U", "vurti", "--auth=trust", "-E", "UTF8",
              "--no-sync"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=demote,
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, user=uid, group=gid,
         )
         port = free_port()
         log_path = self.workdir / "postgres.log"
@@ -187,7 +183,7 @@ class LocalStack:
                  "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                  "-c", "max_connections=200"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=demote, start_new_session=True,
+                user=uid, group=gid, start_new_session=True,
             )
         self.children.append(Child("postgres", proc, log_path))
         url = f"postgresql+psycopg://vurti@127.0.0.1:{port}/postgres"

@@ -28,7 +28,7 @@ def aio(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
     return run
 
 
-async def until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+async def until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:  # noqa: ASYNC109 - a deadline for polling, not a cancellation
     """Await `condition()` becoming true, checking every few ms; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():

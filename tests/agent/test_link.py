@@ -159,7 +159,7 @@ async def test_a_reply_that_trickles_in_still_times_out_at_read_timeout(server: 
     server.on("Host.getStats", in_pieces({"text": "x" * 3000}, size=1))  # one byte a millisecond, or slower
     async with agent_links(SHORT) as links:
         started = time.monotonic()
-        with pytest.raises(AgentTimeout, match="no reply within 0.3 s"):
+        with pytest.raises(AgentTimeout, match=r"no reply within 0\.3 s"):
             await links.call(server.url, "Host.getStats")
         assert time.monotonic() - started < 1.0
 
@@ -319,7 +319,7 @@ async def test_a_reply_over_max_reply_bytes_is_refused_without_reading_it(
         tracemalloc.start()
         started = time.monotonic()
         try:
-            with pytest.raises(ProtocolError, match="over the limit of 1048576|without NUL within 1048576"):
+            with pytest.raises(ProtocolError, match=r"over the limit of 1048576|without NUL within 1048576"):
                 await links.call(server.url, "Host.getAllVmStats")
             elapsed = time.monotonic() - started
             _, peak = tracemalloc.get_traced_memory()
@@ -339,7 +339,7 @@ async def test_a_reply_over_max_reply_bytes_is_refused_without_reading_it(
 async def test_error_on_connect_is_a_protocol_error() -> None:
     with AgentServer(refuse_connect="Version unsupported") as server:
         async with agent_links() as links:
-            with pytest.raises(ProtocolError, match="Host.ping2: .* refused CONNECT: Version unsupported"):
+            with pytest.raises(ProtocolError, match=r"Host\.ping2: .* refused CONNECT: Version unsupported"):
                 await links.call(server.url, "Host.ping2")
         assert server.frames("SEND") == []  # nothing is sent before CONNECTED
 
@@ -349,7 +349,7 @@ async def test_no_connected_within_connect_timeout_is_a_timeout() -> None:
     with AgentServer(answer_connect=False) as server:
         async with agent_links(AgentSettings(connect_timeout=0.3)) as links:
             started = time.monotonic()
-            with pytest.raises(AgentTimeout, match="no CONNECTED within 0.3 s"):
+            with pytest.raises(AgentTimeout, match=r"no CONNECTED within 0\.3 s"):
                 await links.call(server.url, "Host.ping2")
             assert time.monotonic() - started < 1.5
         assert server.frames("SEND") == []

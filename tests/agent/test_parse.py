@@ -281,7 +281,7 @@ def test_capabilities_of_the_wrong_shape_is_invalid_data() -> None:
 
 
 def test_parsing_does_not_modify_its_input() -> None:
-    reply = wire.all_vm_stats(3) + [wire.down_vm(C)]
+    reply = [*wire.all_vm_stats(3), wire.down_vm(C)]
     before = copy.deepcopy(reply)
     parse_vm_stats(reply)
     assert reply == before
@@ -290,7 +290,7 @@ def test_parsing_does_not_modify_its_input() -> None:
 def test_a_parsed_report_round_trips_through_json() -> None:
     warnings: list[str] = []
     vms = parse_vm_stats(
-        orjson.loads(orjson.dumps(wire.all_vm_stats(2) + [wire.down_vm(C), wire.running_vm(B, status="Odd")])),
+        orjson.loads(orjson.dumps([*wire.all_vm_stats(2), wire.down_vm(C), wire.running_vm(B, status="Odd")])),
         warnings,
     )
     report = HostReport(

@@ -78,9 +78,8 @@ CAPS_KEYS = [
 
 nic_like = st.fixed_dictionaries(
     {},
-    optional={
-        k: json_values | numeric_strings
-        for k in (
+    optional=dict.fromkeys(
+        (
             "state",
             "speed",
             "rxRate",
@@ -95,13 +94,14 @@ nic_like = st.fixed_dictionaries(
             "readLatency",
             "apparentsize",
             "truesize",
-        )
-    },
+        ),
+        json_values | numeric_strings,
+    ),
 )
 field_values = (
     numeric_strings
     | json_values
-    | st.sampled_from(sorted(VDSM_VM_STATUS) + ["ERROR", "NORMAL", "migration succeeded"])
+    | st.sampled_from([*sorted(VDSM_VM_STATUS), "ERROR", "NORMAL", "migration succeeded"])
     | st.dictionaries(st.text(max_size=6), nic_like | json_values, max_size=3)
     | st.fixed_dictionaries(
         {}, optional={"action": json_values, "time": json_values, "balloon_cur": json_values, "mem_free": json_values}
@@ -110,7 +110,7 @@ field_values = (
 
 
 def _like(keys: list[str]) -> st.SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries({}, optional={k: field_values for k in keys})
+    return st.fixed_dictionaries({}, optional=dict.fromkeys(keys, field_values))
 
 
 vm_like = _like(VM_KEYS) | json_values

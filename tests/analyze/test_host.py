@@ -62,7 +62,7 @@ def test_grace_period(status, attempts, since, spm, vm_count, expected, expected
     after = host_after(analysis, snap)
     assert after.status == expected
     assert names(analysis) == expected_events
-    if status not in (HostStatus.Maintenance,):
+    if status != HostStatus.Maintenance:
         assert after.unanswered_attempts == attempts + 1
 
 

@@ -8,12 +8,12 @@ import pytest
 
 from tests.analyze.builders import NOW, POLICY, H, down, events_of, names, report, run, snapshot, up, vm, vm_after
 from vurti.analyze import analyze, apply_analysis
-from vurti.domain.model import HostConfig
 from vurti.domain.commands import DestroyVm
 from vurti.domain.events import VmMigrationAborted, VmMigrationEnded, VmMigrationFailed, VmMigrationStarted
+from vurti.domain.model import HostConfig
 from vurti.domain.status import HostStatus, VmStatus
 
-MIGRATING = dict(status=VmStatus.MigratingFrom, migrating_to_host="h2")
+MIGRATING = {"status": VmStatus.MigratingFrom, "migrating_to_host": "h2"}
 MIGRATING_FROM_H2 = {"status": VmStatus.MigratingFrom, "migrating_to_host": "h1"}
 
 
@@ -108,20 +108,20 @@ DEST_CASES = [
     # stored VM (on h2), h1 reports, expected host_id, status, migrating_to_host, ended?
     ("migrating in: ignored", dict(MIGRATING, migrating_to_host=H), up(status=VmStatus.MigratingTo),
      "h2", VmStatus.MigratingFrom, H, False),
-    ("external migration: destination learned", dict(status=VmStatus.MigratingFrom), up(status=VmStatus.MigratingTo),
+    ("external migration: destination learned", {"status": VmStatus.MigratingFrom}, up(status=VmStatus.MigratingTo),
      "h2", VmStatus.MigratingFrom, H, False),
     ("source already left it: handed over here", {"status": VmStatus.MigratingFrom, "exit_code": 0, "exit_reason": 4},
      up(status=VmStatus.MigratingTo), H, VmStatus.MigratingTo, None, False),
     ("source already left it: destination up ends it", {"status": VmStatus.MigratingFrom, "exit_code": 0, "exit_reason": 4},
      up(), H, VmStatus.Up, None, True),
     ("destination up: ended", dict(MIGRATING, migrating_to_host=H), up(), H, VmStatus.Up, None, True),
-    ("destination up, destination unknown before: ended", dict(status=VmStatus.MigratingFrom), up(), H, VmStatus.Up,
+    ("destination up, destination unknown before: ended", {"status": VmStatus.MigratingFrom}, up(), H, VmStatus.Up,
      None, True),
     ("destination powering down: ended", dict(MIGRATING, migrating_to_host=H), up(status=VmStatus.PoweringDown), H,
      VmStatus.PoweringDown, None, True),
-    ("source still says migration source: ignored", dict(status=VmStatus.Up), up(status=VmStatus.MigratingFrom), "h2",
+    ("source still says migration source: ignored", {"status": VmStatus.Up}, up(status=VmStatus.MigratingFrom), "h2",
      VmStatus.Up, None, False),
-    ("post-copy leftover: ignored", dict(status=VmStatus.Up), up(status=VmStatus.Paused, pause_code="POSTCOPY"), "h2",
+    ("post-copy leftover: ignored", {"status": VmStatus.Up}, up(status=VmStatus.Paused, pause_code="POSTCOPY"), "h2",
      VmStatus.Up, None, False),
 ]
 

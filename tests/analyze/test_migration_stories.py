@@ -52,11 +52,11 @@ def run_story(phases, polls, engine_knows_destination):
     destroyed: set[str] = set()
     phase_started = [0.0]  # time each phase began
     now = 0.0
-    for host, advance, lag in polls + [(SRC, True, 0), (DST, True, 0), (SRC, False, 0), (DST, False, 0)]:
+    for host, advance, lag in [*polls, (SRC, True, 0), (DST, True, 0), (SRC, False, 0), (DST, False, 0)]:
         now += 10
         if advance and len(phase_started) < len(phases):
             # A Down record stays listed until the engine asked for its destroy (wire rule).
-            gone = [h for h, row in zip((SRC, DST), phases[len(phase_started)]) if row is None]
+            gone = [h for h, row in zip((SRC, DST), phases[len(phase_started)], strict=True) if row is None]
             if all(h in destroyed for h in gone):
                 phase_started.append(now - 5)
         fetched_at = now - lag

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from vurti.analyze import analyze, apply_analysis
 from vurti.analyze._work import left_by_migration
 from vurti.domain.analysis import Analysis
-from vurti.domain.exits import ExitReason
 from vurti.domain.events import InvalidVmData
+from vurti.domain.exits import ExitReason
 from vurti.domain.model import Cluster, HostConfig, HostSnapshot, HostState, VmState
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import (

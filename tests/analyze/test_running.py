@@ -94,11 +94,11 @@ def test_pause_code_change_while_paused_is_audited():
 
 RUNTIME_CASES = [
     # full poll replaces (missing = empty); short list / push keeps what it does not carry
-    ("full poll sets", dict(vms_full=True), up(client_ip="10.1.1.1", guest_ips="10.2.2.2", hash="7"),
+    ("full poll sets", {"vms_full": True}, up(client_ip="10.1.1.1", guest_ips="10.2.2.2", hash="7"),
      ("10.1.1.1", "10.2.2.2", "7")),
-    ("full poll clears", dict(vms_full=True), up(), (None, None, None)),
-    ("short list keeps", dict(vms_full=False), up(), ("10.0.0.1", "10.0.0.2", "1")),
-    ("push keeps what it does not carry", dict(vms_full=True, partial=True), up(hash="9"),
+    ("full poll clears", {"vms_full": True}, up(), (None, None, None)),
+    ("short list keeps", {"vms_full": False}, up(), ("10.0.0.1", "10.0.0.2", "1")),
+    ("push keeps what it does not carry", {"vms_full": True, "partial": True}, up(hash="9"),
      ("10.0.0.1", "10.0.0.2", "9")),
 ]
 

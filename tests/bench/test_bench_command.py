@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,10 +30,8 @@ def _reap(proc: subprocess.Popen[bytes], workdir: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
     for pid in _processes_in(workdir):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_a_short_run_records_its_figures_as_json_and_a_markdown_row(tmp_path: Path) -> None:
@@ -53,7 +52,7 @@ def test_a_short_run_records_its_figures_as_json_and_a_markdown_row(tmp_path: Pa
     (path,) = results.glob("*.json")
     result = json.loads(path.read_text())
     assert result["config"]["hosts"] == 4
-    quiet, probe = result["windows"]
+    quiet, _probe = result["windows"]
     assert quiet["polls"]["achieved_per_s"] > 0 and quiet["polls"]["scheduled_per_s"] == 8.0
     assert quiet["polls"]["lag_s"]["p99"] is not None
     assert set(quiet["cpu_s_per_1000_host_cycles"]) >= {"worker-fetch", "worker-update", "beat", "redis", "simulator"}
@@ -74,7 +73,7 @@ def test_sigterm_stops_every_process_it_started(tmp_path: Path) -> None:
             stdout=out, stderr=subprocess.STDOUT, env=_env(), cwd=ROOT,
         )
     try:
-        wait_for(lambda: (workdir / "beat.log").exists(), timeout=120, what="beat started")
+        wait_for((workdir / "beat.log").exists, timeout=120, what="beat started")
         assert len(_processes_in(workdir)) >= 5  # two redis-servers, simulator, workers, beat
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 143, log.read_text(errors="replace")[-2000:]

@@ -80,7 +80,7 @@ def test_a_failing_subscriber_neither_blocks_others_nor_loses_events(parts: tupl
 
 
 def test_redelivery_does_not_duplicate_audit_lines(parts: tuple[object, redis.Redis]) -> None:
-    uow_factory, client = parts
+    uow_factory, _client = parts
     audit = AuditLog(uow_factory)
     bus = MessageBus({audit: None}, uow_factory)
     items = _record(uow_factory, bus, [HostStatusChanged("h1", 1.0, old="Up", new="Connecting")])

@@ -7,6 +7,7 @@ tests drive the simulator through its control API and wait, by condition, for th
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 from typing import Any
 
 from tests.e2e.conftest import INTERVAL, Stack
@@ -91,7 +92,7 @@ def test_host_added_at_runtime_is_monitored(stack: Stack) -> None:
     add_hosts(stack.svc, [last])
     wait_for(lambda: stack.host_status(last.name) is HostStatus.Up, timeout=30, what="new host Up")
     host_id = stack.host_id(last.name)
-    wait_for(lambda: len([v for v in _vms_on(stack, host_id)]) > 0, timeout=30, what="its VMs recorded")
+    wait_for(lambda: len(list(_vms_on(stack, host_id))) > 0, timeout=30, what="its VMs recorded")
 
 
 def _vms_on(stack: Stack, host_id: str) -> list[Any]:
@@ -113,5 +114,5 @@ def test_two_update_workers_share_work_and_never_overlap_on_a_host(stack: Stack)
         by_host.setdefault(fields[b"host"], []).append((float(fields[b"acquired"]), float(fields[b"released"])))
     for host, spans in by_host.items():
         spans.sort()
-        for (_a1, r1), (a2, _r2) in zip(spans, spans[1:]):
+        for (_a1, r1), (a2, _r2) in pairwise(spans):
             assert a2 >= r1, f"two holders of {host!r} overlapped"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -54,10 +55,8 @@ def test_run_shows_a_live_fleet_and_ctrl_c_stops_every_process(tmp_path: Path) -
             except subprocess.TimeoutExpired:
                 proc.kill()
         for pid in _processes_in(workdir):  # never leave a process behind, even on failure
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     text = log.read_text(errors="replace")
     assert "stopped" in text
     assert "Traceback" not in text

@@ -57,7 +57,7 @@ def test_a_host_whose_fetch_runs_is_busy_and_only_the_holder_releases_it(cache: 
 
 def test_a_crashed_fetchers_mark_expires(cache: HostCache) -> None:
     cache.begin_cycles(["a"], cache.new_token(), 0.05)  # never ended
-    client = cache._redis
+    client = cache._redis  # read the key the mark lives in
     wait_for(lambda: not client.exists(keys.host_fetching("a")), timeout=5, what="the mark to expire")
     (a,) = _cycle(cache, ["a"])
     assert not a.busy

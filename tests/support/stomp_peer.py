@@ -7,6 +7,7 @@ raw bytes included, and watch what comes back or whether the connection closes.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import time
@@ -171,10 +172,8 @@ class StompPeer:
         return self.events.pop(0)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     def __enter__(self) -> Self:
         return self

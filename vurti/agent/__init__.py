@@ -44,7 +44,7 @@ __all__ = [
     "parse_vm_list",
     "parse_vm_stats",
     "plan_poll",
-    "to_fetch_error",
     "report_digest",
+    "to_fetch_error",
     "vm_digest",
 ]

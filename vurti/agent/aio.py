@@ -136,7 +136,12 @@ class BatchPoller:
         """Close these hosts' links (moved to another process, or removed)."""
         if urls:
             poller, loop = self._started()
-            self._run(loop, _soon(lambda: [poller.links.drop(url) for url in urls]))
+
+            def drop_all() -> None:
+                for url in urls:
+                    poller.links.drop(url)
+
+            self._run(loop, _soon(drop_all))
 
     def close(self) -> None:
         """Close the connections and stop the loop thread; a later call starts them again."""

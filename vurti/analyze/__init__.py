@@ -17,11 +17,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from vurti.domain.analysis import Analysis
-from vurti.domain.model import HostSnapshot, evolve
-from vurti.domain.policy import MonitoringPolicy
-from vurti.domain.report import HostReport, VmStats
-
 from vurti.analyze._work import Work
 from vurti.analyze.apply import apply_analysis
 from vurti.analyze.host import analyze_host
@@ -29,6 +24,10 @@ from vurti.analyze.lifecycle import lost_with_host
 from vurti.analyze.nic_rates import nic_rates
 from vurti.analyze.staleness import Freshness, forget_host_clock, report_freshness
 from vurti.analyze.vms import analyze_vms
+from vurti.domain.analysis import Analysis
+from vurti.domain.model import HostSnapshot, evolve
+from vurti.domain.policy import MonitoringPolicy
+from vurti.domain.report import HostReport, VmStats
 
 __all__ = ["analyze", "apply_analysis"]
 

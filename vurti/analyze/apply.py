@@ -6,7 +6,6 @@ database.
 
 from __future__ import annotations
 
-
 from vurti.domain.analysis import Analysis
 from vurti.domain.model import HostSnapshot, evolve
 

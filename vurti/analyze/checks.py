@@ -7,13 +7,11 @@ in VmState, so a steady condition does not flood the audit log.
 
 from __future__ import annotations
 
-
+from vurti.analyze._work import Work
 from vurti.domain.events import BalloonNotWorking, GuestMemoryLow, VmNicStateChanged, WatchdogEvent
 from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import VmReport, VmStats
-
-from vurti.analyze._work import Work
 
 # A balloon off target on this many consecutive statistics samples is not working.
 BALLOON_MISSES_TO_WARN = 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vurti.analyze._work import Work
 from vurti.domain.events import (
     AgentError,
     HostConnecting,
@@ -22,8 +23,6 @@ from vurti.domain.model import Cluster, HostSnapshot, HostState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import FetchError, HostCapabilities, HostReport
 from vurti.domain.status import UNMONITORED_HOST_STATUSES, VM_MONITORED_HOST_STATUSES, HostStatus, VmStatus
-
-from vurti.analyze._work import Work
 
 RECOVERY_TOO_LONG = "agent recovery takes too long"
 

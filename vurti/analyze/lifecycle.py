@@ -13,16 +13,14 @@ on every report that still shows the record, and the pipeline dedupes it by
 
 from __future__ import annotations
 
-
+from vurti.analyze._work import Work, hand_over, left_by_migration
+from vurti.analyze.running import apply_runtime
 from vurti.domain.events import ExternalVmDiscovered, VmDisappeared, VmDown, VmMigrationAborted
 from vurti.domain.exits import ExitCode, ExitReason
 from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VmStatus
-
-from vurti.analyze._work import Work, hand_over, left_by_migration
-from vurti.analyze.running import apply_runtime
 
 NOT_FOUND = "Could not find VM on host, assuming it went down unexpectedly"
 

@@ -18,15 +18,13 @@ comes from one end of a migration:
 
 from __future__ import annotations
 
-
+from vurti.analyze._work import Work, hand_over, left_by_migration, migration_ended
+from vurti.analyze.running import accept_running
 from vurti.domain.exits import ExitReason
 from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
-
-from vurti.analyze._work import Work, hand_over, left_by_migration, migration_ended
-from vurti.analyze.running import accept_running
 
 
 def migration_source(vm: VmState, host_id: str) -> str | None:

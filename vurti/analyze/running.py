@@ -7,15 +7,13 @@ seen from this host, NotResponding and Paused audits, runtime fields, checks.
 
 from __future__ import annotations
 
-
+from vurti.analyze._work import Work, hand_over, migration_ended
+from vurti.analyze.checks import run_checks
 from vurti.domain.events import VmMigrationFailed, VmMigrationStarted, VmNotResponding, VmPaused
 from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VmStatus
-
-from vurti.analyze._work import Work, hand_over, migration_ended
-from vurti.analyze.checks import run_checks
 
 POSTCOPY = "POSTCOPY"
 # Pause codes that are not errors (VmPauseStatus.isError() is false for these).

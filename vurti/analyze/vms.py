@@ -11,18 +11,17 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from vurti.domain.events import InvalidVmData, VmAnalysisFailed
-from vurti.domain.model import VmState, evolve
-from vurti.domain.policy import MonitoringPolicy
-from vurti.domain.report import HostReport, VmReport, VmStats
-from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
-
 from vurti.analyze._work import Work
 from vurti.analyze.lifecycle import disappeared, discovered, down_reported
 from vurti.analyze.migration import on_other_host
 from vurti.analyze.nic_rates import nic_rates
 from vurti.analyze.running import effective_status, on_own_host
 from vurti.analyze.staleness import stamp, vm_report_is_stale
+from vurti.domain.events import InvalidVmData, VmAnalysisFailed
+from vurti.domain.model import VmState, evolve
+from vurti.domain.policy import MonitoringPolicy
+from vurti.domain.report import HostReport, VmReport, VmStats
+from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
 
 log = logging.getLogger(__name__)
 

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, TypedDict
 
 import orjson
 
 from vurti.agent.plan import PollRequest
-from vurti.agent.steps import ALL_VM_STATS_CALL, CAPABILITIES_CALL, STATS_CALL, poll_steps, run_steps
+from vurti.agent.steps import ALL_VM_STATS_CALL, CAPABILITIES_CALL, STATS_CALL, Call, poll_steps, run_steps
 from vurti.domain.model import HostConfig
 from vurti.domain.report import HostReport
 from vurti.inventory import NewHost, add_hosts
 from vurti.sim.fleet import Fleet
 from vurti.sim.rpc import Rpc
 
-FIRST = {"capabilities": True, "host_stats": True, "vms": True, "full_vms": True, "stats_due": True}
-STATISTICS = {"host_stats": True, "vms": True, "full_vms": True, "stats_due": True}
+
+class Plan(TypedDict, total=False):
+    """What a poll asks for: PollRequest's flags."""
+
+    capabilities: bool
+    host_stats: bool
+    vms: bool
+    full_vms: bool
+    stats_due: bool
+
+
+FIRST: Plan = {"capabilities": True, "host_stats": True, "vms": True, "full_vms": True, "stats_due": True}
+STATISTICS: Plan = {"host_stats": True, "vms": True, "full_vms": True, "stats_due": True}
 
 
 class InProcessFleet:
@@ -31,13 +43,16 @@ class InProcessFleet:
             for host, sim in zip(self.hosts, fleet.hosts, strict=True)
         }
 
-    def reports(self, now: float, plan: dict[str, bool] = STATISTICS) -> list[HostReport]:
+    def reports(self, now: float, plan: Plan = STATISTICS) -> list[HostReport]:
         """One report per host, as polled at `now` (each cycle needs a later `now`, or it is stale)."""
         out = []
         for host in self.hosts:
             request = PollRequest(host.id, "unused", now=now, **plan)
-            out.append(run_steps(poll_steps(request), lambda call, h=host.id: orjson.loads(self._replies[h][call])))
+            out.append(run_steps(poll_steps(request), partial(self._reply, host.id)))
         return out
+
+    def _reply(self, host_id: str, call: Call) -> Any:
+        return orjson.loads(self._replies[host_id][call])
 
     def bring_up(self, update: Any, now: float) -> float:
         """Unassigned -> Up, then the VMs known, through `update.update_many`; returns the next `now`."""

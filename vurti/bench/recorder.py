@@ -77,13 +77,13 @@ class BenchRecorder:
         if rows:
             try:
                 self._redis.rpush(UPDATES_KEY, *rows)
-            except Exception:  # noqa: BLE001 - never break monitoring for a measurement
+            except Exception:  # never break monitoring for a measurement
                 log.debug("bench recorder: update push failed", exc_info=True)
 
     def _push(self, key: str, row: Any) -> None:
         try:
             self._redis.rpush(key, orjson.dumps(row))
-        except Exception:  # noqa: BLE001 - never break monitoring for a measurement
+        except Exception:  # never break monitoring for a measurement
             log.debug("bench recorder: push failed", exc_info=True)
 
     # -- SQL statements -----------------------------------------------------------------
@@ -115,7 +115,7 @@ class BenchRecorder:
                 last = self._sql
                 try:
                     self._redis.hset(SQL_KEY, str(self._pid), str(last))
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.debug("bench recorder: SQL flush failed", exc_info=True)
 
 

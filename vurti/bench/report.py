@@ -53,7 +53,7 @@ def write_json(result: dict[str, Any], results_dir: Path) -> Path:
 
 def _f(value: Any, digits: int = 3) -> str:
     if value is None:
-        return "–"
+        return "–"  # noqa: RUF001 - an en dash: no value
     if isinstance(value, float):
         return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:.0f}"
     return str(value)

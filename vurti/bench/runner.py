@@ -10,6 +10,7 @@ stop and the bare polling loop runs against the same simulator.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -164,7 +165,7 @@ class BenchRun:
         updates = [orjson.loads(raw) for raw in records.lrange(UPDATES_KEY, 0, -1)]
         feed = _feed(main_redis, windows[-1].start)
         bare = self._bare(sim_url, sim)
-        result = {
+        result: dict[str, Any] = {
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "registered": registered,
             "warmup_s": warmup,
@@ -373,20 +374,20 @@ class Prober:
             next_at += period
             self._stop.wait(max(0.0, next_at - time.monotonic()))
         for _, vm in paused:  # leave the fleet as found; these are not timed
-            try:
+            with contextlib.suppress(ControlError):
                 self.sim.resume(vm)
-            except ControlError:
-                pass
 
 
 def _feed(client: redis.Redis, since: float) -> list[tuple[float, str]]:
     """(time put on the live feed, VM id) of every event since `since`."""
     from vurti.runtime import keys
 
-    out = []
+    out: list[tuple[float, str]] = []
     start = f"{int(since * 1000)}-0"
     while True:
-        batch = client.xrange(keys.EVENTS_STREAM, min=start, count=10_000)
+        # redis-py types an entry's fields as optional str or bytes; this client does not decode
+        batch = cast("list[tuple[bytes, dict[bytes, bytes]]]",
+                     client.xrange(keys.EVENTS_STREAM, min=start, count=10_000))
         if not batch:
             return out
         for entry_id, fields in batch:

@@ -69,7 +69,7 @@ class MessageBus:
             try:
                 if mine:
                     subscriber.handle(mine)
-            except Exception:  # noqa: BLE001 - a failing subscriber must not stop the others
+            except Exception:  # a failing subscriber must not stop the others
                 log.exception("subscriber %s failed on %d events; they stay pending", subscriber.name, len(mine))
                 failures[subscriber.name] = len(mine)
                 continue
@@ -92,7 +92,7 @@ class MessageBus:
             try:
                 if mine:
                     subscriber.handle(mine)
-            except Exception:  # noqa: BLE001 - find the events it cannot take, one at a time
+            except Exception:  # find the events it cannot take, one at a time
                 log.warning("subscriber %s failed on %d events; trying them one at a time",
                             subscriber.name, len(mine), exc_info=True)
                 taken = self._one_at_a_time(subscriber, mine, now)
@@ -141,7 +141,7 @@ class MessageBus:
                         log.warning("subscriber %s: event %d failed (attempt %d of %d), retry in %.0fs: %s",
                                     name, outbox_id, attempts, self._max_attempts, retry_delay(attempts), error)
                 uow.commit()
-        except Exception:  # noqa: BLE001 - the events stay pending and are tried again
+        except Exception:  # the events stay pending and are tried again
             log.exception("could not record failed deliveries to %s", name)
 
     def _mark(self, delivered: Mapping[str, list[int]]) -> None:
@@ -153,5 +153,5 @@ class MessageBus:
                     if ids:
                         uow.outbox.mark_delivered(name, ids)
                 uow.commit()
-        except Exception:  # noqa: BLE001 - redelivery later is harmless (subscribers are idempotent)
+        except Exception:  # redelivery later is harmless (subscribers are idempotent)
             log.exception("could not mark events delivered; they will be delivered again")

@@ -50,7 +50,7 @@ def main() -> None:
     _register()
     try:
         cli()
-    except Exception as exc:  # noqa: BLE001 - the database or Redis unreachable: one line, not a traceback
+    except Exception as exc:  # the database or Redis unreachable: one line, not a traceback
         from redis.exceptions import RedisError
         from sqlalchemy.exc import DBAPIError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import cast
 
 import click
 import orjson
@@ -11,6 +12,8 @@ import redis
 
 from vurti.cli.common import CliError, emit, get_services, host_id_option
 from vurti.runtime import keys
+
+_Streams = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
 
 
 @click.command("refresh")
@@ -65,10 +68,12 @@ def _print(row: dict[str, object], as_json: bool) -> None:
 
 
 def _follow(client: redis.Redis, host_id: str | None, as_json: bool) -> None:
-    last = "$"
+    last: str | bytes = "$"
     try:
         while True:
-            for _stream, entries in client.xread({keys.EVENTS_STREAM: last}, block=1000, count=100) or []:
+            # redis-py types XREAD's reply as a str or int or list; it is (stream, entries) pairs
+            reply = cast("_Streams", client.xread({keys.EVENTS_STREAM: last}, block=1000, count=100) or [])
+            for _stream, entries in reply:
                 for entry_id, fields in entries:
                     last = entry_id
                     data = {k.decode(): v.decode() for k, v in fields.items()}

@@ -7,11 +7,20 @@ import signal
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vurti.agent.address import VDSM_PORT
 from vurti.config import redact_url
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import RenderableType
+
+    from vurti.bootstrap import Services
+    from vurti.store.audit import AuditEntry
 
 
 @click.command("run")
@@ -112,7 +121,7 @@ def _password(auth: str | None, workdir: Path) -> str:
     return password
 
 
-def _live(svc: object, duration: float, stop_requested: object) -> None:
+def _live(svc: Services, duration: float, stop_requested: Callable[[], bool]) -> None:
     """A live table on a terminal; a plain summary line every few seconds otherwise (logs, pipes)."""
     from rich.console import Console
     from rich.live import Live
@@ -120,7 +129,7 @@ def _live(svc: object, duration: float, stop_requested: object) -> None:
     started = time.monotonic()
 
     def running() -> bool:
-        return not stop_requested() and (duration == 0 or time.monotonic() - started < duration)  # type: ignore[operator]
+        return not stop_requested() and (duration == 0 or time.monotonic() - started < duration)
 
     if not Console().is_terminal:
         while running():
@@ -133,14 +142,14 @@ def _live(svc: object, duration: float, stop_requested: object) -> None:
             live.update(_summary(svc))
 
 
-def _sleep_while(running: object, seconds: float) -> None:
+def _sleep_while(running: Callable[[], bool], seconds: float) -> None:
     end = time.monotonic() + seconds
-    while time.monotonic() < end and running():  # type: ignore[operator]
+    while time.monotonic() < end and running():
         time.sleep(0.1)
 
 
-def _counts(svc: object) -> tuple[Counter[str], Counter[str], list[object]]:
-    with svc.uow() as uow:  # type: ignore[attr-defined]
+def _counts(svc: Services) -> tuple[Counter[str], Counter[str], list[AuditEntry]]:
+    with svc.uow() as uow:
         hosts = uow.hosts.list_hosts()
         vms = uow.vms.count_by_status()
         recent = uow.audit.recent(12, None)
@@ -148,14 +157,14 @@ def _counts(svc: object) -> tuple[Counter[str], Counter[str], list[object]]:
             Counter({status.name: n for status, n in vms.items()}), recent)
 
 
-def _summary_line(svc: object) -> str:
+def _summary_line(svc: Services) -> str:
     hosts, vms, _ = _counts(svc)
     fmt = ", ".join
     return (f"{time.strftime('%H:%M:%S')} hosts: {fmt(f'{k}: {v}' for k, v in hosts.most_common())} | "
             f"VMs: {fmt(f'{k}: {v}' for k, v in vms.most_common())}")
 
 
-def _summary(svc: object) -> object:
+def _summary(svc: Services) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
 
@@ -170,6 +179,6 @@ def _summary(svc: object) -> object:
         counts.add_row(left[i] if i < len(left) else "", right[i] if i < len(right) else "")
     events = Table(title="recent events", show_header=False)
     events.add_column("event")
-    for entry in sorted(recent, key=lambda e: e.id):  # type: ignore[attr-defined]
+    for entry in sorted(recent, key=lambda e: e.id):
         events.add_row(f"{time.strftime('%H:%M:%S', time.localtime(entry.at))} {entry.message}")
     return Group(counts, events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
 
 
@@ -47,7 +48,7 @@ EXIT_REASON_NAMES = {
 }
 
 
-def _from_wire(value: object, names: dict[str, int]) -> int | None:
+def _from_wire(value: object, names: Mapping[str, int]) -> int | None:
     """An int (the wire), a string of one, or a schema name; None when absent or unrecognised."""
     if isinstance(value, bool):
         return None

@@ -147,10 +147,10 @@ def evolve(obj: T, **changes: Any) -> T:
 __all__ = [
     "Cluster",
     "HostConfig",
-    "HostState",
-    "VmState",
     "HostSnapshot",
+    "HostState",
     "NicSample",
+    "VmState",
     "changed_fields",
     "evolve",
     "replace",

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any, Final, Protocol
 
 from vurti.agent import PollPlan, PollRequest, plan_poll, report_digest, vm_digest
 from vurti.domain.policy import MonitoringPolicy
@@ -156,7 +157,7 @@ class FetchService:
             return []
         try:
             return self._poller.poll_many(requests)
-        except Exception as exc:  # noqa: BLE001 - a bug in one batch must not kill the worker
+        except Exception as exc:  # a bug in one batch must not kill the worker
             log.exception("polling a batch of %d hosts failed unexpectedly", len(requests))
             error = FetchError(FetchErrorKind.INVALID_DATA, f"internal error while fetching: {exc!r}")
             return [HostReport(r.host_id, now, error=error) for r in requests]
@@ -176,7 +177,7 @@ class FetchService:
 
     def _decide(
         self, host: CachedHost, request: PollRequest, report: HostReport, now: float, force: bool
-    ) -> HostReport | None | object:
+    ) -> HostReport | _Again | None:
         """The report to send on, None (nothing changed), or _AGAIN_IN_FULL.
 
         A short list that differs from the state committed is read again in full
@@ -220,7 +221,13 @@ class FetchService:
         return FetchOutcome(host.host_id, report, None, due_at, started, digest, answered=ok)
 
 
-_AGAIN_IN_FULL = object()
+class _Again(Enum):
+    """`_decide`'s answer for a short VM list to read again in full."""
+
+    IN_FULL = "in full"
+
+
+_AGAIN_IN_FULL: Final = _Again.IN_FULL
 
 
 def _with_vms_of(short: HostReport, full: HostReport) -> HostReport:

@@ -122,7 +122,7 @@ class Holder:
         try:
             self._members.leave(self.member)
             self._push.release(self._held, self._clock(), self.member)
-        except Exception:  # noqa: BLE001 - beat takes the hosts over when the membership expires
+        except Exception:  # beat takes the hosts over when the membership expires
             log.warning("could not leave the members cleanly", exc_info=True)
 
     def _send_loop(self) -> None:
@@ -131,14 +131,14 @@ class Holder:
             self._wake.clear()
             try:
                 self.flush()
-            except Exception:  # noqa: BLE001 - the next safety-net poll catches what was lost
+            except Exception:  # the next safety-net poll catches what was lost
                 log.exception("sending pushed events failed")
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(HEARTBEAT_EVERY):
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - Redis away: try again; beat falls back to polling
+            except Exception:  # Redis away: try again; beat falls back to polling
                 log.warning("membership heartbeat failed", exc_info=True)
 
     def flush(self) -> None:

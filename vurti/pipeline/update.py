@@ -118,7 +118,7 @@ class UpdateService:
             if len(ready) > 1:
                 try:
                     done = self._apply_together(ready)
-                except Exception:  # noqa: BLE001 - each report is retried on its own below
+                except Exception:  # each report is retried on its own below
                     log.exception("batch of %d reports failed; applying them one at a time", len(ready))
                     done = {}
                 for i, (outcome, committed) in done.items():
@@ -133,7 +133,7 @@ class UpdateService:
                     continue
                 try:
                     outcome, committed = self._measured(report, lease)
-                except Exception:  # noqa: BLE001 - one host's failure must not lose the batch's other reports
+                except Exception:  # one host's failure must not lose the batch's other reports
                     log.exception("host %s: update failed", report.host_id)
                     outcome, committed = UpdateOutcome(report.host_id, False, "internal error"), None
                 outcomes[i] = outcome
@@ -198,9 +198,10 @@ class UpdateService:
             now = self._clock()
             with self._uow_factory() as uow:
                 snapshot = uow.hosts.load_snapshot(report.host_id, reported)
-                analysis = self._analyze(report, snapshot, now)
-                if isinstance(analysis, UpdateOutcome):
-                    return analysis, None
+                analyzed = self._analyze(report, snapshot, now)
+                if isinstance(analyzed, UpdateOutcome):
+                    return analyzed, None
+                analysis = analyzed
                 assert snapshot is not None
                 written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
             if not written.conflict:
@@ -247,7 +248,7 @@ class UpdateService:
         try:
             self._cache.record_many([(c.host_id, c.status, c.digest) for c in committed],
                                     {c.host_id: c.name for c in committed})
-        except Exception:  # noqa: BLE001 - the cache refills on the next poll
+        except Exception:  # the cache refills on the next poll
             log.warning("could not refresh the poll cache of %d hosts", len(committed), exc_info=True)
         events = [item for c in committed for item in c.events]
         if events:

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from vurti.domain.status import HostStatus
 from vurti.runtime import keys
@@ -171,7 +172,7 @@ class HostCache:
             return
         pipe = self._redis.pipeline(transaction=False)
         for host_id, status, digest in committed:
-            mapping: dict[str, str] = {"status": str(int(status))}
+            mapping: dict[FieldT, EncodableT] = {"status": str(int(status))}
             if names and host_id in names:
                 mapping["name"] = names[host_id]
             if digest:

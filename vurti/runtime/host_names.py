@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from vurti.runtime import keys
 
@@ -31,7 +32,9 @@ class HostNames:
 
     def sync(self, names: Mapping[str, str]) -> None:
         """Make Redis hold exactly `names` (writes only what changed since the last sync)."""
-        changed = {host_id: name for host_id, name in names.items() if self._known.get(host_id) != name}
+        changed: dict[FieldT, EncodableT] = {
+            host_id: name for host_id, name in names.items() if self._known.get(host_id) != name
+        }
         gone = [host_id for host_id in self._known if host_id not in names]
         if changed or gone:
             pipe = self._redis.pipeline(transaction=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import redis
 
@@ -54,14 +55,19 @@ class Members:
 
     def live(self, now: float) -> list[str]:
         """Members alive at `now`, sorted (the same list in every process)."""
-        return sorted(_text(m) for m in self._redis.zrangebyscore(keys.MEMBERS, now, "+inf"))
+        return sorted(_text(m) for m in _members(self._redis.zrangebyscore(keys.MEMBERS, now, "+inf")))
 
     def prune(self, now: float) -> list[str]:
         """Forget members whose time ran out; return them."""
-        gone = [_text(m) for m in self._redis.zrangebyscore(keys.MEMBERS, "-inf", f"({now}")]
+        gone = [_text(m) for m in _members(self._redis.zrangebyscore(keys.MEMBERS, "-inf", f"({now}"))]
         if gone:
             self._redis.zrem(keys.MEMBERS, *gone)
         return gone
+
+
+def _members(reply: object) -> list[bytes | str]:
+    # redis-py types zrangebyscore's result for every option at once; without scores it is the members
+    return cast("list[bytes | str]", reply)
 
 
 def _text(value: bytes | str) -> str:

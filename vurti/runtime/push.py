@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from vurti.runtime import keys
 
@@ -42,7 +43,7 @@ class PushRegistry:
 
     def hold(self, member: str, host_ids: Iterable[str]) -> None:
         """`member`'s subscribed links carry these hosts' events."""
-        mapping = {host_id: member for host_id in host_ids}
+        mapping: dict[FieldT, EncodableT] = dict.fromkeys(host_ids, member)
         if mapping:
             self._redis.hset(keys.PUSH, mapping=mapping)
 

@@ -16,6 +16,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -137,7 +138,8 @@ class PollSchedule:
              push_intervals: Mapping[str, float] | None = None) -> tuple[int, int]:
         """Make the schedule hold exactly `wanted` (host id -> interval, and the push intervals
         of those whose cluster sets one); return (added, removed)."""
-        current = {_text(m) for m in self._redis.zrange(keys.SCHEDULE, 0, -1)}
+        # redis-py types zrange's result for every option at once; without scores it is the members
+        current = {_text(m) for m in cast("list[bytes | str]", self._redis.zrange(keys.SCHEDULE, 0, -1))}
         intervals = {_text(k): float(v) for k, v in self._redis.hgetall(keys.INTERVALS).items()}
         pushes = {_text(k): float(v) for k, v in self._redis.hgetall(keys.PUSH_INTERVALS).items()}
         pipe = self._redis.pipeline()
@@ -166,7 +168,9 @@ class PollSchedule:
         return added, len(gone)
 
     def scheduled(self) -> dict[str, float]:
-        return {_text(m): float(s) for m, s in self._redis.zrange(keys.SCHEDULE, 0, -1, withscores=True)}
+        # redis-py types zrange's result for every option at once; with scores it is (member, score) pairs
+        pairs = cast("list[tuple[bytes | str, float]]", self._redis.zrange(keys.SCHEDULE, 0, -1, withscores=True))
+        return {_text(m): float(s) for m, s in pairs}
 
     def interval(self, host_id: str) -> float:
         raw = self._redis.hget(keys.INTERVALS, host_id)

@@ -50,23 +50,23 @@ def host_stats(host: Host, epoch: int) -> dict[str, Any]:
         "eno2": _nic("eno2", int(uptime * 5_000), int(uptime * 2_000)),
     }
     for r in running:
-        for n in range(r.spec.nnics):
+        for _n in range(r.spec.nnics):
             name = f"vnet{len(network) - 3}"
             network[name] = _nic(name, int(uptime * 1_000), int(uptime * 300), "1000")
     cores = {}
     for c in range(HOST_THREADS):
         u = load * (0.5 + noise(seed, epoch, 10 + c))
-        cores[str(c)] = {"cpuUser": "%.2f" % min(u, 99.0), "cpuSys": "%.2f" % (u / 8), "cpuIdle": "%.2f" % max(
-            0.0, 100 - u - u / 8), "nodeIndex": 0 if c < HOST_THREADS // 2 else 1}
+        cores[str(c)] = {"cpuUser": f"{min(u, 99.0):.2f}", "cpuSys": f"{u / 8:.2f}",
+                         "cpuIdle": f"{max(0.0, 100 - u - u / 8):.2f}", "nodeIndex": 0 if c < HOST_THREADS // 2 else 1}
     return {
-        "cpuUser": "%.2f" % load, "cpuSys": "%.2f" % (load / 8), "cpuIdle": "%.2f" % (100 - load - load / 8),
-        "cpuLoad": "%.2f" % (load * HOST_THREADS / 100), "cpuUserVdsmd": "0.80", "cpuSysVdsmd": "0.27",
+        "cpuUser": f"{load:.2f}", "cpuSys": f"{load / 8:.2f}", "cpuIdle": f"{100 - load - load / 8:.2f}",
+        "cpuLoad": f"{load * HOST_THREADS / 100:.2f}", "cpuUserVdsmd": "0.80", "cpuSysVdsmd": "0.27",
         "memFree": mem_free, "memAvailable": mem_free, "memCommitted": used_mb, "memShared": 0,
         "memUsed": str(int(100 * (HOST_MEM_MB - mem_free) / HOST_MEM_MB)),
         "swapTotal": SWAP_MB, "swapFree": SWAP_MB, "anonHugePages": str(len(running) * 2_048),
         "vmCount": len(running), "vmActive": active, "vmMigrating": outgoing + incoming,
         "incomingVmMigrations": incoming, "outgoingVmMigrations": outgoing,
-        "elapsedTime": "%.2f" % uptime, "bootTime": str(host.boot_time),
+        "elapsedTime": f"{uptime:.2f}", "bootTime": str(host.boot_time),
         "dateTime": time.strftime("%Y-%m-%dT%H:%M:%S GMT", time.gmtime()),
         "network": network, "rxDropped": "0", "txDropped": "0", "cpuStatistics": cores,
         "numaNodeMemFree": {
@@ -78,8 +78,9 @@ def host_stats(host: Host, epoch: int) -> dict[str, Any]:
         "momStatus": "active", "thpState": "always", "netConfigDirty": "False",
         "haScore": 0, "haStats": {"configured": False, "score": 0, "localMaintenance": False,
                                   "globalMaintenance": False, "active": False},
-        "storageDomains": {STORAGE_DOMAIN: {"acquired": True, "actual": True, "lastCheck": "%.1f" % (
-            3 * noise(seed, epoch, 1)), "valid": True, "code": 0, "version": 5, "delay": "0.000412"}},
+        "storageDomains": {STORAGE_DOMAIN: {"acquired": True, "actual": True,
+                                            "lastCheck": f"{3 * noise(seed, epoch, 1):.1f}",
+                                            "valid": True, "code": 0, "version": 5, "delay": "0.000412"}},
         "diskStats": {"/var/log": {"free": "51234"}, "/var/log/core": {"free": "51234"},
                       "/var/run/vdsm/": {"free": "15800"}, "/tmp": {"free": "15800"}},
         "v2vJobs": {}, "multipathHealth": {}, "hugepages": {},
@@ -88,7 +89,7 @@ def host_stats(host: Host, epoch: int) -> dict[str, Any]:
 
 def capabilities(host: Host) -> dict[str, Any]:
     rng = random.Random(host.uuid)
-    mac = "00:1a:4a:%02x:%02x:%02x" % (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+    mac = f"00:1a:4a:{rng.randrange(256):02x}:{rng.randrange(256):02x}:{rng.randrange(256):02x}"
     addr = f"10.{host.cluster % 250}.{host.index // 250 % 250}.{host.index % 250 + 1}"
     bridged = {
         "dhcpv4": False, "dhcpv6": False, "mtu": "1500", "ipv6gateway": "::", "gateway": "10.0.0.1",

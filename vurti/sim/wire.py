@@ -117,7 +117,7 @@ def _sampled(st: dict[str, Any], rec: Record, elapsed: int, epoch: int) -> None:
             rx, tx = elapsed * rate, elapsed * rate // 3
             nets[f"vnet{n}"] = {
                 "name": f"vnet{n}", "state": "up", "speed": "1000",
-                "macAddr": "56:6f:%02x:%02x:%02x:%02x" % ((seed >> 24) & 255, (seed >> 16) & 255, (seed >> 8) & 255, n),
+                "macAddr": f"56:6f:{(seed >> 24) & 255:02x}:{(seed >> 16) & 255:02x}:{(seed >> 8) & 255:02x}:{n:02x}",
                 "rx": str(rx), "tx": str(tx), "rxErrors": "0", "txErrors": "0",
                 "rxDropped": str(rx // 10_000_000), "txDropped": "0", "sampleTime": sample_time,
             }

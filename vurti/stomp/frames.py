@@ -123,7 +123,7 @@ class FrameParser:
         command, headers = _head(bytes(buf[pos:head_end]))
         length = headers.get(CONTENT_LENGTH)
         if length is not None:
-            if not (length.isascii() and length.isdigit()):  # str.isdigit alone takes '²' and '١'
+            if not (length.isascii() and length.isdigit()):  # str.isdigit alone takes '²' and '١'  # noqa: RUF003
                 raise FrameError(f"content-length {length[:40]!r} is not a number")
             size = int(length)
             if size > self._max_frame:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 # Well under SQLite's and PostgreSQL's limits on bound parameters per statement.
 CHUNK = 5000
@@ -49,11 +52,15 @@ def upsert(
 @lru_cache(maxsize=256)
 def _upsert_statement(dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...] | None) -> Any:
     """Built once per shape: constructing ON CONFLICT clauses costs more than running them."""
+    stmt: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        stmt = postgresql_insert(table)
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table)
     if columns is None:
         return stmt.on_conflict_do_nothing(index_elements=list(keys))
     return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})

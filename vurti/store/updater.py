@@ -25,6 +25,7 @@ from vurti.domain.analysis import Analysis
 from vurti.domain.commands import Command
 from vurti.domain.events import Event
 from vurti.domain.model import HostSnapshot, VmState
+from vurti.domain.report import VmStats
 from vurti.store.unit_of_work import UnitOfWork
 from vurti.store.vds_repository import VdsRepository
 from vurti.store.vm_repository import VmRepository
@@ -80,7 +81,7 @@ class VmUpdater:
     def apply(self, writes: Sequence[Write], now: float) -> None:
         previous: dict[str, VmState] = {}
         changed: list[VmState] = []
-        stats = []
+        stats: list[tuple[str, VmStats]] = []
         for w in writes:
             analysis, vms = w.analysis, w.snapshot.vms
             if analysis.vms:

@@ -92,7 +92,7 @@ class VmRepository:
         """
         if not rows:
             return
-        latest = {vm_id: stats for vm_id, stats in rows}
+        latest = dict(rows)
         values = [{KEY: vm_id, "updated_at": at, **VM_STATS.to_row(stats)} for vm_id, stats in latest.items()]
         upsert(self._conn, vm_statistics, values, [KEY])
 
@@ -109,7 +109,7 @@ class VmRepository:
         if not vm_ids:
             return {}
         stmt = select(vm_static.c.vm_id, vm_static.c.name).where(vm_static.c.vm_id.in_(sorted(set(vm_ids))))
-        return {vm_id: name for vm_id, name in self._conn.execute(stmt)}
+        return dict(self._conn.execute(stmt).all())  # rows, not the result: it has keys(), so dict() would read it as a mapping
 
     def get_vm(self, vm_id: str) -> VmState | None:
         vms = self._select(vm_dynamic.c.vm_id == vm_id)
