@@ -29,13 +29,13 @@ class FleetState:
     hosts_by_status: dict[str, int] = field(default_factory=dict)
     vms_by_status: dict[str, int] = field(default_factory=dict)
     queue_depths: dict[str, int] = field(default_factory=dict)  # "fetch": the shared queue and every member's
-    fetch_members: int = 0  # fetch workers alive (each with a queue of its own)
     hosts_scheduled: int = 0
     hosts_overdue: int = 0  # due longer than the grace ago and still not claimed by beat
     oldest_due_seconds: float = 0.0  # how long the most overdue host has waited (0: none due)
     outbox_pending: dict[str, int] = field(default_factory=dict)  # per subscriber
     outbox_oldest_seconds: dict[str, float] = field(default_factory=dict)  # age of each one's oldest
     commands_by_state: dict[str, int] = field(default_factory=dict)  # pending / done / failed
+    fetch_members: int = 0  # fetch workers alive (each with a queue of its own)
 
 
 def overdue_grace(interval: float) -> float:
