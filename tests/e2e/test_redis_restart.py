@@ -13,9 +13,10 @@ from pathlib import Path
 
 from tests.support.procs import wait_for
 from tests.support.redis_server import RedisServer
+from tests.support.stored import host_up, vm_status
 from vurti.bootstrap import Services
 from vurti.config import Settings
-from vurti.domain.status import HostStatus, VmStatus
+from vurti.domain.status import VmStatus
 from vurti.inventory import add_hosts
 from vurti.sim.control_client import ControlClient
 from vurti.sim.registration import fleet_hosts
@@ -40,19 +41,9 @@ def test_updates_go_on_after_redis_restarts_empty() -> None:
             local.start_worker("update", "update", pool="solo", concurrency=1)
             local.start_beat()
 
-            def vm_status(vm_id: str) -> VmStatus | None:
-                with svc.uow() as uow:
-                    vm = uow.vms.get_vm(vm_id)
-                return vm.status if vm is not None else None
-
-            def host_up() -> bool:
-                with svc.uow() as uow:
-                    state = uow.hosts.get_host_state(host.id)
-                return state is not None and state.status is HostStatus.Up
-
-            wait_for(host_up, timeout=60, what="host Up")
+            wait_for(lambda: host_up(svc, host.id), timeout=60, what="host Up")
             vm_id = sim.vms(host.name)[0]["vm_id"]
-            wait_for(lambda: vm_status(vm_id) is VmStatus.Up, timeout=30, what="VM recorded Up")
+            wait_for(lambda: vm_status(svc, vm_id) is VmStatus.Up, timeout=30, what="VM recorded Up")
             with svc.uow() as uow:
                 before = uow.hosts.fence_token(host.id)
             started = time.monotonic()
@@ -61,7 +52,7 @@ def test_updates_go_on_after_redis_restarts_empty() -> None:
             server.restart()  # every key gone: schedule, caches, locks, fencing counters
             restarted = time.monotonic()
             sim.pause(vm_id, code="EIO")
-            wait_for(lambda: vm_status(vm_id) is VmStatus.Paused, timeout=60, what="the pause recorded")
+            wait_for(lambda: vm_status(svc, vm_id) is VmStatus.Paused, timeout=60, what="the pause recorded")
             elapsed = time.monotonic() - restarted
             assert elapsed < 10
             with svc.uow() as uow:

@@ -19,9 +19,10 @@ import sqlalchemy as sa
 
 from tests.e2e.conftest import _fresh_pg_database
 from tests.support.procs import wait_for
+from tests.support.stored import host_up, vm_status
 from vurti.bootstrap import Services
 from vurti.config import Settings
-from vurti.domain.status import HostStatus, VmStatus
+from vurti.domain.status import VmStatus
 from vurti.inventory import add_hosts
 from vurti.runtime import keys
 from vurti.sim.control_client import ControlClient
@@ -61,19 +62,9 @@ def test_an_update_redelivered_after_kill_9_is_not_skipped_as_locked(postgres_ur
         update = local.start_worker("update", "update", pool="prefork", concurrency=1)
         local.start_beat()
 
-        def vm_status(vm_id: str) -> VmStatus | None:
-            with svc.uow() as uow:
-                vm = uow.vms.get_vm(vm_id)
-            return vm.status if vm is not None else None
-
-        def host_up() -> bool:
-            with svc.uow() as uow:
-                state = uow.hosts.get_host_state(host.id)
-            return state is not None and state.status is HostStatus.Up
-
-        wait_for(host_up, timeout=60, what="host Up")
+        wait_for(lambda: host_up(svc, host.id), timeout=60, what="host Up")
         vm_id = sim.vms(host.name)[0]["vm_id"]
-        wait_for(lambda: vm_status(vm_id) is VmStatus.Up, timeout=30, what="VM recorded Up")
+        wait_for(lambda: vm_status(svc, vm_id) is VmStatus.Up, timeout=30, what="VM recorded Up")
 
         blocker = sa.create_engine(svc.settings.database_url)
         conn = blocker.connect()
@@ -93,7 +84,7 @@ def test_an_update_redelivered_after_kill_9_is_not_skipped_as_locked(postgres_ur
             blocker.dispose()
         # Redelivered (acks late, reject on worker lost) to the pool's new child: it takes over the
         # dead hold instead of being acknowledged as skipped while the lock lives out its TTL.
-        wait_for(lambda: vm_status(vm_id) is VmStatus.Paused, timeout=LOCK_TTL, what="the pause recorded")
+        wait_for(lambda: vm_status(svc, vm_id) is VmStatus.Paused, timeout=LOCK_TTL, what="the pause recorded")
         assert time.monotonic() - killed < LOCK_TTL / 2
         assert "WorkerLostError" in local.logs("update") or "signal 9" in local.logs("update")
         svc.redis.close()
