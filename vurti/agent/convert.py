@@ -159,14 +159,8 @@ def _optional_float(d: dict[str, Any], key: str, bad: list[str]) -> float | None
 
 def _seconds(d: dict[str, Any], key: str, bad: list[str]) -> float | None:
     """A latency in nanoseconds (VDSM) as seconds; absent or unreadable is unknown, not 0."""
-    v = d.get(key)
-    if v is None:
-        return None
-    f = to_float(v)
-    if f is None:
-        bad.append(key)
-        return None
-    return f / _NS
+    f = _optional_float(d, key, bad)
+    return None if f is None else f / _NS
 
 
 def devices(raw: dict[str, Any] | None, key: str, bad: list[str], build: Any) -> tuple[Any, ...]:

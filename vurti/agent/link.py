@@ -57,7 +57,6 @@ class Link(asyncio.Protocol):
         self.error: AgentCallError | None = None
         self.last_rx = self.last_used = self._loop.time()
         self.rx_timeout: float | None = None  # silence that breaks the link, once CONNECTED says
-        self.heartbeats_seen = 0
         self.on_lost: Callable[[Link], None] | None = None
 
     def __repr__(self) -> str:
@@ -92,7 +91,6 @@ class Link(asyncio.Protocol):
         except FrameError as exc:
             self.fail(ProtocolError(f"{self.where} sent a malformed STOMP frame: {exc}"))
             return
-        self.heartbeats_seen = self._parser.heartbeats
         for frame in frames:
             self._on_frame(frame)
 

@@ -239,15 +239,14 @@ class UpdateService:
         # A pushed event names some VMs only: the digest of the host's whole list stays as it was
         # (the next full poll settles it), so the host keeps its safety-net cadence.
         digest = KEEP_DIGEST if report.partial else report_digest(report)
-        return outcome, _Committed(report.host_id, status, digest, written.events, snapshot.config.name)
+        return outcome, _Committed(report.host_id, status, digest, written.events)
 
     def _publish(self, committed: Sequence[_Committed]) -> None:
         """After commit: refresh the hot-path cache, then hand the new outbox rows to the bus."""
         if not committed:
             return
         try:
-            self._cache.record_many([(c.host_id, c.status, c.digest) for c in committed],
-                                    {c.host_id: c.name for c in committed})
+            self._cache.record_many([(c.host_id, c.status, c.digest) for c in committed])
         except Exception:  # the cache refills on the next poll
             log.warning("could not refresh the poll cache of %d hosts", len(committed), exc_info=True)
         events = [item for c in committed for item in c.events]
@@ -261,4 +260,3 @@ class _Committed:
     status: HostStatus
     digest: str | None
     events: tuple[tuple[int, Event], ...]
-    name: str = ""

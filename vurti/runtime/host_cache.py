@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
@@ -30,9 +30,9 @@ from vurti.runtime import keys
 
 KEEP_DIGEST = ""  # record_many: a report that names some VMs only leaves the host's digest alone
 
-# ARGV: fetching-key prefix, host-key prefix, token, ttl ms, host ids...
-# Per host 9 strings: busy ("1" when its previous fetch still runs), cycle, url, status, digest, pending,
-# pending_at, answered_at, name.
+# KEYS: the host-names hash (beat keeps it from the database). ARGV: fetching-key prefix, host-key
+# prefix, token, ttl ms, host ids... Per host 9 strings: busy ("1" when its previous fetch still
+# runs), cycle, url, status, digest, pending, pending_at, answered_at, name.
 _BEGIN = """
 local out = {}
 for i = 5, #ARGV do
@@ -40,15 +40,15 @@ for i = 5, #ARGV do
   local hkey = ARGV[2] .. id
   if redis.call('SET', ARGV[1] .. id, ARGV[3], 'NX', 'PX', ARGV[4]) then
     local cycle = redis.call('HINCRBY', hkey, 'cycle', 1)
-    local v = redis.call('HMGET', hkey, 'url', 'status', 'digest', 'pending', 'pending_at', 'answered_at', 'name')
+    local v = redis.call('HMGET', hkey, 'url', 'status', 'digest', 'pending', 'pending_at', 'answered_at')
     out[#out + 1] = '0'
     out[#out + 1] = tostring(cycle)
-    for j = 1, 7 do out[#out + 1] = v[j] or '' end
+    for j = 1, 6 do out[#out + 1] = v[j] or '' end
   else
     out[#out + 1] = '1'
     for j = 1, 7 do out[#out + 1] = '' end
-    out[#out + 1] = redis.call('HGET', hkey, 'name') or ''
   end
+  out[#out + 1] = redis.call('HGET', KEYS[1], id) or ''
 end
 return out
 """
@@ -110,7 +110,7 @@ class HostCache:
         """Mark, count and read each host's poll in one round trip."""
         if not host_ids:
             return []
-        flat = self._begin(args=[*self._prefixes, token, max(1, int(ttl * 1000)), *host_ids])
+        flat = self._begin(keys=[keys.HOST_NAMES], args=[*self._prefixes, token, max(1, int(ttl * 1000)), *host_ids])
         out = []
         for i, host_id in enumerate(host_ids):
             busy, cycle, url, status, digest, pending, pending_at, answered_at, name = (
@@ -162,19 +162,14 @@ class HostCache:
         """After commit: the status and VM digest now stored for the host."""
         self.record_many([(host_id, status, digest)])
 
-    def record_many(
-        self, committed: Sequence[tuple[str, HostStatus, str | None]], names: Mapping[str, str] | None = None
-    ) -> None:
-        """`record` for several hosts (host id, status, digest) in one round trip; `names`
-        (host id -> name) go with them, for the fetch side's logs. A digest of None forgets
-        the cached one; KEEP_DIGEST leaves it as it is."""
+    def record_many(self, committed: Sequence[tuple[str, HostStatus, str | None]]) -> None:
+        """`record` for several hosts (host id, status, digest) in one round trip. A digest of
+        None forgets the cached one; KEEP_DIGEST leaves it as it is."""
         if not committed:
             return
         pipe = self._redis.pipeline(transaction=False)
         for host_id, status, digest in committed:
             mapping: dict[FieldT, EncodableT] = {"status": str(int(status))}
-            if names and host_id in names:
-                mapping["name"] = names[host_id]
             if digest:
                 mapping["digest"] = digest
             pipe.hset(keys.host_cache(host_id), mapping=mapping)

@@ -1,4 +1,4 @@
-"""Host id -> name, kept in Redis, so task arguments can name hosts (Flower, logs).
+"""Host id -> name, kept in Redis, so task arguments and logs can name hosts (Flower, the fetch log).
 
 Messages carry host ids; a person looks for host names. Beat writes the names it
 reads from the database when it syncs the schedule (only the ones that changed);
