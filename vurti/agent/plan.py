@@ -13,8 +13,9 @@ Decisions where oVirt leaves room:
 - Down, Installing, InstallFailed, Reboot, PendingApproval, InstallingOS,
   Kdumping: nothing at all (`PollPlan.idle`); an administrator or an installer
   owns them.
-- PreparingForMaintenance: treated as Up (its VMs are migrating away and must
-  be watched).
+- PreparingForMaintenance: as Up, but host statistics every cycle (oVirt's
+  refreshVdsRunTimeInfo), each one written: its VMs are leaving and the move to
+  Maintenance waits for VDSM to count none.
 - Unassigned and NonResponsive: capabilities and statistics, no VMs; oVirt
   moves an answering host through Initializing first.
 """
@@ -29,7 +30,6 @@ import orjson
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import UNMONITORED_HOST_STATUSES, VM_MONITORED_HOST_STATUSES, HostStatus
 
-_UP_LIKE = frozenset({HostStatus.Up, HostStatus.PreparingForMaintenance})
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,9 @@ def plan_poll(host_status: HostStatus, cycle: int, stats_every: int) -> PollPlan
     if host_status in UNMONITORED_HOST_STATUSES:
         return PollPlan(vms=False)
     vms = host_status in VM_MONITORED_HOST_STATUSES
-    if host_status in _UP_LIKE:
+    if host_status is HostStatus.PreparingForMaintenance:
+        return PollPlan(host_stats=True, full_vms=due, stats_due=True, vms=vms)
+    if host_status is HostStatus.Up:
         return PollPlan(host_stats=due, full_vms=due, stats_due=due, vms=vms)
     return PollPlan(capabilities=True, host_stats=True, full_vms=vms and due, stats_due=due, vms=vms)
 

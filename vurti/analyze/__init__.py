@@ -10,7 +10,10 @@ Modules: host (reachability, grace, recovery, cluster checks), vms (per-report V
 orchestration), lifecycle (external, Down, disappeared, Unknown), running (a VM on
 its own host), migration (a VM reported by another host), checks (watchdog,
 memory, balloon, NICs), nic_rates (NIC rates from two samples of counters),
-staleness, apply (fold an Analysis into a snapshot).
+maintenance (PreparingForMaintenance -> Maintenance, an administrator's requests),
+thresholds + flood (usage alerts, flood-regulated), host_network + nic_state
+(NIC state changes, required networks' NICs down), staleness, apply (fold an
+Analysis into a snapshot).
 """
 
 from __future__ import annotations
@@ -20,16 +23,19 @@ from dataclasses import replace
 from vurti.analyze._work import Work
 from vurti.analyze.apply import apply_analysis
 from vurti.analyze.host import analyze_host
+from vurti.analyze.host_network import check_host_network
 from vurti.analyze.lifecycle import lost_with_host
+from vurti.analyze.maintenance import administer, maintenance_reached
 from vurti.analyze.nic_rates import nic_rates
 from vurti.analyze.staleness import Freshness, forget_host_clock, report_freshness
+from vurti.analyze.thresholds import check_thresholds
 from vurti.analyze.vms import analyze_vms
 from vurti.domain.analysis import Analysis
 from vurti.domain.model import HostSnapshot, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmStats
 
-__all__ = ["analyze", "apply_analysis"]
+__all__ = ["administer", "analyze", "apply_analysis"]
 
 
 def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: MonitoringPolicy) -> Analysis:
@@ -70,11 +76,16 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
         if not report.partial:
             state = evolve(state, vm_count=len(work.running_here()))
 
+    if outcome.answered:
+        state = maintenance_reached(work, state, report)
+        if report.stats is not None:
+            state = check_host_network(work, snapshot.cluster, state, report.stats, policy)
     host_stats = report.stats if outcome.answered and report.stats_due else None
     if host_stats is not None:
         nics, samples = nic_rates(host_stats.nics, state.nic_samples)
         state = evolve(state, nic_samples=samples)
         host_stats = replace(host_stats, nics=nics) if nics != host_stats.nics else host_stats
+        state = check_thresholds(work, snapshot.cluster, state, host_stats, policy)
     return Analysis(
         host=state if state != snapshot.state else None,
         vms=tuple(vm for vm_id, vm in work.vms.items() if snapshot.vms.get(vm_id) != vm),

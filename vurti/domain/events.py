@@ -348,6 +348,72 @@ class VmDestroyFailed(Event):
         return f"Destroying VM {vm} on host {self.host} failed (attempt {self.attempt}): {self.error}"
 
 
+@dataclass(frozen=True)
+class HostMaintenanceReached(Event):
+    """PreparingForMaintenance became Maintenance: no VM is left on the host (oVirt's VDS_MAINTENANCE)."""
+
+    def describe(self) -> str:
+        return f"Host {self.host} was switched to Maintenance mode: no VM is left on it"
+
+
+@dataclass(frozen=True)
+class HostThresholdExceeded(Event):
+    """A usage figure over its threshold (oVirt's VDS_HIGH_CPU_USE, VDS_LOW_SWAP, ...), flood-regulated.
+
+    `alert`: cpu, memory, low_memory, swap, low_swap, network, disk_low, disk_critical.
+    `subject`: the NIC or the disks' paths it is about, else "".
+    """
+
+    alert: str = ""
+    value: float = 0.0
+    threshold: float = 0.0
+    subject: str = ""
+
+    @property
+    def severity(self) -> str:  # type: ignore[override]  # critically low disk space is an error
+        return "error" if self.alert == "disk_critical" else "warning"
+
+    def describe(self) -> str:
+        what = {
+            "cpu": f"CPU usage {self.value:g}% is over {self.threshold:g}%",
+            "memory": f"memory usage {self.value:g}% is over {self.threshold:g}%",
+            "low_memory": f"free memory {self.value:g} MB is under {self.threshold:g} MB",
+            "swap": f"swap usage {self.value:g}% is over {self.threshold:g}%",
+            "low_swap": f"free swap {self.value:g} MB is under {self.threshold:g} MB",
+            "network": f"interface {self.subject} uses {self.value:g}% of its speed, over {self.threshold:g}%",
+            "disk_low": f"low disk space on {self.subject}: {self.value:g} MB free, threshold {self.threshold:g} MB",
+            "disk_critical": (f"critically low disk space on {self.subject}: {self.value:g} MB free, "
+                              f"threshold {self.threshold:g} MB"),
+        }.get(self.alert, f"{self.alert} {self.value:g} over {self.threshold:g}")
+        return f"Host {self.host}: {what}"
+
+
+@dataclass(frozen=True)
+class HostNicStateChanged(Event):
+    """A NIC that carries a network went up or down (oVirt's HOST_INTERFACE_STATE_UP/DOWN)."""
+
+    nic: str = ""
+    old: str = ""
+    new: str = ""
+
+    @property
+    def severity(self) -> str:  # type: ignore[override]  # a NIC going down is a warning
+        return "normal" if self.new == "up" else "warning"
+
+    def describe(self) -> str:
+        return f"Host {self.host} interface {self.nic} changed from {self.old} to {self.new}"
+
+
+@dataclass(frozen=True)
+class HostCapabilitiesChanged(Event):
+    """An Up host's capabilities changed: the cluster checks ran again."""
+
+    changed: str = ""  # the capabilities that changed, comma-separated
+
+    def describe(self) -> str:
+        return f"Host {self.host} capabilities changed ({self.changed}); cluster checks ran again"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -376,6 +442,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         VmNicStateChanged,
         VmDestroyed,
         VmDestroyFailed,
+        HostMaintenanceReached,
+        HostThresholdExceeded,
+        HostNicStateChanged,
+        HostCapabilitiesChanged,
     )
 }
 

@@ -34,6 +34,10 @@ class Cluster:
     push_interval: float = 15.0  # seconds between safety-net polls while the host's events flow
     required_cpu_flags: tuple[str, ...] = ()
     required_networks: tuple[str, ...] = ()
+    required_rng_sources: tuple[str, ...] = ()  # beyond random/urandom, which every host needs
+    # Alert thresholds (oVirt's cluster and system settings); None: the system's (MonitoringPolicy).
+    max_memory_used_percent: float | None = None  # log_max_memory_used_threshold, percentage type
+    min_free_memory_mb: int | None = None  # the absolute type: alert below this much free memory
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,13 @@ class HostState:
     vdsm_version: str | None = None
     vm_count: int = 0
     nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
+    # Added for the host rules (defaults keep older rows valid):
+    kvm_enabled: bool | None = None  # None: capabilities not seen yet
+    rng_sources: tuple[str, ...] = ()
+    network_nics: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (network, its base NICs), from capabilities
+    nic_states: tuple[tuple[str, str], ...] = ()  # (NIC of a network, "up"/"down"/"unknown"), last seen
+    nics_down_since: float | None = None  # a required network's NIC first seen down (NicDHCPDelayGrace)
+    alerts_sent: tuple[tuple[str, float], ...] = ()  # (alert key, when): the flood regulator's memory
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,15 @@ class MonitoringPolicy:
     # Off: vurti never destroys a VM that is not Down (taking over a running fleet must not
     # kill the VMs it had never seen).
     destroy_paused_vms: bool = False
+    # Host alert thresholds (0000_config.sql): a cluster may set its own memory threshold.
+    max_cpu_used_percent: float = 95.0  # LogMaxCpuUsedThresholdInPercentage
+    max_memory_used_percent: float = 95.0  # LogMaxPhysicalMemoryUsedThresholdInPercentage
+    max_swap_used_percent: float = 95.0  # LogMaxSwapMemoryUsedThresholdInPercentage
+    min_free_swap_mb: int = 1024  # LogSwapMemoryThresholdInMB (alerting 2% below it)
+    max_network_used_percent: float = 95.0  # LogMaxNetworkUsedThresholdInPercentage
+    disk_low_free_mb: int = 1000  # VdsLocalDisksLowFreeSpace
+    disk_critical_free_mb: int = 500  # VdsLocalDisksCriticallyLowFreeSpace
+    nic_down_grace: float = 60.0  # NicDHCPDelayGraceInMS (seconds, despite its name)
 
     def grace_period(self, vm_count: int, is_spm: bool) -> float:
         """Seconds after the last success before a silent host is NonResponsive."""

@@ -149,6 +149,7 @@ class HostStats:
     elapsed_time: float = 0.0  # agent uptime, seconds
     boot_time: str | None = None  # changes when the host reboots
     nics: tuple[NicStats, ...] = ()
+    disks_free: tuple[tuple[str, int], ...] = ()  # (path, free MiB) of diskStats: the host's local disks
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,8 @@ class HostCapabilities:
     vdsm_version: str = ""
     kvm_enabled: bool = True
     host_uuid: str = ""
+    rng_sources: tuple[str, ...] = ()
+    network_nics: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (network, the NICs under it, VLANs stripped)
 
 
 @dataclass(frozen=True)

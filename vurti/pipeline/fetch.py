@@ -44,6 +44,8 @@ class HolderView(Protocol):
 
     def pushed(self, host_id: str) -> bool: ...
 
+    def capabilities_due(self, host_id: str) -> bool: ...
+
 
 class Poller(Protocol):
     """BatchPoller (vurti.agent.aio): the hosts polled concurrently over their links."""
@@ -144,13 +146,17 @@ class FetchService:
         every = self._policy.stats_every
         status = host.status if host.status is not None else HostStatus.Unassigned
         if force:  # a manual refresh: everything the host can tell
-            return PollPlan(capabilities=status is not HostStatus.Up, host_stats=True, full_vms=True, stats_due=True)
+            return PollPlan(capabilities=True, host_stats=True, full_vms=True, stats_due=True)
         # Each host takes its statistics cycles at its own offset, so a fleet's statistics
         # writes spread over the N cycles instead of landing in one.
         cycle = host.cycle + int(phase(host.host_id, every))
         if self._holder is not None and self._holder.pushed(host.host_id):
             cycle = 0  # events carry the changes: every poll is the safety net, in full (oVirt 4.x)
-        return plan_poll(status, cycle, every)
+        plan = plan_poll(status, cycle, every)
+        if self._holder is not None and not plan.capabilities and self._holder.capabilities_due(host.host_id):
+            # VDSM hinted that its capabilities changed (|net|host_conn|): read them with this poll.
+            plan = replace(plan, capabilities=True, host_stats=True)
+        return plan
 
     def _poll(self, requests: list[PollRequest], now: float) -> list[HostReport]:
         if not requests:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from vurti.sim import actions
+from vurti.sim import actions, conditions
 from vurti.sim.faults import parse_fault
 from vurti.sim.fleet import Record, VmSpec, seeded_uuid
 from vurti.sim.wire import vdsm_status
@@ -88,6 +88,7 @@ class Control:
             "address": self.sim.hub.agent(host).address, "connections": len(self.sim.hub.agent(host).conns),
             "boot_time": str(host.boot_time), "vm_count": len(host.records),
             "fault": host.fault.to_json() if host.fault is not None else None,
+            "nic_states": host.nic_states, "usage": host.usage, "capabilities": host.caps,
         }
         if with_vms:
             data["vms"] = {vm_id: record_json(r) for vm_id, r in host.records.items()}
@@ -119,6 +120,40 @@ class Control:
     async def clear_fault(self, request: web.Request) -> web.Response:
         host = self._host(request.match_info["name"])
         self.sim.clear_fault(host)
+        return _ok(self.host_json(host))
+
+    async def set_nic(self, request: web.Request) -> web.Response:
+        """A host NIC goes down or up (Host.getStats' network.<nic>.state)."""
+        host = self._host(request.match_info["name"])
+        try:
+            state = conditions.parse_nic_state(await self._body(request))
+        except ValueError as exc:
+            raise _fail(400, str(exc)) from exc
+        host.nic_states[request.match_info["nic"]] = state
+        host.touch()
+        return _ok(self.host_json(host))
+
+    async def set_usage(self, request: web.Request) -> web.Response:
+        """Push the host's CPU, memory, swap, disk or NIC usage (Host.getStats) to given figures."""
+        host = self._host(request.match_info["name"])
+        try:
+            usage = conditions.parse_usage(await self._body(request))
+        except ValueError as exc:
+            raise _fail(400, str(exc)) from exc
+        host.usage = conditions.merge(host.usage, usage)
+        host.touch()
+        return _ok(self.host_json(host))
+
+    async def set_capabilities(self, request: web.Request) -> web.Response:
+        """Change the host's capabilities while it runs; VDSM then hints `|net|host_conn|`."""
+        host = self._host(request.match_info["name"])
+        try:
+            caps = conditions.parse_capabilities(await self._body(request))
+        except ValueError as exc:
+            raise _fail(400, str(exc)) from exc
+        host.caps = conditions.merge(host.caps, caps)
+        host.touch()
+        self.sim.hub.events.capabilities_changed(host)
         return _ok(self.host_json(host))
 
     async def vms(self, request: web.Request) -> web.Response:
@@ -233,6 +268,9 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
     r.add_get("/control/hosts/{name}", c.host)
     r.add_put("/control/hosts/{name}/fault", c.set_fault)
     r.add_delete("/control/hosts/{name}/fault", c.clear_fault)
+    r.add_put("/control/hosts/{name}/nics/{nic}", c.set_nic)
+    r.add_put("/control/hosts/{name}/usage", c.set_usage)
+    r.add_put("/control/hosts/{name}/capabilities", c.set_capabilities)
     r.add_get("/control/vms", c.vms)
     r.add_post("/control/vms", c.create_vm)
     r.add_get("/control/vms/{vm_id}", c.vm)

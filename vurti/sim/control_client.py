@@ -115,3 +115,15 @@ class ControlClient:
 
     def clear_fault(self, host: str) -> dict[str, Any]:
         return self._call("DELETE", f"/hosts/{host}/fault")
+
+    def set_nic(self, host: str, nic: str, state: str) -> dict[str, Any]:
+        """A host NIC's state in Host.getStats: "up", "down" or "unknown"."""
+        return self._call("PUT", f"/hosts/{host}/nics/{nic}", {"state": state})
+
+    def set_usage(self, host: str, **usage: Any) -> dict[str, Any]:
+        """cpu, mem_used (percent), swap_free, disk_free (MB), nic_load ({nic: percent}); None restores one."""
+        return self._call("PUT", f"/hosts/{host}/usage", usage)
+
+    def set_capabilities(self, host: str, **caps: Any) -> dict[str, Any]:
+        """kvm_enabled, cpu_flags, rng_sources; None restores one. The host hints |net|host_conn|."""
+        return self._call("PUT", f"/hosts/{host}/capabilities", caps)

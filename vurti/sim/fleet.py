@@ -97,6 +97,7 @@ class Host:
 
     __slots__ = (
         "boot_time",
+        "caps",
         "clock_base_ms",
         "clock_t0",
         "cluster",
@@ -104,10 +105,12 @@ class Host:
         "index",
         "list_cache",
         "name",
+        "nic_states",
         "parked",
         "records",
         "rng",
         "stats_cache",
+        "usage",
         "uuid",
         "version",
     )
@@ -129,6 +132,11 @@ class Host:
         self.fault: Any = None
         self.list_cache: tuple[int, list[bytes]] | None = None
         self.stats_cache: tuple[tuple[int, int], list[bytes]] | None = None
+        # Set through the control API (vurti/sim/conditions.py): what Host.getStats and
+        # Host.getCapabilities report besides the VMs.
+        self.nic_states: dict[str, str] = {}  # NIC -> "up"/"down"/"unknown" (default up)
+        self.usage: dict[str, Any] = {}  # cpu, mem_used (percent), swap_free, disk_free (MB), nic_load
+        self.caps: dict[str, Any] = {}  # capabilities' keys replaced (kvmEnabled, cpuFlags, rngSources, ...)
 
     def now_ms(self) -> int:
         """The host's monotonic clock in milliseconds."""

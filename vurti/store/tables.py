@@ -57,6 +57,9 @@ clusters = Table(
     Column("push_interval", Float, nullable=False, server_default="15"),
     Column("required_cpu_flags", JSON, nullable=False),
     Column("required_networks", JSON, nullable=False),
+    Column("required_rng_sources", JSON, nullable=False, server_default="[]"),
+    Column("max_memory_used_percent", Float),  # None: the system's threshold
+    Column("min_free_memory_mb", Integer),  # set: alert on free memory (MB) instead of the percentage
 )
 
 vds_static = Table(
@@ -87,6 +90,12 @@ vds_dynamic = Table(
     Column("vm_count", Integer, nullable=False),
     Column("fence_token", BigInteger, nullable=False, server_default="0"),
     Column("nic_samples", JSON, nullable=False, server_default="[]"),  # counters for the next NIC rates
+    Column("kvm_enabled", Boolean),
+    Column("rng_sources", JSON, nullable=False, server_default="[]"),
+    Column("network_nics", JSON, nullable=False, server_default="[]"),  # each network's NICs, from capabilities
+    Column("nic_states", JSON, nullable=False, server_default="[]"),  # last seen state of those NICs
+    Column("nics_down_since", Float),  # a required network's NIC first seen down
+    Column("alerts_sent", JSON, nullable=False, server_default="[]"),  # the flood regulator's last alerts
     Column("updated_at", Float, default=time.time, onupdate=time.time),
 )
 
@@ -110,6 +119,7 @@ vds_statistics = Table(
     Column("elapsed_time", Float, nullable=False),
     Column("boot_time", String(64)),
     Column("nics", JSON, nullable=False),
+    Column("disks_free", JSON, nullable=False, server_default="[]"),
 )
 
 vm_static = Table(
