@@ -31,7 +31,6 @@ from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import UNMONITORED_HOST_STATUSES, VM_MONITORED_HOST_STATUSES, HostStatus
 
 
-
 @dataclass(frozen=True)
 class PollPlan:
     capabilities: bool = False

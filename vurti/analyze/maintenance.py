@@ -34,8 +34,9 @@ def maintenance_reached(work: Work, state: HostState, report: HostReport) -> Hos
         return state
     if work.running_here() or (report.stats is not None and report.stats.vm_count > 0):
         return state
+    state = set_status(work, state, HostStatus.Maintenance, "no VM left on the host")
     work.emit(HostMaintenanceReached)
-    return evolve(set_status(work, state, HostStatus.Maintenance, "no VM left on the host"), nics_down_since=None)
+    return evolve(state, nics_down_since=None)
 
 
 def administer(snapshot: HostSnapshot, action: AdminAction, now: float) -> Analysis:

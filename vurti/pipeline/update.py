@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vurti.agent import report_digest
-from vurti.analyze import analyze
+from vurti.analyze import administer, analyze
 from vurti.bus.messagebus import MessageBus
+from vurti.domain.admin import AdminAction
 from vurti.domain.analysis import Analysis
 from vurti.domain.events import Event
 from vurti.domain.model import HostSnapshot
@@ -87,6 +88,34 @@ class UpdateService:
             outcome, committed = self._measured(report, lease)
             self._publish([committed] if committed else [])
         return outcome
+
+    def administer(self, host_id: str, action: AdminAction, wait_for_lock: float = 10.0) -> UpdateOutcome:
+        """An administrator's request (maintenance, activate), written as monitoring writes: under
+        the host's lock and fencing token, its events through the outbox, the poll cache refreshed.
+
+        Raises LockBusy (the host's update held its lock too long) and RequestRefused.
+        """
+        with self._locks.hold(host_id, blocking_timeout=wait_for_lock) as lease:
+            now = self._clock()
+            with self._uow_factory() as uow:
+                snapshot = uow.hosts.load_snapshot(host_id)
+                if snapshot is None:
+                    return UpdateOutcome(host_id, False, "unknown host")
+                analysis = administer(snapshot, action, now)
+                written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
+            outcome, committed = self._settled_request(host_id, snapshot, analysis, written)
+            self._publish([committed] if committed else [])
+        return outcome
+
+    def _settled_request(
+        self, host_id: str, snapshot: HostSnapshot, analysis: Analysis, written: ApplyResult
+    ) -> tuple[UpdateOutcome, _Committed | None]:
+        if not written:
+            return UpdateOutcome(host_id, False, "lost the host's lock (fencing token refused)"), None
+        status = (analysis.host or snapshot.state).status
+        outcome = UpdateOutcome(host_id, True, None, status.name, tuple(e.describe() for e in analysis.events),
+                                committed_at=self._clock(), events=analysis.events)
+        return outcome, _Committed(host_id, status, KEEP_DIGEST, written.events)
 
     def update_many(self, reports: Sequence[HostReport], owner: str | None = None) -> list[UpdateOutcome]:
         """Apply a batch of reports under the batch's locks, publishing once.
