@@ -16,8 +16,8 @@ CLUSTER = Cluster(id="c1", name="c1", required_cpu_flags=("vmx",), required_netw
 
 
 def stored(**fields):  # type: ignore[no-untyped-def]
-    base = dict(cpu_model="Xeon", cpu_flags=("vmx", "sse4_2"), networks=("ovirtmgmt",), vdsm_version="4.50",
-                kvm_enabled=True, rng_sources=("random", "hwrng"))
+    base = {"cpu_model": "Xeon", "cpu_flags": ("vmx", "sse4_2"), "networks": ("ovirtmgmt",),
+            "vdsm_version": "4.50", "kvm_enabled": True, "rng_sources": ("random", "hwrng")}
     base.update(fields)
     return host(base.pop("status", HostStatus.Up), **base)
 
