@@ -100,6 +100,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         # Events flow on every link; the safety-net polls stay frequent enough for the tests that
         # wait for a poll (recovery, grace periods). test_push.py runs its own stack with a long one.
         "VURTI_PUSH_INTERVAL": "3",
+        **getattr(request.module, "STACK_ENV", {}),  # a module's own settings (short graces, ...)
     }
     pki = workdir / "pki"
     with LocalStack(workdir, env) as local:
