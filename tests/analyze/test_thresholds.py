@@ -110,3 +110,16 @@ def test_a_cluster_threshold_applies_to_its_hosts_only():
     assert [e.alert for e in run(snapshot(host(), cluster=cluster), stats_report(NOW, mem_used=60)).events] == [
         "memory"]
     assert run(snapshot(host()), stats_report(NOW, mem_used=60)).events == ()
+
+
+def test_a_steady_statistics_cycle_changes_no_more_host_columns_than_before():
+    """The host rules' memory (NIC states, alert times, the NIC grace) is written only when it changes."""
+    from vurti.domain.model import changed_fields
+
+    stored = host(network_nics=(("ovirtmgmt", ("eno1",)),), nic_states=(("eno1", "up"),),
+                  alerts_sent=(("cpu", NOW - 60),))
+    steady = replace(CALM, nics=(NicStats("eno1", state="up"),))
+    analysis = run(snapshot(stored, cluster=Cluster(id="c1", name="c1", required_networks=("ovirtmgmt",))),
+                   stats_report(NOW, nics=steady.nics))
+    assert set(changed_fields(stored, analysis.host)) == {"last_success_at", "last_report_at"}
+    assert analysis.events == ()
