@@ -39,13 +39,13 @@ TABLES = (("clusters", CLUSTER_COLUMNS), ("vds_dynamic", HOST_COLUMNS), ("vds_st
 
 def upgrade() -> None:
     for table, columns in TABLES:
-        with op.batch_alter_table(table) as batch:
-            for name, type_, nullable, default in columns:
-                batch.add_column(sa.Column(name, type_, nullable=nullable, server_default=default))
+        for name, type_, nullable, default in columns:
+            op.add_column(table, sa.Column(name, type_, nullable=nullable, server_default=default))
 
 
 def downgrade() -> None:
+    """ALTER TABLE ... DROP COLUMN (SQLite 3.35+ too): a rebuilt `clusters` table could not be
+    dropped while hosts refer to it."""
     for table, columns in TABLES:
-        with op.batch_alter_table(table) as batch:
-            for name, *_ in columns:
-                batch.drop_column(name)
+        for name, *_ in columns:
+            op.execute(f'ALTER TABLE "{table}" DROP COLUMN "{name}"')
