@@ -329,3 +329,17 @@ def test_each_networks_nics_from_capabilities() -> None:
                                  ("vm-lan", ("bond0",)))
     assert caps.rng_sources == ("random", "hwrng")
     assert warnings == ["capabilities: ignored invalid networks.odd"]
+
+
+@pytest.mark.parametrize("raw, mode, warned", [({"mode": "1"}, 1, False), ({"mode": -1}, -1, False),
+                                               ({"mode": "x"}, None, True), ("1", None, True)])
+def test_selinux_mode(raw: object, mode: int | None, warned: bool) -> None:
+    warnings: list[str] = []
+    caps = parse_capabilities({**wire.capabilities(), "selinux": raw}, warnings)
+    assert caps.selinux_mode == mode
+    assert bool(warnings) is warned
+
+
+def test_selinux_not_reported_is_unknown() -> None:
+    reply = {k: v for k, v in wire.capabilities().items() if k != "selinux"}
+    assert parse_capabilities(reply).selinux_mode is None

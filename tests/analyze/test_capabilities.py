@@ -88,3 +88,20 @@ def test_non_operational_host_with_fixed_capabilities_comes_back_up():
     snap = snapshot(stored(status=HostStatus.NonOperational, status_reason="KVM is not enabled", kvm_enabled=False),
                     cluster=CLUSTER)
     assert run(snap, report(None, capabilities=CAPS), now=NOW).host.status == HostStatus.Up
+
+
+@pytest.mark.parametrize("mode, events", [(1, []), (0, []), (None, []), (-1, ["HostSelinuxNotEnforcing"])])
+def test_selinux_disabled_is_a_warning_once_an_hour(mode, events):
+    from dataclasses import replace
+
+    from vurti.analyze import apply_analysis
+
+    snap = snapshot(stored(), cluster=CLUSTER)
+    first = run(snap, report(None, capabilities=replace(CAPS, selinux_mode=mode)))
+    assert names(first) == events
+    snap = apply_analysis(snap, first)
+    again = run(snap, report(None, capabilities=replace(CAPS, selinux_mode=mode), fetched_at=NOW + 60), now=NOW + 60)
+    assert names(again) == []
+    hour = run(snap, report(None, capabilities=replace(CAPS, selinux_mode=mode), fetched_at=NOW + 3600),
+               now=NOW + 3600)
+    assert names(hour) == events

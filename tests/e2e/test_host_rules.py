@@ -89,7 +89,7 @@ def test_required_network_nic_down_makes_the_host_non_operational_until_it_is_up
 
 def test_capabilities_changed_while_up_are_checked_again(stack: Stack) -> None:
     started = time.monotonic()
-    stack.sim.set_capabilities("host-0003", kvm_enabled=False)  # the host hints |net|host_conn|
+    stack.sim.set_capabilities("host-0003", kvm_enabled=False, selinux_mode=-1)  # the host hints |net|host_conn|
     try:
         wait_for(lambda: stack.host_status("host-0003") is HostStatus.NonOperational, timeout=60,
                  what="host NonOperational")
@@ -99,8 +99,11 @@ def test_capabilities_changed_while_up_are_checked_again(stack: Stack) -> None:
         assert [e.message for e in _lines(stack, "host-0003", "HostCapabilitiesChanged")] == [
             "Host host-0003 capabilities changed (KVM); cluster checks ran again"]
         assert any("KVM is not enabled" in e.message for e in _lines(stack, "host-0003", "HostNonOperational"))
+        # NonOperational, its capabilities are read every poll: SELinux is told once (an hour).
+        _statistics_cycles(stack, "host-0003", 2)
+        assert len(_lines(stack, "host-0003", "HostSelinuxNotEnforcing")) == 1
     finally:
-        stack.sim.set_capabilities("host-0003", kvm_enabled=None)
+        stack.sim.set_capabilities("host-0003", kvm_enabled=None, selinux_mode=None)
     wait_for(lambda: stack.host_status("host-0003") is HostStatus.Up, timeout=60, what="host Up again")
 
 

@@ -44,15 +44,15 @@ def test_nic_state_and_usage_show_in_host_statistics(sim: SimProcess) -> None:
 def test_changed_capabilities_are_reported_and_hinted(sim: SimProcess) -> None:
     host = sim.host_names[1]
     with sim.peer(host, events=True) as peer:
-        sim.control.set_capabilities(host, kvm_enabled=False, rng_sources=["hwrng"])
+        sim.control.set_capabilities(host, kvm_enabled=False, rng_sources=["hwrng"], selinux_mode=-1)
         event = peer.event()
     try:
         assert event["method"].startswith("|net|host_conn|") and isinstance(event["params"]["notify_time"], int)
         caps = parse_capabilities(sim.result(host, "Host.getCapabilities"))
-        assert (caps.kvm_enabled, caps.rng_sources) == (False, ("hwrng",))
+        assert (caps.kvm_enabled, caps.rng_sources, caps.selinux_mode) == (False, ("hwrng",), -1)
         assert dict(caps.network_nics)["ovirtmgmt"] == ("eno1",)
     finally:
-        sim.control.set_capabilities(host, kvm_enabled=None, rng_sources=None)
+        sim.control.set_capabilities(host, kvm_enabled=None, rng_sources=None, selinux_mode=None)
     assert parse_capabilities(sim.result(host, "Host.getCapabilities")).kvm_enabled
 
 
@@ -61,6 +61,7 @@ def test_changed_capabilities_are_reported_and_hinted(sim: SimProcess) -> None:
     ("set_usage", {"cpu": 101}),
     ("set_usage", {"load": 5}),
     ("set_capabilities", {"kvm_enabled": "no"}),
+    ("set_capabilities", {"selinux_mode": 2}),
 ])
 def test_bad_conditions_are_refused(sim: SimProcess, call: str, body: dict[str, object]) -> None:
     with pytest.raises(ControlError) as refused:
@@ -73,7 +74,7 @@ def test_validator_finds_no_violation_with_conditions_set(sim: SimProcess) -> No
     host = sim.host_names[0]
     sim.control.set_nic(host, "eno2", "down")
     sim.control.set_usage(host, cpu=99, mem_used=97, swap_free=10, disk_free=300, nic_load={"eno1": 99})
-    sim.control.set_capabilities(host, kvm_enabled=False, cpu_flags=["vmx"], rng_sources=["hwrng"])
+    sim.control.set_capabilities(host, kvm_enabled=False, cpu_flags=["vmx"], rng_sources=["hwrng"], selinux_mode=0)
     out = subprocess.run([sys.executable, str(VALIDATOR), sim.address(host)], capture_output=True, text=True,
                          check=False, timeout=120)
     assert out.stdout.strip().endswith("4 replies, 0 violations"), out.stdout[-3000:]

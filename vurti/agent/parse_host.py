@@ -97,6 +97,16 @@ def _network_nics(raw: object, bad: list[str]) -> tuple[tuple[str, tuple[str, ..
     return tuple(sorted(out))
 
 
+def _selinux_mode(raw: object, bad: list[str]) -> int | None:
+    """`selinux: {"mode": "1"}` (1 enforcing, 0 permissive, -1 disabled)."""
+    if raw is None:
+        return None
+    mode = to_int(raw.get("mode")) if type(raw) is dict else None
+    if mode is None:
+        bad.append("selinux")
+    return mode
+
+
 def _names(d: dict[str, Any], key: str, bad: list[str], split: bool) -> tuple[str, ...]:
     v = d.get(key)
     if v is None:
@@ -140,6 +150,7 @@ def parse_capabilities(result: object, warnings: list[str] | None = None) -> Hos
         kvm_enabled=_flag(d, "kvmEnabled", bad, True),
         host_uuid=get_str(d, "uuid", bad) or "",
         rng_sources=_names(d, "rngSources", bad, split=False),
+        selinux_mode=_selinux_mode(d.get("selinux"), bad),
         network_nics=_network_nics(d.get("networks"), bad),
     )
     if bad and warnings is not None:

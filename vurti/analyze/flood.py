@@ -19,6 +19,7 @@ FLOOD_RATES: dict[str, float] = {
     "network": 30 * MINUTE,  # HOST_INTERFACE_HIGH_NETWORK_USE, per NIC
     "disk_low": 60 * MINUTE,  # VDS_LOW_DISK_SPACE
     "disk_critical": 15 * MINUTE,  # VDS_LOW_DISK_SPACE_ERROR
+    "selinux": 60 * MINUTE,  # VDS_NO_SELINUX_ENFORCEMENT
 }
 
 

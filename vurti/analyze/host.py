@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vurti.analyze._work import Work
+from vurti.analyze.flood import regulate
 from vurti.analyze.nic_state import down_required_nics, nics_down_reason
 from vurti.domain.events import (
     AgentError,
@@ -20,6 +21,7 @@ from vurti.domain.events import (
     HostNonResponsive,
     HostRebooted,
     HostRecovering,
+    HostSelinuxNotEnforcing,
     HostStatusChanged,
 )
 from vurti.domain.model import Cluster, HostSnapshot, HostState, evolve
@@ -148,6 +150,7 @@ def _answered(work: Work, cluster: Cluster, state: HostState, report: HostReport
             rng_sources=caps.rng_sources,
             network_nics=caps.network_nics,
         )
+        state = _selinux(work, state, caps)
     if caps is not None and state.status in CHECKED_STATUSES:
         state = _cluster_checks(work, cluster, state, caps, report.stats)
     elif caps is not None and state.status == HostStatus.Up:
@@ -163,6 +166,19 @@ def _answered(work: Work, cluster: Cluster, state: HostState, report: HostReport
         # Back from silence without capabilities: re-initialise first (oVirt).
         state = set_status(work, state, HostStatus.Initializing, "host answers again")
     return HostOutcome(state, analyse_vms=report.vms is not None, rebooted=rebooted, answered=True)
+
+
+def _selinux(work: Work, state: HostState, caps: HostCapabilities) -> HostState:
+    """processRefreshCapabilitiesResponse: SELinux disabled is a warning, at most once an hour.
+
+    An agent that does not report the mode is not judged (oVirt warns "UNKNOWN").
+    """
+    if caps.selinux_mode is None or caps.selinux_mode >= 0:
+        return state
+    allowed, sent = regulate(state.alerts_sent, ["selinux"], work.now)
+    if allowed:
+        work.emit(HostSelinuxNotEnforcing, mode=caps.selinux_mode)
+    return evolve(state, alerts_sent=sent)
 
 
 def _cluster_checks(

@@ -414,6 +414,17 @@ class HostCapabilitiesChanged(Event):
         return f"Host {self.host} capabilities changed ({self.changed}); cluster checks ran again"
 
 
+@dataclass(frozen=True)
+class HostSelinuxNotEnforcing(Event):
+    """The host runs with SELinux disabled (oVirt's VDS_NO_SELINUX_ENFORCEMENT), flood-regulated."""
+
+    severity: ClassVar[str] = "warning"
+    mode: int = -1
+
+    def describe(self) -> str:
+        return f"Host {self.host} does not enforce SELinux (mode {self.mode}: disabled)"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -446,6 +457,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         HostThresholdExceeded,
         HostNicStateChanged,
         HostCapabilitiesChanged,
+        HostSelinuxNotEnforcing,
     )
 }
 

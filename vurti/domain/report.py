@@ -164,6 +164,7 @@ class HostCapabilities:
     kvm_enabled: bool = True
     host_uuid: str = ""
     rng_sources: tuple[str, ...] = ()
+    selinux_mode: int | None = None  # 1 enforcing, 0 permissive, -1 disabled; None: not reported
     network_nics: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (network, the NICs under it, VLANs stripped)
 
 

@@ -14,7 +14,8 @@ from typing import Any
 NIC_STATES = ("up", "down", "unknown")
 PERCENT_KEYS = ("cpu", "mem_used")
 MB_KEYS = ("swap_free", "disk_free")
-CAPS_KEYS = {"kvm_enabled": "kvmEnabled", "cpu_flags": "cpuFlags", "rng_sources": "rngSources"}
+CAPS_KEYS = {"kvm_enabled": "kvmEnabled", "cpu_flags": "cpuFlags", "rng_sources": "rngSources",
+             "selinux_mode": "selinux"}
 
 
 def parse_nic_state(body: dict[str, Any]) -> str:
@@ -51,7 +52,8 @@ def parse_usage(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_capabilities(body: dict[str, Any]) -> dict[str, Any]:
-    """kvm_enabled (bool), cpu_flags (list: the flags reported), rng_sources (list); null restores one."""
+    """kvm_enabled (bool), cpu_flags (list: the flags reported), rng_sources (list), selinux_mode
+    (1 enforcing, 0 permissive, -1 disabled); null restores one."""
     caps: dict[str, Any] = {}
     for key, value in body.items():
         if key not in CAPS_KEYS:
@@ -61,6 +63,10 @@ def parse_capabilities(body: dict[str, Any]) -> dict[str, Any]:
         elif key == "kvm_enabled":
             if not isinstance(value, bool):
                 raise ValueError("kvm_enabled must be true or false")
+            caps[key] = value
+        elif key == "selinux_mode":
+            if value not in (-1, 0, 1) or isinstance(value, bool):
+                raise ValueError("selinux_mode must be -1, 0 or 1")
             caps[key] = value
         elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"{key} must be a list of names")
@@ -113,6 +119,8 @@ def capabilities_with(caps: dict[str, Any], changed: dict[str, Any]) -> dict[str
             caps["kvmEnabled"] = "true" if value else "false"
         elif key == "cpu_flags":
             caps["cpuFlags"] = ",".join(value)
+        elif key == "selinux_mode":
+            caps["selinux"] = {"mode": str(value)}
         else:
             caps[CAPS_KEYS[key]] = value
     return caps

@@ -125,5 +125,5 @@ class ControlClient:
         return self._call("PUT", f"/hosts/{host}/usage", usage)
 
     def set_capabilities(self, host: str, **caps: Any) -> dict[str, Any]:
-        """kvm_enabled, cpu_flags, rng_sources; None restores one. The host hints |net|host_conn|."""
+        """kvm_enabled, cpu_flags, rng_sources, selinux_mode; None restores one. The host hints |net|host_conn|."""
         return self._call("PUT", f"/hosts/{host}/capabilities", caps)
