@@ -343,3 +343,11 @@ def test_selinux_mode(raw: object, mode: int | None, warned: bool) -> None:
 def test_selinux_not_reported_is_unknown() -> None:
     reply = {k: v for k, v in wire.capabilities().items() if k != "selinux"}
     assert parse_capabilities(reply).selinux_mode is None
+
+
+def test_bond_slaves_from_capabilities() -> None:
+    warnings: list[str] = []
+    caps = parse_capabilities({**wire.capabilities(), "bondings": {"bond0": {"slaves": ["eno4", "eno3"]},
+                                                                   "bond1": {"slaves": "eno5"}}}, warnings)
+    assert caps.bond_slaves == (("bond0", ("eno3", "eno4")),)
+    assert warnings == ["capabilities: ignored invalid bondings.bond1"]

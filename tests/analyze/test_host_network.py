@@ -93,3 +93,14 @@ def test_the_grace_runs_across_polls():
         analysis = run(snap, poll(nics(eno1="down", eno2="up"), at), now=at)
         snap = apply_analysis(snap, analysis)
         assert snap.state.status == expected
+
+
+def test_slaves_of_a_bond_that_carries_a_network_are_watched_the_bond_decides():
+    stored = up_host(network_nics=(("ovirtmgmt", ("bond0",)),), bond_slaves=(("bond0", ("eno3", "eno4")),
+                                                                              ("bond9", ("eno9",))),
+                     nic_states=(("bond0", "up"), ("eno3", "up"), ("eno4", "up"), ("eno9", "up")))
+    analysis = run(snapshot(stored, cluster=REQUIRED), poll(nics(bond0="up", eno3="down", eno4="up", eno9="down")))
+    (event,) = analysis.events  # eno9's bond carries no network: not watched
+    assert (event.nic, event.bond, event.new) == ("eno3", "bond0", "down")
+    assert event.describe() == "Host h1 slave eno3 of bond bond0 changed from up to down"
+    assert analysis.host.nics_down_since is None  # the bond is up: the network is

@@ -107,6 +107,23 @@ def _selinux_mode(raw: object, bad: list[str]) -> int | None:
     return mode
 
 
+def _bond_slaves(raw: object, bad: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """capabilities' `bondings`: {bond: {"slaves": [nic, ...]}}."""
+    if raw is None:
+        return ()
+    if type(raw) is not dict:
+        bad.append("bondings")
+        return ()
+    out = []
+    for bond, rec in raw.items():
+        slaves = rec.get("slaves") if type(rec) is dict else None
+        if type(slaves) is not list or not all(type(n) is str for n in slaves):
+            bad.append(f"bondings.{bond}")
+            continue
+        out.append((bond, tuple(sorted(slaves))))
+    return tuple(sorted(out))
+
+
 def _names(d: dict[str, Any], key: str, bad: list[str], split: bool) -> tuple[str, ...]:
     v = d.get(key)
     if v is None:
@@ -152,6 +169,7 @@ def parse_capabilities(result: object, warnings: list[str] | None = None) -> Hos
         rng_sources=_names(d, "rngSources", bad, split=False),
         selinux_mode=_selinux_mode(d.get("selinux"), bad),
         network_nics=_network_nics(d.get("networks"), bad),
+        bond_slaves=_bond_slaves(d.get("bondings"), bad),
     )
     if bad and warnings is not None:
         warnings.append(f"capabilities: ignored invalid {', '.join(bad)}")

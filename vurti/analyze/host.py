@@ -116,7 +116,8 @@ def capabilities_changed(state: HostState, caps: HostCapabilities) -> list[str]:
         changed.append("CPU flags")
     if state.cpu_model != caps.cpu_model:
         changed.append("CPU model")
-    if set(state.networks) != set(caps.networks) or state.network_nics != caps.network_nics:
+    if (set(state.networks) != set(caps.networks) or state.network_nics != caps.network_nics
+            or state.bond_slaves != caps.bond_slaves):
         changed.append("networks")
     if state.kvm_enabled != caps.kvm_enabled:
         changed.append("KVM")
@@ -149,6 +150,7 @@ def _answered(work: Work, cluster: Cluster, state: HostState, report: HostReport
             kvm_enabled=caps.kvm_enabled,
             rng_sources=caps.rng_sources,
             network_nics=caps.network_nics,
+            bond_slaves=caps.bond_slaves,
         )
         state = _selinux(work, state, caps)
     if caps is not None and state.status in CHECKED_STATUSES:

@@ -390,18 +390,21 @@ class HostThresholdExceeded(Event):
 
 @dataclass(frozen=True)
 class HostNicStateChanged(Event):
-    """A NIC that carries a network went up or down (oVirt's HOST_INTERFACE_STATE_UP/DOWN)."""
+    """A NIC that carries a network, or a slave of such a bond, went up or down (oVirt's
+    HOST_INTERFACE_STATE_UP/DOWN, HOST_BOND_SLAVE_STATE_UP/DOWN)."""
 
     nic: str = ""
     old: str = ""
     new: str = ""
+    bond: str = ""  # the bond this NIC is a slave of
 
     @property
     def severity(self) -> str:  # type: ignore[override]  # a NIC going down is a warning
         return "normal" if self.new == "up" else "warning"
 
     def describe(self) -> str:
-        return f"Host {self.host} interface {self.nic} changed from {self.old} to {self.new}"
+        what = f"slave {self.nic} of bond {self.bond}" if self.bond else f"interface {self.nic}"
+        return f"Host {self.host} {what} changed from {self.old} to {self.new}"
 
 
 @dataclass(frozen=True)

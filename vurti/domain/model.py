@@ -73,6 +73,7 @@ class HostState:
     kvm_enabled: bool | None = None  # None: capabilities not seen yet
     rng_sources: tuple[str, ...] = ()
     network_nics: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (network, its base NICs), from capabilities
+    bond_slaves: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (bond, its slave NICs), from capabilities
     nic_states: tuple[tuple[str, str], ...] = ()  # (NIC of a network, "up"/"down"/"unknown"), last seen
     nics_down_since: float | None = None  # a required network's NIC first seen down (NicDHCPDelayGrace)
     alerts_sent: tuple[tuple[str, float], ...] = ()  # (alert key, when): the flood regulator's memory

@@ -166,6 +166,7 @@ class HostCapabilities:
     rng_sources: tuple[str, ...] = ()
     selinux_mode: int | None = None  # 1 enforcing, 0 permissive, -1 disabled; None: not reported
     network_nics: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (network, the NICs under it, VLANs stripped)
+    bond_slaves: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (bond, its slave NICs)
 
 
 @dataclass(frozen=True)

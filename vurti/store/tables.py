@@ -93,6 +93,7 @@ vds_dynamic = Table(
     Column("kvm_enabled", Boolean),
     Column("rng_sources", JSON, nullable=False, server_default="[]"),
     Column("network_nics", JSON, nullable=False, server_default="[]"),  # each network's NICs, from capabilities
+    Column("bond_slaves", JSON, nullable=False, server_default="[]"),  # each bond's slaves, from capabilities
     Column("nic_states", JSON, nullable=False, server_default="[]"),  # last seen state of those NICs
     Column("nics_down_since", Float),  # a required network's NIC first seen down
     Column("alerts_sent", JSON, nullable=False, server_default="[]"),  # the flood regulator's last alerts

@@ -2,8 +2,8 @@
 
 Clusters may set their own memory threshold (a percentage, or free MB) and the RNG
 sources their hosts must offer; a host's dynamic row remembers what the host rules
-compare with the next report (KVM, RNG sources, each network's NICs and their last
-state, since when a required network's NIC is down, when each alert was last raised);
+compare with the next report (KVM, RNG sources, each network's NICs, each bond's
+slaves, their last state, since when a required network's NIC is down, when each alert was last raised);
 its statistics row keeps the free space of its local disks.
 
 Revision ID: 0007
@@ -29,6 +29,7 @@ HOST_COLUMNS = (
     ("kvm_enabled", sa.Boolean(), True, None),
     ("rng_sources", sa.JSON(), False, "[]"),
     ("network_nics", sa.JSON(), False, "[]"),
+    ("bond_slaves", sa.JSON(), False, "[]"),
     ("nic_states", sa.JSON(), False, "[]"),
     ("nics_down_since", sa.Float(), True, None),
     ("alerts_sent", sa.JSON(), False, "[]"),
