@@ -1,11 +1,12 @@
-"""The verb sequence of one host poll without I/O: one core for the sync and the asyncio poller.
+"""The verb sequence of one host poll without I/O: one core for every driver of a poll.
 
 `poll_steps` is a generator. It yields the `Call`s a poll needs, in order
 (capabilities, host statistics, VMs), receives each call's raw result, or has
 the call's AgentCallError thrown into it, parses results as they arrive and
-returns the HostReport. A driver only performs the calls (`run_steps` below with
-a blocking client, `run_steps_async` in aio.py with aiohttp), so the order, the
-stop at the first failure and the parsing exist once for both transports.
+returns the HostReport. A driver only performs the calls (`run_steps_async` in
+aio.py over the host's STOMP link; `run_steps` below with a blocking call, as the
+in-process benchmark hosts answer), so the order, the stop at the first failure
+and the parsing exist once.
 """
 
 from __future__ import annotations
