@@ -21,6 +21,11 @@ class MonitoringPolicy:
     # Off: vurti never destroys a VM that is not Down (taking over a running fleet must not
     # kill the VMs it had never seen).
     destroy_paused_vms: bool = False
+    # VMs with a lease on a NonResponsive host are restartable elsewhere after this many of the
+    # cluster's poll intervals (NumberVdsRefreshesBeforeTryToStartUnknownVms), asked again after
+    # as many more (NumberVdsRefreshesBeforeRetryToStartUnknownVms + 1) while the host stays lost.
+    lease_restart_cycles: int = 10
+    lease_retry_cycles: int = 101
 
     def grace_period(self, vm_count: int, is_spm: bool) -> float:
         """Seconds after the last success before a silent host is NonResponsive."""
