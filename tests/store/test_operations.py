@@ -1,0 +1,71 @@
+"""Pending engine operations: loaded with the snapshots of the hosts they concern (a query only
+when there are some), deleted by the analysis that settles them, once."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from tests.store.test_apply_analyses import SUBSCRIBERS, fleet, snapshots  # noqa: F401  (fixture)
+from vurti.domain.analysis import Analysis
+from vurti.domain.events import EngineOperationSucceeded
+from vurti.domain.model import OperationKind, PendingOperation, VmState
+from vurti.domain.status import VmStatus
+from vurti.store import SqlUnitOfWork
+from vurti.store.instrument import StatementCounter
+from vurti.store.updater import Write, apply_analyses
+
+
+def _expect(uow: SqlUnitOfWork, *ops: PendingOperation) -> None:
+    with uow:
+        for op in ops:
+            uow.operations.expect(op)
+        uow.commit()
+
+
+def test_operations_come_with_the_snapshots_of_their_hosts(
+    engine: Engine, uow: SqlUnitOfWork, fleet: list[str]  # noqa: F811
+) -> None:
+    with uow:
+        uow.vms.save_vms({}, [VmState("stopped", name="stopped", status=VmStatus.Down)])
+        uow.commit()
+    run = PendingOperation("stopped", OperationKind.RUN, fleet[0], 10.0, 70.0)
+    migrate = PendingOperation(f"{fleet[1]}-vm0", OperationKind.MIGRATE, fleet[1], 10.0, 70.0, fleet[2])
+    _expect(uow, run, migrate)
+    with StatementCounter(engine) as sql, uow:
+        snaps = uow.hosts.load_snapshots([(h, ()) for h in fleet])
+    assert sql.count == 3  # hosts, their operations, VMs
+    assert snaps[fleet[0]].operations == {"stopped": run}
+    assert snaps[fleet[0]].vms["stopped"].status is VmStatus.Down  # not on the host, loaded for its operation
+    assert snaps[fleet[1]].operations == snaps[fleet[2]].operations == {migrate.vm_id: migrate}
+    assert migrate.vm_id in snaps[fleet[2]].vms
+    assert all(not snaps[h].operations for h in fleet[3:])
+
+
+def test_a_settled_operation_is_deleted_once(uow: SqlUnitOfWork, fleet: list[str]) -> None:  # noqa: F811
+    vm_id = f"{fleet[0]}-vm0"
+    op = PendingOperation(vm_id, OperationKind.RUN, fleet[0], 10.0, 70.0)
+    _expect(uow, op)
+    snap = snapshots(uow, [fleet[0]])[fleet[0]]
+    event = EngineOperationSucceeded(fleet[0], 20.0, vm_id=vm_id, kind="run", status="Up")
+    settled = Analysis(events=(event,), ended_operations=(vm_id,))
+    with uow:
+        assert apply_analyses(uow, [Write(snap, settled, 1)], 20.0, SUBSCRIBERS) is not None
+    with uow:
+        assert uow.operations.get(vm_id) is None
+    # The same settlement from a snapshot read before: refused (redone), no second event.
+    with uow:
+        assert apply_analyses(uow, [Write(snap, settled, 2)], 21.0, SUBSCRIBERS) is None
+    with uow:
+        assert uow.outbox.pending_count("audit") == 1
+
+
+def test_a_replaced_operation_is_not_settled_by_an_old_snapshot(uow: SqlUnitOfWork, fleet: list[str]) -> None:  # noqa: F811
+    vm_id = f"{fleet[0]}-vm0"
+    _expect(uow, PendingOperation(vm_id, OperationKind.RUN, fleet[0], 10.0, 70.0))
+    snap = snapshots(uow, [fleet[0]])[fleet[0]]
+    newer = PendingOperation(vm_id, OperationKind.RUN, fleet[0], 15.0, 75.0)
+    _expect(uow, newer)
+    with uow:
+        assert apply_analyses(uow, [Write(snap, Analysis(ended_operations=(vm_id,)), 1)], 20.0, SUBSCRIBERS) is None
+    with uow:
+        assert uow.operations.get(vm_id) == newer
