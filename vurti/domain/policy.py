@@ -26,6 +26,9 @@ class MonitoringPolicy:
     # as many more (NumberVdsRefreshesBeforeRetryToStartUnknownVms + 1) while the host stays lost.
     lease_restart_cycles: int = 10
     lease_retry_cycles: int = 101
+    # An engine-started run or migration not confirmed within this long failed (a rerun is asked for).
+    run_timeout: float = 180.0
+    migrate_timeout: float = 600.0
 
     def grace_period(self, vm_count: int, is_spm: bool) -> float:
         """Seconds after the last success before a silent host is NonResponsive."""
