@@ -63,7 +63,7 @@ class EngineOperations:
             target = _host(uow, host)
             if found.status in RUNNING_VM_STATUSES and found.host_id not in (None, target.id):
                 raise OperationError(f"VM {found.name or found.vm_id} runs on another host ({found.status.name})")
-            op = self._register(uow, found, OperationKind.RUN, target.id, None, timeout or self._policy.run_timeout)
+            op = self._register(uow, found, OperationKind.RUN, target.id, None, self._policy.run_timeout if timeout is None else timeout)
             return Expected(op, found.name, target.name, None)
 
     def expect_migrate(self, vm: str, to: str | None, timeout: float | None = None) -> Expected:
@@ -78,7 +78,8 @@ class EngineOperations:
             if destination is not None and destination.id == found.host_id:
                 raise OperationError(f"VM {found.name or found.vm_id} already runs on host {destination.name}")
             op = self._register(uow, found, OperationKind.MIGRATE, found.host_id,
-                                destination.id if destination else None, timeout or self._policy.migrate_timeout)
+                                destination.id if destination else None,
+                                self._policy.migrate_timeout if timeout is None else timeout)
             return Expected(op, found.name, source.name if source else found.host_id,
                             destination.name if destination else None)
 
