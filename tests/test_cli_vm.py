@@ -34,7 +34,8 @@ def svc(tmp_path: Path, redis_url: str) -> Iterator[Services]:
         uow.vms.save_vms({}, [VmState("v1", name="web", host_id="h1", status=VmStatus.Up),
                               VmState("v2", name="db", status=VmStatus.Down),
                               VmState("v3", name="twin", status=VmStatus.Down),
-                              VmState("v4", name="twin", status=VmStatus.Down)])
+                              VmState("v4", name="twin", status=VmStatus.Down),
+                              VmState("v5", name="lost", host_id="h1", status=VmStatus.Unknown)])
         uow.commit()
     set_services(services)
     yield services
@@ -64,9 +65,12 @@ def test_expected_run_and_migration_are_stored_and_listed(svc: Services) -> None
     out = runner.invoke(cli, ["vm", "expect", "migrate", "web", "--to", "host-2", "--timeout", "30"])
     assert out.exit_code == 0, out.output
     assert "from host host-1 to host host-2 within 30 s" in out.output
+    out = runner.invoke(cli, ["vm", "expect", "run", "lost", "--host", "host-2"])  # Unknown on a lost host
+    assert out.exit_code == 0, out.output
     rows = json.loads(runner.invoke(cli, ["vm", "pending", "--json"]).output)
-    assert [(r["vm"], r["kind"], r["host"], r["destination"], r["deadline"]) for r in rows] == [
-        ("db", "run", "host-2", None, 1090.0), ("web", "migrate", "host-1", "host-2", 1030.0)]
+    assert sorted((r["vm"], r["kind"], r["host"], r["destination"], r["deadline"]) for r in rows) == [
+        ("db", "run", "host-2", None, 1090.0), ("lost", "run", "host-2", None, 1090.0),
+        ("web", "migrate", "host-1", "host-2", 1030.0)]
 
 
 @pytest.mark.parametrize("args, message", [

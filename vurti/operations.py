@@ -61,9 +61,12 @@ class EngineOperations:
         with self._uow_factory() as uow:
             found = _one_vm(uow, vm)
             target = _host(uow, host)
-            if found.status in RUNNING_VM_STATUSES and found.host_id not in (None, target.id):
+            # Unknown on a lost host is restartable elsewhere (its lease, or the host fenced).
+            if (found.status in RUNNING_VM_STATUSES and found.status != VmStatus.Unknown
+                    and found.host_id not in (None, target.id)):
                 raise OperationError(f"VM {found.name or found.vm_id} runs on another host ({found.status.name})")
-            op = self._register(uow, found, OperationKind.RUN, target.id, None, self._policy.run_timeout if timeout is None else timeout)
+            op = self._register(uow, found, OperationKind.RUN, target.id, None,
+                                self._policy.run_timeout if timeout is None else timeout)
             return Expected(op, found.name, target.name, None)
 
     def expect_migrate(self, vm: str, to: str | None, timeout: float | None = None) -> Expected:

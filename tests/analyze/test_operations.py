@@ -39,6 +39,10 @@ CASES = [
     ("run: shut down normally before it was up", vm(status=VmStatus.WaitForLaunch), run_op(), (down(code=0),), NOW,
      EngineOperationCancelled, True),
     ("run: not reported yet", STOPPED, run_op(), (), NOW, None, False),
+    ("run: Unknown on a lost host, launching here", vm(status=VmStatus.Unknown, host_id="h2"), run_op(),
+     (up(status=VmStatus.WaitForLaunch),), NOW, None, False),
+    ("run: Unknown on a lost host, up here", vm(status=VmStatus.Unknown, host_id="h2"), run_op(), (up(),), NOW,
+     EngineOperationSucceeded, True),
     ("run: not reported by its deadline", STOPPED, run_op(), (), DEADLINE + 1, VmRerunRequested, True),
     ("run: host silent past the deadline", STOPPED, run_op(), None, DEADLINE + 1, VmRerunRequested, True),
     # migrations, analysed on the source

@@ -3,16 +3,37 @@ when there are some), deleted by the analysis that settles them, once."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.engine import Engine
 
-from tests.store.test_apply_analyses import SUBSCRIBERS, fleet, snapshots  # noqa: F401  (fixture)
 from vurti.domain.analysis import Analysis
 from vurti.domain.events import EngineOperationSucceeded
-from vurti.domain.model import OperationKind, PendingOperation, VmState
-from vurti.domain.status import VmStatus
+from vurti.domain.model import HostConfig, HostSnapshot, HostState, OperationKind, PendingOperation, VmState
+from vurti.domain.status import HostStatus, VmStatus
 from vurti.store import SqlUnitOfWork
 from vurti.store.instrument import StatementCounter
 from vurti.store.updater import Write, apply_analyses
+
+SUBSCRIBERS = ("audit", "live")
+
+
+@pytest.fixture
+def fleet(uow: SqlUnitOfWork, hosts: object) -> list[str]:
+    """Hosts h3..h7, Up, with one VM each (`<host>-vm0`); returns their ids."""
+    ids = [f"h{i}" for i in range(3, 8)]
+    with uow:
+        for host_id in ids:
+            uow.hosts.add_host(HostConfig(host_id, f"host-{host_id}", "c1", "http://127.0.0.1:1"))
+            uow.hosts.save_host_state(HostState(host_id), HostState(host_id, status=HostStatus.Up))
+            uow.vms.save_vms({}, [VmState(f"{host_id}-vm0", name=f"{host_id}-vm0", host_id=host_id,
+                                          status=VmStatus.Up, status_time=1, status_time_host=host_id)])
+        uow.commit()
+    return ids
+
+
+def snapshots(uow: SqlUnitOfWork, host_ids: list[str]) -> dict[str, HostSnapshot]:
+    with uow:
+        return uow.hosts.load_snapshots([(h, ()) for h in host_ids])
 
 
 def _expect(uow: SqlUnitOfWork, *ops: PendingOperation) -> None:
@@ -23,7 +44,7 @@ def _expect(uow: SqlUnitOfWork, *ops: PendingOperation) -> None:
 
 
 def test_operations_come_with_the_snapshots_of_their_hosts(
-    engine: Engine, uow: SqlUnitOfWork, fleet: list[str]  # noqa: F811
+    engine: Engine, uow: SqlUnitOfWork, fleet: list[str]
 ) -> None:
     with uow:
         uow.vms.save_vms({}, [VmState("stopped", name="stopped", status=VmStatus.Down)])
@@ -41,7 +62,7 @@ def test_operations_come_with_the_snapshots_of_their_hosts(
     assert all(not snaps[h].operations for h in fleet[3:])
 
 
-def test_a_settled_operation_is_deleted_once(uow: SqlUnitOfWork, fleet: list[str]) -> None:  # noqa: F811
+def test_a_settled_operation_is_deleted_once(uow: SqlUnitOfWork, fleet: list[str]) -> None:
     vm_id = f"{fleet[0]}-vm0"
     op = PendingOperation(vm_id, OperationKind.RUN, fleet[0], 10.0, 70.0)
     _expect(uow, op)
@@ -59,7 +80,7 @@ def test_a_settled_operation_is_deleted_once(uow: SqlUnitOfWork, fleet: list[str
         assert uow.outbox.pending_count("audit") == 1
 
 
-def test_a_replaced_operation_is_not_settled_by_an_old_snapshot(uow: SqlUnitOfWork, fleet: list[str]) -> None:  # noqa: F811
+def test_a_replaced_operation_is_not_settled_by_an_old_snapshot(uow: SqlUnitOfWork, fleet: list[str]) -> None:
     vm_id = f"{fleet[0]}-vm0"
     _expect(uow, PendingOperation(vm_id, OperationKind.RUN, fleet[0], 10.0, 70.0))
     snap = snapshots(uow, [fleet[0]])[fleet[0]]
