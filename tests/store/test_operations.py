@@ -4,13 +4,14 @@ when there are some), deleted by the analysis that settles them, once."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 from vurti.domain.analysis import Analysis
 from vurti.domain.events import EngineOperationSucceeded
 from vurti.domain.model import HostConfig, HostSnapshot, HostState, OperationKind, PendingOperation, VmState
 from vurti.domain.status import HostStatus, VmStatus
-from vurti.store import SqlUnitOfWork
+from vurti.store import SqlUnitOfWork, make_engine, upgrade
 from vurti.store.instrument import StatementCounter
 from vurti.store.updater import Write, apply_analyses
 
@@ -60,6 +61,27 @@ def test_operations_come_with_the_snapshots_of_their_hosts(
     assert snaps[fleet[1]].operations == snaps[fleet[2]].operations == {migrate.vm_id: migrate}
     assert migrate.vm_id in snaps[fleet[2]].vms
     assert all(not snaps[h].operations for h in fleet[3:])
+    # Hosts no operation concerns cost the two queries of a fleet without any.
+    with StatementCounter(engine) as sql, uow:
+        others = uow.hosts.load_snapshots([(h, ()) for h in fleet[3:]])
+    assert sql.count == 2 and all(not s.operations for s in others.values())
+
+
+def test_migration_0008_goes_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+
+    from vurti.store.db import alembic_config
+
+    upgrade(db_url)
+    config = alembic_config(db_url)
+    command.downgrade(config, "0006")
+    engine = make_engine(db_url)
+    try:
+        assert "pending_operations" not in inspect(engine).get_table_names()
+        assert "lease_sd_id" not in {c["name"] for c in inspect(engine).get_columns("vm_static")}
+    finally:
+        engine.dispose()
+    upgrade(db_url)
 
 
 def test_a_settled_operation_is_deleted_once(uow: SqlUnitOfWork, fleet: list[str]) -> None:
