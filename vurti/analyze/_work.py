@@ -15,7 +15,7 @@ from typing import Any
 from vurti.domain.commands import Command, DestroyVm
 from vurti.domain.events import Event, VmMigrationEnded, VmStateChanged
 from vurti.domain.exits import ExitReason
-from vurti.domain.model import VmState, evolve
+from vurti.domain.model import PendingOperation, VmState, evolve
 from vurti.domain.status import RUNNING_VM_STATUSES, HostStatus, VmStatus
 
 
@@ -26,6 +26,7 @@ class Work:
     vms: dict[str, VmState]
     host_statuses: Mapping[str, HostStatus]
     host_names: Mapping[str, str] = field(default_factory=dict)
+    operations: Mapping[str, PendingOperation] = field(default_factory=dict)  # pending engine operations, by VM
     events: list[Event] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
 

@@ -18,6 +18,7 @@ class Analysis:
     `vms` holds new or changed VM states only (a VM not in the snapshot is new).
     `host_stats` / `vm_stats` are set only when statistics are due this cycle.
     `stale` is True when the report was older than stored state and was ignored.
+    `ended_operations`: pending engine operations settled by this analysis (their outcome is in `events`).
     """
 
     host: HostState | None = None
@@ -27,10 +28,11 @@ class Analysis:
     events: tuple[Event, ...] = ()
     commands: tuple[Command, ...] = ()
     stale: bool = False
+    ended_operations: tuple[str, ...] = ()  # VM ids whose pending engine operation is settled (removed)
 
     @property
     def changes_state(self) -> bool:
-        return self.host is not None or bool(self.vms) or bool(self.events)
+        return self.host is not None or bool(self.vms) or bool(self.events) or bool(self.ended_operations)
 
     @property
     def is_empty(self) -> bool:

@@ -45,7 +45,9 @@ def running_record(spec: VmSpec) -> Record | None:
 # -- start and stop -------------------------------------------------------------
 
 
-def start(fleet: Fleet, spec: VmSpec, host: Host) -> Record:
+def start(fleet: Fleet, spec: VmSpec, host: Host, fail: str | None = None) -> Record:
+    """Launch the VM on `host`; with `fail`, the launch fails as VDSM's does when libvirt cannot
+    start the domain: WaitForLaunch, then Down with an error (LibvirtStartFailed) and `fail` as message."""
     if running_record(spec) is not None:
         raise ActionError(f"VM {spec.vm_id} is already running")
     if spec.vm_id in host.records:
@@ -61,6 +63,8 @@ def start(fleet: Fleet, spec: VmSpec, host: Host) -> Record:
     if restoring:
         spec.saved = False
         _later(fleet, RESTORE, rec, fleet.set_status, rec, VmStatus.Up, "up")
+    elif fail is not None:
+        _later(fleet, LAUNCH, rec, down, fleet, rec, ExitCode.Error, ExitReason.LibvirtStartFailed, fail)
     else:
         _later(fleet, LAUNCH, rec, _powering_up, fleet, rec)
     return rec

@@ -156,7 +156,9 @@ class Control:
     def _do(self, spec: VmSpec, action: str, body: dict[str, Any]) -> None:
         fleet = self.fleet
         if action == "start":
-            actions.start(fleet, spec, self._host(str(body.get("host") or fleet.hosts[spec.home].name)))
+            fail = body.get("fail")
+            actions.start(fleet, spec, self._host(str(body.get("host") or fleet.hosts[spec.home].name)),
+                          None if fail is None else str(fail))
             return
         rec = actions.running_record(spec)
         if rec is None:

@@ -74,8 +74,9 @@ class ControlClient:
         """Any VM action by name: start, stop, pause, resume, crash, migrate, reboot, hibernate, ..."""
         return self._call("POST", f"/vms/{vm_id}/{name}", body)
 
-    def start(self, vm_id: str, host: str | None = None) -> dict[str, Any]:
-        return self.action(vm_id, "start", host=host)
+    def start(self, vm_id: str, host: str | None = None, fail: str | None = None) -> dict[str, Any]:
+        """Launch the VM (on `host`); with `fail`, the launch fails: Down with an error and that message."""
+        return self.action(vm_id, "start", host=host, fail=fail)
 
     def stop(self, vm_id: str, by: str = "admin") -> dict[str, Any]:
         return self.action(vm_id, "stop", by=by)

@@ -87,6 +87,8 @@ vds_dynamic = Table(
     Column("vm_count", Integer, nullable=False),
     Column("fence_token", BigInteger, nullable=False, server_default="0"),
     Column("nic_samples", JSON, nullable=False, server_default="[]"),  # counters for the next NIC rates
+    Column("non_responsive_since", Float),
+    Column("lease_restart_at", Float),
     Column("updated_at", Float, default=time.time, onupdate=time.time),
 )
 
@@ -119,6 +121,7 @@ vm_static = Table(
     Column("name", NAME, nullable=False),
     Column("managed", Boolean, nullable=False),
     Column("auto_start", Boolean, nullable=False),
+    Column("lease_sd_id", ID),  # storage domain of the VM's lease (an administrator's setting)
 )
 
 vm_dynamic = Table(
@@ -227,4 +230,18 @@ host_commands = Table(
     Index("ix_host_commands_state_next_attempt_at", "state", "next_attempt_at"),
     Index("ix_host_commands_created_at", "created_at"),  # recent commands: repeats are refused
     sqlite_autoincrement=True,
+)
+
+# Engine-started runs and migrations the monitor is to confirm (oVirt's asyncRunningVms): one per VM,
+# few at a time. `host_id`: where a run starts, or a migration's source. No foreign keys: the
+# analysis that settles one deletes it, and a host removed meanwhile leaves it to time out.
+pending_operations = Table(
+    "pending_operations",
+    metadata,
+    Column("vm_id", ID, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("host_id", ID, nullable=False, index=True),
+    Column("destination_host_id", ID, index=True),
+    Column("started_at", Float, nullable=False),
+    Column("deadline", Float, nullable=False),
 )

@@ -111,6 +111,16 @@ class VmRepository:
         stmt = select(vm_static.c.vm_id, vm_static.c.name).where(vm_static.c.vm_id.in_(sorted(set(vm_ids))))
         return dict(self._conn.execute(stmt).all())  # rows, not the result: it has keys(), so dict() would read it as a mapping
 
+    def find(self, name_or_id: str) -> list[VmState]:
+        """The VM with this id, else the VMs with this name (names need not be unique)."""
+        by_id = self._select(vm_dynamic.c.vm_id == name_or_id)
+        return by_id or self._select(vm_static.c.name == name_or_id)
+
+    def set_config(self, vm_id: str, auto_start: bool, lease_sd_id: str | None) -> None:
+        """An administrator's settings (vm_static): monitoring never writes them."""
+        self._conn.execute(update(vm_static).where(vm_static.c.vm_id == vm_id)
+                           .values(auto_start=auto_start, lease_sd_id=lease_sd_id))
+
     def get_vm(self, vm_id: str) -> VmState | None:
         vms = self._select(vm_dynamic.c.vm_id == vm_id)
         return vms[0] if vms else None
