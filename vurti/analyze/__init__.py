@@ -10,6 +10,7 @@ Modules: host (reachability, grace, recovery, cluster checks), vms (per-report V
 orchestration), lifecycle (external, Down, disappeared, Unknown), running (a VM on
 its own host), migration (a VM reported by another host), checks (watchdog,
 memory, balloon, NICs), nic_rates (NIC rates from two samples of counters),
+devices (a VM's device list read again after its hash changed), jobs (block jobs),
 staleness, apply (fold an Analysis into a snapshot).
 """
 
@@ -57,6 +58,7 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
         vms=dict(snapshot.vms),
         host_statuses=snapshot.host_statuses,
         host_names={**snapshot.host_names, host_id: snapshot.config.name},
+        stored_devices=snapshot.devices,
     )
     outcome = analyze_host(work, snapshot, report, policy)
     state = outcome.state
@@ -82,4 +84,6 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
         vm_stats=vm_stats,
         events=tuple(evolve(e, host_name=snapshot.config.name) for e in work.events),
         commands=tuple(work.commands),
+        devices_saved=tuple(work.devices_saved),
+        devices_removed=tuple(work.devices_removed),
     )

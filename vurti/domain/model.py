@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
+from vurti.domain.devices import VmDevice, VmJob
 from vurti.domain.status import HostStatus, VmStatus
 
 T = TypeVar("T")
@@ -99,6 +100,7 @@ class VmState:
     guest_mem_low: bool = False  # last stats sample was below the low-memory threshold (warn on transition)
     balloon_misses: int = 0  # consecutive stats samples with the balloon off target (capped at 2)
     nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
+    jobs: tuple[VmJob, ...] = ()  # block jobs running, as last reported (vmJobs)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class HostSnapshot:
     `host_statuses` the current status of every other host those VMs refer to, and
     `host_names` their names (events are read by people).
     `fence_token` is the DB's last accepted token for this host.
+    `devices` holds the stored devices of the VMs whose report carries devices (only those).
     """
 
     cluster: Cluster
@@ -118,6 +121,7 @@ class HostSnapshot:
     host_statuses: dict[str, HostStatus] = field(default_factory=dict)
     fence_token: int = 0
     host_names: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, tuple[VmDevice, ...]] = field(default_factory=dict)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
