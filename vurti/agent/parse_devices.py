@@ -29,6 +29,8 @@ def parse_jobs(e: dict[str, Any], bad: list[str]) -> tuple[VmJob, ...] | None:
     if type(raw) is not dict:
         bad.append("vmJobs")
         return None
+    if not raw:
+        return ()  # the common case: no job
     jobs = []
     for key, job in raw.items():
         parsed = _job(key, job)

@@ -50,10 +50,14 @@ def record_json(rec: Record) -> dict[str, Any]:
     return data
 
 
-def vm_json(spec: VmSpec) -> dict[str, Any]:
+def vm_json(spec: VmSpec, with_devices: bool = False) -> dict[str, Any]:
+    """A VM's truth and records; its device list only when asked for one VM (lists stay small)."""
     listed, device_hash = sim_devices.devices(spec)
-    return {"vm_id": spec.vm_id, "name": spec.name, "truth": actions.truth(spec),
-            "records": [record_json(r) for r in spec.records], "devices": listed, "hash": device_hash}
+    data = {"vm_id": spec.vm_id, "name": spec.name, "truth": actions.truth(spec),
+            "records": [record_json(r) for r in spec.records], "hash": device_hash}
+    if with_devices:
+        data["devices"] = listed
+    return data
 
 
 class Control:
@@ -130,7 +134,7 @@ class Control:
         return _ok([vm_json(s) for s in specs])
 
     async def vm(self, request: web.Request) -> web.Response:
-        return _ok(vm_json(self._spec(request.match_info["vm_id"])))
+        return _ok(vm_json(self._spec(request.match_info["vm_id"]), with_devices=True))
 
     async def create_vm(self, request: web.Request) -> web.Response:
         body = await self._body(request)
@@ -154,7 +158,7 @@ class Control:
             self._do(spec, action, body)
         except actions.ActionError as exc:
             raise _fail(409, str(exc)) from exc
-        return _ok(vm_json(spec))
+        return _ok(vm_json(spec, with_devices=True))
 
     def _do(self, spec: VmSpec, action: str, body: dict[str, Any]) -> None:
         fleet = self.fleet
