@@ -29,6 +29,7 @@ GET_STATS = "Host.getStats"
 GET_ALL_VM_STATS = "Host.getAllVmStats"
 GET_VM_LIST = "Host.getVMList"
 GET_VM_FULL_LIST = "Host.getVMFullList"
+DEVICES_PER_CALL = 50  # VMs whose devices one Host.getVMFullList call asks for
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,18 @@ def poll_steps(request: PollRequest) -> PollSteps:
 
 
 def device_steps(request: PollRequest) -> PollSteps:
-    """The devices round: Host.getVMFullList for `request.devices_of`; the report's VMs carry
-    only their devices (status None), for the fetch to fold into the poll's own report."""
+    """The devices round: Host.getVMFullList for `request.devices_of`, DEVICES_PER_CALL VMs a call
+    (a host's first read asks for every VM: its reply stays well below the frame limit); the
+    report's VMs carry only their devices (status None), for the fetch to fold into the poll's
+    own report. A failed call ends the round: what was read before it is kept."""
     warnings: list[str] = []
     error: FetchError | None = None
     found: dict[str, tuple[VmDevice, ...]] = {}
+    wanted_ids = list(request.devices_of)
     try:
-        found = parse_vm_devices((yield Call(GET_VM_FULL_LIST, {"vmList": list(request.devices_of)})), warnings)
+        for start in range(0, len(wanted_ids), DEVICES_PER_CALL):
+            chunk = wanted_ids[start:start + DEVICES_PER_CALL]
+            found.update(parse_vm_devices((yield Call(GET_VM_FULL_LIST, {"vmList": chunk})), warnings))
     except AgentCallError as exc:
         error = to_fetch_error(exc, GET_VM_FULL_LIST)
         log.debug("devices of host %s not read: %s", request.host_id, error.message)

@@ -177,8 +177,9 @@ class FetchService:
             assert report is not None and report.vms is not None
             got = read.get(host_id)
             devices = {vm.vm_id: vm.devices for vm in got.vms or () if vm.devices is not None} if got else {}
-            # Answered: settled, even for a VM whose row had no devices (asking again would not help).
-            failed = changed[host_id] if got is not None and not got.ok else set()
+            # Answered: settled, even for a VM whose row had no devices (asking again would not help);
+            # a call that failed leaves the VMs it did not read for the next full poll.
+            failed = changed[host_id] - devices.keys() if got is not None and not got.ok else set()
             before = stored.get(host_id, {})
             settled = {vm_id: h for vm_id, h in hashes.items() if vm_id not in failed}
             settled.update({vm_id: before[vm_id] for vm_id in failed if vm_id in before})
