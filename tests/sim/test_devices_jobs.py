@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.sim.test_protocol import VALIDATOR, needs_validator
 from tests.support.sim import SimProcess, running_sim
 from vurti.sim.control_client import ControlError
 
@@ -66,3 +69,15 @@ def test_block_job_ends_with_its_vm(sim: SimProcess) -> None:
     assert "vmJobs" not in _stats(sim)[vm_id]  # a Down record carries no jobs
     with pytest.raises(ControlError):
         sim.control.block_job(vm_id)  # not running
+
+
+@needs_validator
+def test_validator_accepts_running_block_jobs_and_hot_plugged_devices(sim: SimProcess) -> None:
+    vm_id, other = sorted(_stats(sim))
+    sim.control.block_job(vm_id, kind="commit", steps=50)
+    sim.control.hotplug(other, kind="disk")
+    sim.control.tick()
+    assert _stats(sim)[vm_id]["vmJobs"]  # the job is on the wire while the validator reads it
+    out = subprocess.run([sys.executable, str(VALIDATOR), sim.address(HOST)], capture_output=True, text=True,
+                         check=False, timeout=120)
+    assert out.stdout.strip().endswith("4 replies, 0 violations"), out.stdout[-3000:]
