@@ -90,7 +90,13 @@ def test_wire_types(sim: SimProcess) -> None:
     assert set(short[0]) == {"vmId", "status", "statusTime"}
     full = sim.result(host, "Host.getVMFullList")
     assert [(r["vmId"], r["status"]) for r in full] == [(r["vmId"], r["status"]) for r in short]
-    assert set(full[0]) == {"vmId", "status", "statusTime"}
+    # VDSM 4.30's full list: the VM's configuration with its devices (4.40+ answers short rows).
+    assert {"vmId", "status", "statusTime", "devices"} <= set(full[0])
+    assert {d["type"] for d in full[0]["devices"]} >= {"disk", "balloon", "controller"}
+    assert isinstance(vm["hash"], str) and int(vm["hash"]) != 0
+    assert vm["vmJobs"] == {}
+    some = sim.result(host, "Host.getVMFullList", {"vmList": [vm["vmId"]]})
+    assert [r["vmId"] for r in some] == [vm["vmId"]]
     one = sim.result(host, "VM.getStats", {"vmID": vm["vmId"]})
     assert len(one) == 1 and one[0]["vmId"] == vm["vmId"]
 

@@ -18,7 +18,9 @@ from typing import Any
 
 from vurti.agent.errors import AgentCallError, to_fetch_error
 from vurti.agent.parse import parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
+from vurti.agent.parse_devices import parse_vm_devices
 from vurti.agent.plan import PollRequest, raw_vm_digest
+from vurti.domain.devices import VmDevice
 from vurti.domain.report import FetchError, HostCapabilities, HostReport, HostStats, VmReport
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,8 @@ GET_CAPABILITIES = "Host.getCapabilities"
 GET_STATS = "Host.getStats"
 GET_ALL_VM_STATS = "Host.getAllVmStats"
 GET_VM_LIST = "Host.getVMList"
+GET_VM_FULL_LIST = "Host.getVMFullList"
+DEVICES_PER_CALL = 50  # VMs whose devices one Host.getVMFullList call asks for
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ def to_vm_fetch(result: Any, *, full: bool, warnings: list[str] | None = None) -
 
 def poll_steps(request: PollRequest) -> PollSteps:
     """Yield the calls in order, parse what comes back, return the report (errors as data)."""
+    if request.devices_of:
+        return (yield from device_steps(request))
     host_id, now, capabilities, host_stats = request.host_id, request.now, request.capabilities, request.host_stats
     full_vms, stats_due, vms = request.full_vms, request.stats_due, request.vms
     warnings: list[str] = []
@@ -103,6 +109,27 @@ def poll_steps(request: PollRequest) -> PollSteps:
         warnings=tuple(warnings),
         vms_unchanged=unchanged,
     )
+
+
+def device_steps(request: PollRequest) -> PollSteps:
+    """The devices round: Host.getVMFullList for `request.devices_of`, DEVICES_PER_CALL VMs a call
+    (a host's first read asks for every VM: its reply stays well below the frame limit); the
+    report's VMs carry only their devices (status None), for the fetch to fold into the poll's
+    own report. A failed call ends the round: what was read before it is kept."""
+    warnings: list[str] = []
+    error: FetchError | None = None
+    found: dict[str, tuple[VmDevice, ...]] = {}
+    wanted_ids = list(request.devices_of)
+    try:
+        for start in range(0, len(wanted_ids), DEVICES_PER_CALL):
+            chunk = wanted_ids[start:start + DEVICES_PER_CALL]
+            found.update(parse_vm_devices((yield Call(GET_VM_FULL_LIST, {"vmList": chunk})), warnings))
+    except AgentCallError as exc:
+        error = to_fetch_error(exc, GET_VM_FULL_LIST)
+        log.debug("devices of host %s not read: %s", request.host_id, error.message)
+    wanted = set(request.devices_of)
+    vms = tuple(VmReport(vm_id, None, devices=devices) for vm_id, devices in found.items() if vm_id in wanted)
+    return HostReport(request.host_id, request.now, error=error, vms=vms, partial=True, warnings=tuple(warnings))
 
 
 def run_steps(steps: PollSteps, call: Callable[[Call], Any]) -> HostReport:

@@ -12,6 +12,7 @@ its own host), migration (a VM reported by another host), checks (watchdog,
 memory, balloon, NICs), nic_rates (NIC rates from two samples of counters),
 ha (restart requests of highly available VMs), fencing (fencing requests, VMs
 with a lease), operations (engine-started runs and migrations settled),
+devices (a VM's device list read again after its hash changed), jobs (block jobs),
 staleness, apply (fold an Analysis into a snapshot).
 """
 
@@ -63,6 +64,7 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
         host_statuses=snapshot.host_statuses,
         host_names={**snapshot.host_names, host_id: snapshot.config.name},
         operations=snapshot.operations,
+        stored_devices=snapshot.devices,
     )
     outcome = analyze_host(work, snapshot, report, policy)
     state = outcome.state
@@ -97,4 +99,6 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
         events=tuple(evolve(e, host_name=snapshot.config.name) for e in work.events),
         commands=tuple(work.commands),
         ended_operations=tuple(ended),
+        devices_saved=tuple(work.devices_saved),
+        devices_removed=tuple(work.devices_removed),
     )

@@ -454,6 +454,78 @@ class EngineOperationCancelled(Event):
         return f"Expected {self.kind} of VM {self.vm_name or self.vm_id} ended without running ({self.reason})"
 
 
+@dataclass(frozen=True)
+class VmDevicePlugged(Event):
+    """A device the VM did not have, or had unplugged, is in its device list now (hash changed)."""
+
+    vm_id: str = ""
+    vm_name: str = ""
+    device_id: str = ""
+    device_type: str = ""
+    device: str = ""
+    alias: str = ""
+
+    def describe(self) -> str:
+        return f"VM {self.vm_name or self.vm_id}: device {self.device_type}/{self.device} {self.alias} plugged"
+
+
+@dataclass(frozen=True)
+class VmDeviceUnplugged(Event):
+    """A device left the VM's device list: a managed one is kept unplugged, an unmanaged one removed."""
+
+    vm_id: str = ""
+    vm_name: str = ""
+    device_id: str = ""
+    device_type: str = ""
+    device: str = ""
+    alias: str = ""
+    removed: bool = False
+
+    def describe(self) -> str:
+        what = "removed" if self.removed else "unplugged"
+        return f"VM {self.vm_name or self.vm_id}: device {self.device_type}/{self.device} {self.alias} {what}"
+
+
+@dataclass(frozen=True)
+class VmJobStarted(Event):
+    vm_id: str = ""
+    vm_name: str = ""
+    job_id: str = ""
+    job_type: str = ""
+    block_job_type: str = ""
+    image_id: str = ""
+
+    def describe(self) -> str:
+        return (f"VM {self.vm_name or self.vm_id}: {self.job_type} job {self.job_id} "
+                f"({self.block_job_type or 'unknown'}) started")
+
+
+@dataclass(frozen=True)
+class VmJobEnded(Event):
+    """A job left the VM's vmJobs (`outcome` "finished"), or the VM stopped under it ("vm stopped")."""
+
+    vm_id: str = ""
+    vm_name: str = ""
+    job_id: str = ""
+    job_type: str = ""
+    block_job_type: str = ""
+    outcome: str = ""
+    cur: int = 0
+    end: int = 0
+
+    @property
+    def severity(self) -> str:  # type: ignore[override]  # a job cut short by its VM stopping
+        return "normal" if self.outcome == JOB_FINISHED else "warning"
+
+    def describe(self) -> str:
+        return (f"VM {self.vm_name or self.vm_id}: {self.job_type} job {self.job_id} "
+                f"({self.block_job_type or 'unknown'}) ended: {self.outcome} at {self.cur}/{self.end}")
+
+
+JOB_FINISHED = "finished"
+JOB_VM_STOPPED = "vm stopped"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -488,6 +560,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         EngineOperationSucceeded,
         VmRerunRequested,
         EngineOperationCancelled,
+        VmDevicePlugged,
+        VmDeviceUnplugged,
+        VmJobStarted,
+        VmJobEnded,
     )
 }
 

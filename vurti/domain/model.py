@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from vurti.domain.devices import VmDevice, VmJob
 from vurti.domain.status import HostStatus, VmStatus
 
 T = TypeVar("T")
@@ -103,6 +104,7 @@ class VmState:
     guest_mem_low: bool = False  # last stats sample was below the low-memory threshold (warn on transition)
     balloon_misses: int = 0  # consecutive stats samples with the balloon off target (capped at 2)
     nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
+    jobs: tuple[VmJob, ...] = ()  # block jobs running, as last reported (vmJobs)
 
 
 class OperationKind(StrEnum):
@@ -141,6 +143,7 @@ class HostSnapshot:
     `fence_token` is the DB's last accepted token for this host. `operations` holds the
     pending engine-started runs and migrations that start, end or leave here (their VMs
     are in `vms`).
+    `devices` holds the stored devices of the VMs whose report carries devices (only those).
     """
 
     cluster: Cluster
@@ -151,6 +154,7 @@ class HostSnapshot:
     fence_token: int = 0
     host_names: dict[str, str] = field(default_factory=dict)
     operations: dict[str, PendingOperation] = field(default_factory=dict)  # by VM id: runs/migrations concerning the host
+    devices: dict[str, tuple[VmDevice, ...]] = field(default_factory=dict)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}

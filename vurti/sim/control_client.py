@@ -108,6 +108,15 @@ class ControlClient:
     def watchdog(self, vm_id: str, action: str = "reset") -> dict[str, Any]:
         return self.action(vm_id, "watchdog", action=action)
 
+    def hotplug(self, vm_id: str, kind: str = "disk") -> dict[str, Any]:
+        return self.action(vm_id, "hotplug", kind=kind)
+
+    def unplug(self, vm_id: str, device_id: str) -> dict[str, Any]:
+        return self.action(vm_id, "unplug", device_id=device_id)
+
+    def block_job(self, vm_id: str, kind: str = "commit", steps: int = 3) -> dict[str, Any]:
+        return self.action(vm_id, "block_job", kind=kind, steps=steps)
+
     def set_fault(self, host: str, kind: str, **params: Any) -> dict[str, Any]:
         """kind: refuse, hang, slow, jsonrpc_error, malformed, truncated, wrong_types, unknown_status,
         recovering, restart, huge, drop, no_heartbeat, events_delay, events_duplicate, events_reorder,

@@ -30,7 +30,8 @@ def seeded_uuid(rng: random.Random) -> str:
 class VmSpec:
     """What does not change when a VM moves: identity and size."""
 
-    __slots__ = ("home", "mem_mb", "name", "ncpu", "ndisks", "nnics", "noise", "records", "saved", "vm_id", "vnc_port")
+    __slots__ = ("dev_cache", "home", "mem_mb", "name", "ncpu", "ndisks", "nnics", "noise", "plugged", "records",
+                 "saved", "unplugged", "vm_id", "vnc_port")
 
     def __init__(self, vm_id: str, name: str, home: int, rng: random.Random) -> None:
         self.vm_id = vm_id
@@ -44,6 +45,9 @@ class VmSpec:
         self.records: list[Record] = []
         self.saved = False  # hibernated: the next start restores its state
         self.vnc_port = 0
+        self.plugged: list[dict[str, Any]] = []  # devices hot-plugged since the start (sim/devices.py)
+        self.unplugged: set[str] = set()  # deviceIds of its own devices hot-unplugged
+        self.dev_cache: tuple[Any, list[dict[str, Any]], str] | None = None  # (generation, devices, hash)
 
 
 class Migration:
@@ -68,6 +72,7 @@ class Record:
         "exit_reason",
         "gen",
         "host",
+        "jobs",
         "migration",
         "monitor_ok",
         "pause_code",
@@ -90,6 +95,7 @@ class Record:
         self.watchdog: dict[str, Any] | None = None
         self.migration: Migration | None = None
         self.gen = 0  # bumped on every transition; scheduled steps check it
+        self.jobs: dict[str, dict[str, Any]] = {}  # block jobs running (vmJobs), by job id
 
 
 class Host:

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from vurti.sim import actions
+from vurti.sim.devices import full_row
 from vurti.sim.fleet import Fleet, Host
 from vurti.sim.hostinfo import capabilities, host_stats
 from vurti.sim.wire import STATS_PERIOD, all_stats_chunks, splice, vdsm_status, vm_list_chunks, vm_stats
@@ -53,7 +54,7 @@ class Rpc:
             "Host.getStats": (frozenset(), self.get_stats),
             "Host.getAllVmStats": (frozenset(), self.get_all_vm_stats),
             "Host.getVMList": (frozenset({"fullStatus", "vmList", "onlyUUID"}), self.get_vm_list),
-            "Host.getVMFullList": (frozenset({"vmList"}), self.get_vm_list),
+            "Host.getVMFullList": (frozenset({"vmList"}), self.get_vm_full_list),
             "Host.getCapabilities": (frozenset(), self.get_capabilities),
             "Host.ping": (frozenset(), self.ping),
             "Host.ping2": (frozenset(), self.ping),
@@ -101,6 +102,14 @@ class Rpc:
                     for vm_id, r in host.records.items() if vm_id in keep]
             return orjson.dumps(rows)
         return splice(vm_list_chunks(host), host.status_time())
+
+    def get_vm_full_list(self, host: Host, params: dict[str, Any]) -> bytes:
+        """VDSM 4.30's full list: each VM's configuration with its `devices` (vmList filters)."""
+        wanted = params.get("vmList")
+        keep = {str(v) for v in wanted} if wanted else None
+        now = str(host.status_time())
+        return orjson.dumps([full_row(r, vdsm_status(r), now) for vm_id, r in host.records.items()
+                             if keep is None or vm_id in keep])
 
     def get_capabilities(self, host: Host, params: dict[str, Any]) -> bytes:
         return orjson.dumps(capabilities(host))

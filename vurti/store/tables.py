@@ -147,6 +147,23 @@ vm_dynamic = Table(
     Column("guest_mem_low", Boolean, nullable=False),
     Column("balloon_misses", Integer, nullable=False),
     Column("nic_samples", JSON, nullable=False, server_default="[]"),  # counters for the next NIC rates
+    Column("jobs", JSON, nullable=False, server_default="[]"),  # block jobs running (vmJobs), with progress
+)
+
+# A VM's devices, refreshed when its device hash changes (oVirt's vm_device, VmDevicesMonitoring).
+vm_devices = Table(
+    "vm_devices",
+    metadata,
+    Column("vm_id", ID, ForeignKey("vm_static.vm_id", ondelete="CASCADE"), primary_key=True),
+    Column("device_id", ID, primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("alias", NAME, nullable=False),
+    Column("managed", Boolean, nullable=False),
+    Column("plugged", Boolean, nullable=False),
+    Column("readonly", Boolean, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
 
 vm_statistics = Table(
