@@ -1,8 +1,10 @@
-"""A VM's block jobs (`vmJobs` in its statistics) and devices (`devices` of Host.getVMFullList).
+"""A VM's block jobs (`vmJobs` in its statistics) and devices (`devices` of VDSM 4.30's Host.getVMFullList).
 
 Same failure policy as parse.py: a job or device that cannot be read is skipped
 and named in `bad` (one warning per VM); a `vmJobs` or `devices` of the wrong
 shape leaves the VM's jobs or devices unknown (None), never the poll failed.
+`make_device` and `device_list` are the device rules both readers share (this one
+and parse_domxml.py, for the domain XML of VDSM 4.40 and later).
 """
 
 from __future__ import annotations
@@ -73,41 +75,59 @@ def parse_vm_devices(result: object, warnings: list[str] | None = None) -> dict[
             sink.append(f"vm {vm_id}: full list without a devices list ({brief(raw)}); devices not read")
             continue
         bad: list[str] = []
-        devices: dict[str, VmDevice] = {}
+        devices: list[VmDevice | None] = []
         for i, entry in enumerate(raw):
             device = _device(vm_id, entry)
             if device is None:
                 bad.append(f"devices[{i}]")
-            elif device.address:  # libvirt gives no address to some devices: oVirt skips them
-                devices.setdefault(device.device_id, device)
+            devices.append(device)
         if bad:
             sink.append(f"vm {vm_id}: ignored invalid {', '.join(bad)}")
-        out[vm_id] = tuple(sorted(devices.values(), key=lambda d: d.device_id))
+        out[vm_id] = device_list(devices)
     return out
 
 
-def _device(vm_id: str, d: object) -> VmDevice | None:
-    if type(d) is not dict:
-        return None
-    kind, name, alias = d.get("type"), d.get("device"), d.get("alias") or ""
+def device_list(devices: list[VmDevice | None]) -> tuple[VmDevice, ...]:
+    """A VM's devices as stored: those with an address (libvirt gives none to some devices, and
+    oVirt skips them), one per id, sorted by id. Both device readers end here."""
+    by_id: dict[str, VmDevice] = {}
+    for device in devices:
+        if device is not None and device.address:
+            by_id.setdefault(device.device_id, device)
+    return tuple(sorted(by_id.values(), key=lambda d: d.device_id))
+
+
+def make_device(vm_id: str, kind: object, name: object, address: str | None, alias: object,
+                device_id: object, readonly: bool) -> VmDevice | None:
+    """One device from what a reader found, or None when it cannot be stored.
+
+    `device_id` None: an unmanaged device, whose id is derived from the VM, the type, the
+    device and the alias (or the address), so the same device keeps its id from read to read.
+    """
+    alias = alias or ""
     if type(kind) is not str or not kind or type(name) is not str or not name or type(alias) is not str:
         return None  # oVirt: empty or missing type or device, skipped
     if len(kind) > _SHORT or len(name) > _SHORT or len(alias) > _NAME:
         return None  # longer than the columns that store them
-    address = _address(d.get("address"))
     if address is None:
         return None
-    device_id = d.get("deviceId")
     if device_id is not None and (type(device_id) is not str or not device_id or len(device_id) > _SHORT * 2):
         return None
     managed = device_id is not None
     if device_id is None:
         device_id = str(uuid.uuid5(_UNMANAGED, f"{vm_id}|{kind}|{name}|{alias or address}"))
+    return VmDevice(str(device_id), kind, name, address, alias, managed=managed, readonly=readonly)
+
+
+def _device(vm_id: str, d: object) -> VmDevice | None:
+    if type(d) is not dict:
+        return None
     readonly = str(d.get("readonly", "false")).lower() == "true"
-    return VmDevice(device_id, kind, name, address, alias, managed=managed, readonly=readonly)
+    return make_device(vm_id, d.get("type"), d.get("device"), canonical_address(d.get("address")), d.get("alias"),
+                       d.get("deviceId"), readonly)
 
 
-def _address(raw: object) -> str | None:
+def canonical_address(raw: object) -> str | None:
     """Canonical text of VDSM's address: a map as sorted JSON, a string as it is; "" when absent."""
     if raw is None:
         return ""

@@ -61,7 +61,7 @@ class PollRequest:
     # VM digests at which a short VM list is "unchanged": the poll then skips parsing it
     # (the steady state's common case) and reports `vms_unchanged` instead of the VMs.
     unchanged_if: tuple[str, ...] = ()
-    # A devices round: only Host.getVMFullList for these VMs (their device hash changed).
+    # A devices round: only the devices of these VMs (their device hash changed), steps.device_steps.
     devices_of: tuple[str, ...] = ()
 
     @classmethod

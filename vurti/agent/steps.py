@@ -16,9 +16,10 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from vurti.agent.errors import AgentCallError, to_fetch_error
+from vurti.agent.errors import AgentCallError, AgentErrorReply, to_fetch_error
 from vurti.agent.parse import parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
 from vurti.agent.parse_devices import parse_vm_devices
+from vurti.agent.parse_domxml import parse_domxmls
 from vurti.agent.plan import PollRequest, raw_vm_digest
 from vurti.domain.devices import VmDevice
 from vurti.domain.report import FetchError, HostCapabilities, HostReport, HostStats, VmReport
@@ -30,7 +31,8 @@ GET_STATS = "Host.getStats"
 GET_ALL_VM_STATS = "Host.getAllVmStats"
 GET_VM_LIST = "Host.getVMList"
 GET_VM_FULL_LIST = "Host.getVMFullList"
-DEVICES_PER_CALL = 50  # VMs whose devices one Host.getVMFullList call asks for
+DUMPXMLS = "Host.dumpxmls"
+DEVICES_PER_CALL = 50  # VMs whose devices one Host.dumpxmls (or Host.getVMFullList) call asks for
 
 
 @dataclass(frozen=True)
@@ -112,20 +114,34 @@ def poll_steps(request: PollRequest) -> PollSteps:
 
 
 def device_steps(request: PollRequest) -> PollSteps:
-    """The devices round: Host.getVMFullList for `request.devices_of`, DEVICES_PER_CALL VMs a call
-    (a host's first read asks for every VM: its reply stays well below the frame limit); the
-    report's VMs carry only their devices (status None), for the fetch to fold into the poll's
-    own report. A failed call ends the round: what was read before it is kept."""
+    """The devices round: the devices of `request.devices_of`, DEVICES_PER_CALL VMs a call (a
+    host's first read asks for every VM: its reply stays well below the frame limit).
+
+    Host.dumpxmls (the domain XML, as the engine reads devices since VDSM 4.40); a host that
+    does not know the verb (VDSM 4.30: method not found) is asked Host.getVMFullList, whose
+    rows carry the devices there. The link remembers an unknown verb (link.py), so on a legacy
+    host the fallback costs one failed call per connection, not one per round. The report's VMs
+    carry only their devices (status None), for the fetch to fold into the poll's own report.
+    A failed call ends the round: what was read before it is kept."""
     warnings: list[str] = []
     error: FetchError | None = None
     found: dict[str, tuple[VmDevice, ...]] = {}
     wanted_ids = list(request.devices_of)
+    verb = DUMPXMLS
     try:
         for start in range(0, len(wanted_ids), DEVICES_PER_CALL):
             chunk = wanted_ids[start:start + DEVICES_PER_CALL]
+            if verb == DUMPXMLS:
+                try:
+                    found.update(parse_domxmls((yield Call(DUMPXMLS, {"vmList": chunk})), warnings))
+                    continue
+                except AgentErrorReply as exc:
+                    if not exc.method_not_found:
+                        raise
+                    verb = GET_VM_FULL_LIST  # VDSM 4.30: its full list carries the devices
             found.update(parse_vm_devices((yield Call(GET_VM_FULL_LIST, {"vmList": chunk})), warnings))
     except AgentCallError as exc:
-        error = to_fetch_error(exc, GET_VM_FULL_LIST)
+        error = to_fetch_error(exc, verb)
         log.debug("devices of host %s not read: %s", request.host_id, error.message)
     wanted = set(request.devices_of)
     vms = tuple(VmReport(vm_id, None, devices=devices) for vm_id, devices in found.items() if vm_id in wanted)

@@ -145,7 +145,8 @@ class FetchService:
         self, by_id: dict[str, CachedHost], reports: dict[str, HostReport | None], urls: dict[str, str], now: float
     ) -> None:
         """oVirt's VmDevicesMonitoring: the devices of the VMs whose device `hash` changed, read
-        with Host.getVMFullList for those VMs only, in this same fetch, into their reports.
+        for those VMs only (Host.dumpxmls; Host.getVMFullList on VDSM 4.30: steps.device_steps),
+        in this same fetch, into their reports.
 
         A host's device hashes are compared as one digest with the one cached, so a fleet whose
         hashes do not change costs no call and no Redis read; the per-VM hashes are read only

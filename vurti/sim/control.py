@@ -93,7 +93,8 @@ class Control:
         data: dict[str, Any] = {
             "name": host.name, "uuid": host.uuid, "cluster": host.cluster,
             "address": self.sim.hub.agent(host).address, "connections": len(self.sim.hub.agent(host).conns),
-            "boot_time": str(host.boot_time), "vm_count": len(host.records),
+            "boot_time": str(host.boot_time), "vm_count": len(host.records), "vdsm": host.vdsm_version,
+            "calls": dict(host.calls),
             "fault": host.fault.to_json() if host.fault is not None else None,
         }
         if with_vms:

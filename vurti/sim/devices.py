@@ -1,6 +1,7 @@
-"""A simulated VM's devices, their `hash`, and its block jobs, as VDSM 4.30 reports them.
+"""A simulated VM's devices, their `hash`, and its block jobs.
 
-The devices (Host.getVMFullList's `devices`) follow from the VM's size and seed,
+The devices, in the form of VDSM 4.30's Host.getVMFullList `devices` (sim/domxml.py
+renders the same list as the domain XML of Host.dumpxmls), follow from the VM's size and seed,
 plus what was hot-plugged and minus what was unplugged; the `hash` in its
 statistics is a digest of that list (VDSM: a hash of the domain's devices), so it
 changes exactly when the list does. Block jobs (`vmJobs`) live on the record of
@@ -24,6 +25,12 @@ def device_id(spec: VmSpec, what: str) -> str:
     return str(uuid.uuid5(_NS, f"{spec.vm_id}/{what}"))
 
 
+def mac_of(dev_id: str) -> str:
+    """A NIC's MAC address in oVirt's default pool (56:6f:...), from its device id."""
+    raw = uuid.UUID(dev_id).bytes
+    return "56:6f:" + ":".join(f"{b:02x}" for b in raw[:4])
+
+
 def _pci(slot: int) -> dict[str, str]:
     return {"type": "pci", "domain": "0x0000", "bus": "0x00", "slot": f"0x{slot:02x}", "function": "0x0"}
 
@@ -39,7 +46,7 @@ def base_devices(spec: VmSpec) -> list[dict[str, Any]]:
     for n in range(spec.nnics):
         dev_id = device_id(spec, f"nic{n}")
         out.append({"type": "interface", "device": "bridge", "deviceId": dev_id, "alias": f"ua-{dev_id}",
-                    "address": _pci(3 + n), "network": "ovirtmgmt", "specParams": {}})
+                    "address": _pci(3 + n), "network": "ovirtmgmt", "macAddr": mac_of(dev_id), "specParams": {}})
     out.append({"type": "balloon", "device": "memballoon", "deviceId": device_id(spec, "balloon"),
                 "alias": "balloon0", "address": _pci(8), "specParams": {"model": "virtio"}})
     out.append({"type": "controller", "device": "virtio-serial", "alias": "virtio-serial0", "address": _pci(9)})
@@ -70,7 +77,7 @@ def hotplug(spec: VmSpec, kind: str) -> dict[str, Any]:
                   "readonly": "False", "specParams": {}}
     elif kind == "nic":
         device = {"type": "interface", "device": "bridge", "deviceId": dev_id, "alias": f"ua-{dev_id}",
-                  "address": _pci(16 + n), "network": "ovirtmgmt", "specParams": {}}
+                  "address": _pci(16 + n), "network": "ovirtmgmt", "macAddr": mac_of(dev_id), "specParams": {}}
     else:
         raise ValueError(f"cannot hot-plug a {kind!r} (disk or nic)")
     spec.plugged.append(device)
@@ -85,7 +92,7 @@ def unplug(spec: VmSpec, dev_id: str) -> None:
 
 
 def full_row(rec: Record, status: str, status_time: Any) -> dict[str, Any]:
-    """A Host.getVMFullList row (VDSM 4.30: the VM's configuration with its devices)."""
+    """A legacy host's Host.getVMFullList row (VDSM 4.30: the VM's configuration with its devices)."""
     spec = rec.spec
     listed, _ = devices(spec)
     return {"vmId": spec.vm_id, "vmName": spec.name, "status": status, "statusTime": status_time,

@@ -19,6 +19,7 @@ from typing import Any
 from vurti.domain.status import VmStatus
 
 INT_MAX = 2**31 - 1
+VDSM, LEGACY_VDSM = "4.50.7", "4.30.46"  # what a host's capabilities say it runs
 HISTORY_LIMIT = 200_000
 DESTROY_LIMIT = 100_000
 
@@ -103,11 +104,13 @@ class Host:
 
     __slots__ = (
         "boot_time",
+        "calls",
         "clock_base_ms",
         "clock_t0",
         "cluster",
         "fault",
         "index",
+        "legacy",
         "list_cache",
         "name",
         "parked",
@@ -118,7 +121,7 @@ class Host:
         "version",
     )
 
-    def __init__(self, index: int, name: str, cluster: int, seed: int, t0: float) -> None:
+    def __init__(self, index: int, name: str, cluster: int, seed: int, t0: float, legacy: bool = False) -> None:
         ident = random.Random(f"{seed}/host/{index}")
         self.index = index
         self.name = name
@@ -135,6 +138,13 @@ class Host:
         self.fault: Any = None
         self.list_cache: tuple[int, list[bytes]] | None = None
         self.stats_cache: tuple[tuple[int, int], list[bytes]] | None = None
+        # VDSM 4.30 (devices in Host.getVMFullList, no Host.dumpxmls) instead of today's 4.50.
+        self.legacy = legacy
+        self.calls: dict[str, int] = {}  # verbs answered (or refused as unknown), for tests
+
+    @property
+    def vdsm_version(self) -> str:
+        return LEGACY_VDSM if self.legacy else VDSM
 
     def now_ms(self) -> int:
         """The host's monotonic clock in milliseconds."""
@@ -161,7 +171,8 @@ Listener = Callable[[Record], None]
 class Fleet:
     """All hosts and VMs, the tick counter, the scheduled steps and the history."""
 
-    def __init__(self, seed: int, hosts: int, vms_per_host: int, clusters: int = 1) -> None:
+    def __init__(self, seed: int, hosts: int, vms_per_host: int, clusters: int = 1, legacy_hosts: int = 0) -> None:
+        """The first `legacy_hosts` hosts run VDSM 4.30, the others 4.50."""
         self.seed = seed
         self.tick = 0
         self.t0 = time.monotonic()
@@ -178,7 +189,7 @@ class Fleet:
         now = time.time()
         for i in range(hosts):
             cluster = i * self.clusters // max(hosts, 1)
-            host = Host(i, f"host-{i + 1:04d}", cluster, seed, self.t0)
+            host = Host(i, f"host-{i + 1:04d}", cluster, seed, self.t0, legacy=i < legacy_hosts)
             self.hosts.append(host)
             self.by_name[host.name] = host
             self.by_cluster[cluster].append(host)
