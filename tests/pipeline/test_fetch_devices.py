@@ -1,7 +1,8 @@
-"""The devices round of a fetch: Host.getVMFullList only for VMs whose device hash changed.
+"""The devices round of a fetch: Host.dumpxmls only for VMs whose device hash changed, and
+Host.getVMFullList instead on a host of VDSM 4.30 (one failed dumpxmls per connection).
 
-FetchService against the simulator and a real redis-server; the poller is the real
-one, watched for the requests it is given.
+FetchService against the simulator (host-0002 of VDSM 4.50, host-0001 of 4.30) and a real
+redis-server; the poller is the real one, watched for the requests it is given.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from vurti.domain.status import HostStatus
 from vurti.pipeline.fetch import FetchOutcome, FetchService
 from vurti.runtime.host_cache import HostCache
 
-HOST = "host-0001"
+LEGACY, HOST = "host-0001", "host-0002"
 
 
 class Watched:
@@ -40,22 +41,31 @@ class Watched:
 
 @pytest.fixture()
 def sim() -> Iterator[SimProcess]:
-    with running_sim(hosts=1, vms_per_host=3, seed=4) as s:
+    with running_sim(hosts=2, vms_per_host=3, seed=4, extra_args=("--legacy-hosts", "1")) as s:
         yield s
 
 
-@pytest.fixture()
-def parts(sim: SimProcess, redis_url: str) -> Iterator[tuple[FetchService, HostCache, Watched]]:
+def _parts(sim: SimProcess, redis_url: str, host: str) -> Iterator[tuple[FetchService, HostCache, Watched]]:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     cache = HostCache(client)
     watched = Watched(BatchPoller(AgentSettings(read_timeout=5)))
     policy = MonitoringPolicy(refresh_interval=3.0, stats_every=1000)  # no statistics cycle unless forced
-    service = FetchService(watched, cache, policy, lambda _: sim.host_url(HOST), lambda: 1000.0, guard_ttl=10)
+    service = FetchService(watched, cache, policy, lambda _: sim.host_url(host), lambda: 1000.0, guard_ttl=10)
     cache.record("h", HostStatus.Up, None)
     yield service, cache, watched
     watched.poller.close()
     client.close()
+
+
+@pytest.fixture()
+def parts(sim: SimProcess, redis_url: str) -> Iterator[tuple[FetchService, HostCache, Watched]]:
+    yield from _parts(sim, redis_url, HOST)
+
+
+@pytest.fixture()
+def legacy_parts(sim: SimProcess, redis_url: str) -> Iterator[tuple[FetchService, HostCache, Watched]]:
+    yield from _parts(sim, redis_url, LEGACY)
 
 
 def _full_poll(service: FetchService) -> HostReport:
@@ -71,8 +81,13 @@ def _committed(cache: HostCache, report: HostReport) -> None:
     cache.record_devices([("h", device_digest(hashes), hashes)])
 
 
-def _running(sim: SimProcess) -> list[str]:
-    return sorted(v["vm_id"] for v in sim.control.vms(HOST) if v["truth"]["status"] == "Up")
+def _running(sim: SimProcess, host: str = HOST) -> list[str]:
+    return sorted(v["vm_id"] for v in sim.control.vms(host) if v["truth"]["status"] == "Up")
+
+
+def _calls(sim: SimProcess, host: str, verb: str) -> int:
+    """How often the simulated host was asked `verb` (refused or not)."""
+    return int(sim.control.host(host)["calls"].get(verb, 0))
 
 
 def test_first_poll_reads_every_vm_then_none_while_hashes_stay(
@@ -82,6 +97,7 @@ def test_first_poll_reads_every_vm_then_none_while_hashes_stay(
     first = _full_poll(service)
     running = _running(sim)
     assert watched.devices_of == [tuple(running)]  # nothing known yet: every VM with a hash, in one call
+    assert (_calls(sim, HOST, "Host.dumpxmls"), _calls(sim, HOST, "Host.getVMFullList")) == (1, 0)
     assert sorted(v.vm_id for v in first.vms or () if v.devices) == running
     _committed(cache, first)
     rounds = watched.rounds
@@ -90,6 +106,7 @@ def test_first_poll_reads_every_vm_then_none_while_hashes_stay(
         assert again.device_hashes is None and all(v.devices is None for v in again.vms or ())
     assert watched.devices_of == [tuple(running)]  # no devices call while no hash changes
     assert watched.rounds == rounds + 3  # one round per poll: nothing added
+    assert _calls(sim, HOST, "Host.dumpxmls") == 1
 
 
 def test_a_hot_plug_reads_that_vm_alone(parts: tuple[FetchService, HostCache, Watched], sim: SimProcess) -> None:
@@ -127,7 +144,7 @@ def test_a_failed_devices_call_is_asked_again_next_time(
     _committed(cache, _full_poll(service))
     vm = _running(sim)[0]
     sim.control.hotplug(vm)
-    sim.control.set_fault(HOST, "jsonrpc_error", code=100, message="General Exception", verbs=["Host.getVMFullList"],
+    sim.control.set_fault(HOST, "jsonrpc_error", code=100, message="General Exception", verbs=["Host.dumpxmls"],
                           remaining=1)
     report = _full_poll(service)
     assert report.ok  # the poll itself stands: its statistics and VMs go on
@@ -139,3 +156,29 @@ def test_a_failed_devices_call_is_asked_again_next_time(
     retried = _full_poll(service)
     assert watched.devices_of[-1] == (vm,)
     assert any(v.vm_id == vm and v.devices for v in retried.vms or ())
+
+
+def test_a_legacy_host_is_read_with_its_full_list_after_one_refused_dumpxmls(
+    legacy_parts: tuple[FetchService, HostCache, Watched], sim: SimProcess
+) -> None:
+    """VDSM 4.30 has no Host.dumpxmls: its getVMFullList rows carry the devices. The link remembers
+    the unknown verb, so later rounds on it go straight to getVMFullList."""
+    service, cache, watched = legacy_parts
+    first = _full_poll(service)
+    running = _running(sim, LEGACY)
+    assert sorted(v.vm_id for v in first.vms or () if v.devices) == running
+    assert not any("devices" in w for w in first.warnings)
+    _committed(cache, first)
+    listed = sim.control.vm(running[0])["devices"]
+    stored = next(v.devices for v in first.vms or () if v.vm_id == running[0])
+    assert {d.device_id for d in stored or () if d.managed} == {
+        d["deviceId"] for d in listed if "deviceId" in d and "address" in d}
+    for _ in range(2):
+        vm = running[-1]
+        sim.control.hotplug(vm, kind="disk")
+        again = _full_poll(service)
+        assert watched.devices_of[-1] == (vm,)
+        assert any(v.vm_id == vm and v.devices for v in again.vms or ())
+        _committed(cache, again)
+    assert _calls(sim, LEGACY, "Host.dumpxmls") == 1  # one refusal for the link's whole life
+    assert _calls(sim, LEGACY, "Host.getVMFullList") == 3  # every devices round: the first and two hot-plugs
