@@ -1,18 +1,22 @@
 """End to end: a hot-plugged device is seen stored, and a block job is tracked to its end.
 
 Real processes (fixture `stack` in conftest.py: redis-server, the simulator over STOMP
-with TLS, celery workers and beat), on SQLite and PostgreSQL.
+with TLS, celery workers and beat), on SQLite and PostgreSQL. host-0001 runs VDSM 4.30
+(devices from Host.getVMFullList), the others VDSM 4.50 (devices from Host.dumpxmls).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import Stack
 from tests.support.procs import wait_for
 from vurti.domain.devices import VmDevice
 
-HOST = "host-0002"
+SIM_ARGS = ("--legacy-hosts", "1")
+LEGACY, HOST = "host-0001", "host-0002"
 
 
 def _running_vm(stack: Stack, host: str) -> str:
@@ -32,8 +36,9 @@ def _sim_devices(stack: Stack, vm_id: str) -> dict[str, Any]:
     return {d["deviceId"]: d for d in stack.sim.vm(vm_id)["devices"] if "address" in d and "deviceId" in d}
 
 
-def test_hot_plug_and_unplug_are_stored(stack: Stack) -> None:
-    vm_id = _running_vm(stack, HOST)
+@pytest.mark.parametrize("host", [HOST, LEGACY], ids=["vdsm-4.50", "vdsm-4.30"])
+def test_hot_plug_and_unplug_are_stored(stack: Stack, host: str) -> None:
+    vm_id = _running_vm(stack, host)
     wait_for(lambda: set(_sim_devices(stack, vm_id)) <= set(_stored(stack, vm_id)), timeout=30,
              what="the VM's devices stored from its first full poll")
     plugged = stack.sim.hotplug(vm_id, kind="disk")
@@ -51,6 +56,11 @@ def test_hot_plug_and_unplug_are_stored(stack: Stack) -> None:
     wait_for(lambda: any(e.event_type == "VmDeviceUnplugged" for e in stack.audit(vm_id)), timeout=20,
              what="VmDeviceUnplugged audit")
     assert stack.vm(vm_id).hash == stack.sim.vm(vm_id)["hash"]
+    calls = stack.sim.host(host)["calls"]
+    if host == LEGACY:  # one refused dumpxmls per link (normally the fetch worker's one), then full lists
+        assert 1 <= calls.get("Host.dumpxmls", 0) < calls.get("Host.getVMFullList", 0)
+    else:
+        assert calls.get("Host.dumpxmls", 0) >= 3 and "Host.getVMFullList" not in calls
 
 
 def test_block_job_is_tracked_with_progress_to_its_end(stack: Stack) -> None:
