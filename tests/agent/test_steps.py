@@ -113,3 +113,16 @@ def test_only_method_not_found_falls_back() -> None:
     asked, report = _device_round(sorted(DISK_IDS), fail_at=1, code=-32603)
     assert [verb for verb, _ in asked] == [DUMPXMLS]
     assert report.error is not None and report.error.code == -32603 and report.vms == ()
+
+
+def test_a_vm_whose_xml_cannot_be_read_is_a_warning_and_the_round_goes_on() -> None:
+    """The call answered: the others' devices are read, that VM's stay unknown (the fetch settles
+    its hash, as for a 4.30 row without devices), and the report is not an error."""
+
+    def call(step: Call) -> Any:
+        return {"vm000": _xml("vm000"), "vm001": "<domain><devices><disk", "vm002": {"not": "xml"}}
+
+    request = PollRequest("h", "u", now=1.0, vms=False, devices_of=("vm000", "vm001", "vm002"))
+    report = run_steps(poll_steps(request), call)
+    assert report.ok and [vm.vm_id for vm in report.vms] == ["vm000"]
+    assert [w.split(":")[0] for w in report.warnings] == ["vm vm001", "vm vm002"]
