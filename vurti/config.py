@@ -171,6 +171,8 @@ class Settings:
             disk_low_free_mb=_int(env, "VURTI_DISK_LOW_FREE_MB", 1000, 0, 2**31),
             disk_critical_free_mb=_int(env, "VURTI_DISK_CRITICAL_FREE_MB", 500, 0, 2**31),
             nic_down_grace=_float(env, "VURTI_NIC_DOWN_GRACE", 60.0, 0.0, DAY),
+            run_timeout=_float(env, "VURTI_RUN_TIMEOUT", 180.0, 1.0, DAY),
+            migrate_timeout=_float(env, "VURTI_MIGRATE_TIMEOUT", 600.0, 1.0, DAY),
         )
         lock_ttl = _float(env, "VURTI_LOCK_TTL", 30.0, 1.0, 3600.0)
         update_time_limit = _float(env, "VURTI_UPDATE_TIME_LIMIT", 20.0, 1.0, 3600.0)

@@ -30,11 +30,13 @@ def test_rows_from_before_load_with_defaults_and_the_migration_goes_back_down(db
         state = snapshot.state
         assert (state.kvm_enabled, state.network_nics, state.nic_states, state.alerts_sent) == (None, (), (), ())
         from alembic import command
+        from alembic.script import ScriptDirectory
 
         with engine.connect() as conn:
             cfg = alembic_config(db_url)
             cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0006")
+            before = ScriptDirectory.from_config(cfg).get_revision("0007").down_revision
+            command.downgrade(cfg, before)  # 0007 alone
             conn.commit()
         assert "alerts_sent" not in {c["name"] for c in sa.inspect(engine).get_columns("vds_dynamic")}
         assert "disks_free" not in {c["name"] for c in sa.inspect(engine).get_columns("vds_statistics")}

@@ -30,6 +30,14 @@ class MonitoringPolicy:
     disk_low_free_mb: int = 1000  # VdsLocalDisksLowFreeSpace
     disk_critical_free_mb: int = 500  # VdsLocalDisksCriticallyLowFreeSpace
     nic_down_grace: float = 60.0  # NicDHCPDelayGraceInMS (seconds, despite its name)
+    # VMs with a lease on a NonResponsive host are restartable elsewhere after this many of the
+    # cluster's poll intervals (NumberVdsRefreshesBeforeTryToStartUnknownVms), asked again after
+    # as many more (NumberVdsRefreshesBeforeRetryToStartUnknownVms + 1) while the host stays lost.
+    lease_restart_cycles: int = 10
+    lease_retry_cycles: int = 101
+    # An engine-started run or migration not confirmed within this long failed (a rerun is asked for).
+    run_timeout: float = 180.0
+    migrate_timeout: float = 600.0
 
     def grace_period(self, vm_count: int, is_spm: bool) -> float:
         """Seconds after the last success before a silent host is NonResponsive."""

@@ -7,7 +7,7 @@ slaves, their last state, since when a required network's NIC is down, when each
 its statistics row keeps the free space of its local disks.
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0009 (written after 0006, chained after the migrations merged before it)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0006"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
