@@ -6,8 +6,8 @@ compare with the next report (KVM, RNG sources, each network's NICs, each bond's
 slaves, their last state, since when a required network's NIC is down, when each alert was last raised);
 its statistics row keeps the free space of its local disks.
 
-Revision ID: 0007
-Revises: 0009 (written after 0006, chained after the migrations merged before it)
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0009"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

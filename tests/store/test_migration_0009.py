@@ -1,4 +1,4 @@
-"""Migration 0007 (host rules): rows stored before it load with the rules' defaults, and it goes back down."""
+"""Migration 0009 (host rules): rows stored before it load with the rules' defaults, and it goes back down."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def test_rows_from_before_load_with_defaults_and_the_migration_goes_back_down(db
         with engine.connect() as conn:
             cfg = alembic_config(db_url)
             cfg.attributes["connection"] = conn
-            before = ScriptDirectory.from_config(cfg).get_revision("0007").down_revision
-            command.downgrade(cfg, before)  # 0007 alone
+            before = ScriptDirectory.from_config(cfg).get_revision("0009").down_revision
+            command.downgrade(cfg, before)  # 0009 alone
             conn.commit()
         assert "alerts_sent" not in {c["name"] for c in sa.inspect(engine).get_columns("vds_dynamic")}
         assert "disks_free" not in {c["name"] for c in sa.inspect(engine).get_columns("vds_statistics")}

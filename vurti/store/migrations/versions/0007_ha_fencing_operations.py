@@ -5,7 +5,7 @@ non_responsive_since and lease_restart_at (VMs with a lease are restartable else
 after a delay counted from the host becoming NonResponsive); pending_operations (runs
 and migrations the engine started, until the monitor confirms or fails them).
 
-Revision ID: 0008
+Revision ID: 0007
 Revises: 0006
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
