@@ -62,7 +62,16 @@ class ControlClient:
     def history(self, since: int = 0, limit: int = 100_000) -> list[dict[str, Any]]:
         return self._call("GET", "/history", params={"since": since, "limit": limit})
 
+    def transitions(self, since: int = 0) -> list[dict[str, Any]]:
+        """Every change of a VM's truth (host, status) after `since`: seq, at (wall time), vm_id, host, status."""
+        return self._call("GET", "/transitions", params={"since": since})
+
     # -- acting ------------------------------------------------------------------------
+
+    def set_clock(self, running: bool) -> dict[str, Any]:
+        """Stop (False) or restart (True) the ticks: while stopped no VM changes by itself.
+        Answers the tick and the truth log's last seq."""
+        return self._call("PUT", "/clock", {"running": running})
 
     def tick(self, n: int = 1) -> int:
         return int(self._call("POST", "/tick", {"n": n})["tick"])

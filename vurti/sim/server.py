@@ -25,6 +25,7 @@ from vurti.sim.agents import AGENT_PORT, MAX_FRAME, Hub
 from vurti.sim.fleet import Fleet, Host
 from vurti.sim.life import Life
 from vurti.sim.rpc import INVALID_REQUEST, Rpc, RpcError, error_reply, reply
+from vurti.sim.truth import TruthLog
 
 log = logging.getLogger(__name__)
 MAX_TICK_CATCH_UP = 100
@@ -68,6 +69,8 @@ class Simulator:
             tls = server_context(ensure_pki(config.tls_dir))
         self.hub = Hub(self, config.bind, config.agent_port, config.agent_port_base, tls, config.max_frame)
         self.created = 0
+        self.truth = TruthLog(self.fleet)
+        self.frozen = False  # ticks are dropped, not caught up, while frozen: the truth holds still
 
     # -- time -------------------------------------------------------------------------
 
@@ -82,7 +85,8 @@ class Simulator:
             await asyncio.sleep(max(0.0, t0 + (done + 1) * period - time.monotonic()))
             target = int((time.monotonic() - t0) / period)
             steps = max(0, min(target - done, MAX_TICK_CATCH_UP))
-            self.advance(steps)
+            if not self.frozen:
+                self.advance(steps)
             done += steps
             if target > done:  # too far behind: drop the lag rather than burst
                 t0 = time.monotonic() - done * period
