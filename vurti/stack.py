@@ -151,7 +151,7 @@ class LocalStack:
     # -- servers ---------------------------------------------------------------
     def start_redis(self, persist: bool = False, port: int | None = None) -> str:
         """redis-server on loopback; `persist`: append-only file in the work directory (a restart
-        keeps every key, queued messages included). Started again on the same port by `restart_redis`."""
+        keeps every key, queued messages included). `port`: the port of a stopped one, to start it again."""
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server not found: install it (apt-get install redis-server) or set VURTI_REDIS_URL")
@@ -168,11 +168,6 @@ class LocalStack:
     def stop_redis(self) -> None:
         """TERM: redis-server writes its append-only file (when persistent) and exits."""
         self.stop(self.child("redis"))
-
-    def restart_redis(self, persist: bool | None = None) -> None:
-        """Stop and start again on the same port; without persistence every key is gone."""
-        self.stop_redis()
-        self.start_redis(self.redis_persist if persist is None else persist, self.redis_port)
 
     def start_postgres(self) -> str:
         """A throwaway PostgreSQL (fsync off); its SQLAlchemy URL. As root, runs as the `postgres` user,

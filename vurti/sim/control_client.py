@@ -119,7 +119,7 @@ class ControlClient:
     def set_fault(self, host: str, kind: str, **params: Any) -> dict[str, Any]:
         """kind: refuse, hang, slow, jsonrpc_error, malformed, truncated, wrong_types, unknown_status,
         recovering, restart, huge, drop, no_heartbeat, events_delay, events_duplicate, events_reorder,
-        events_lose; params: seconds, code, message, size, status, vm_id, verbs, remaining."""
+        events_lose, fuzz; params: seconds, code, message, size, status, vm_id, verbs, remaining, seed."""
         return self._call("PUT", f"/hosts/{host}/fault", {"kind": kind, **params})
 
     def clear_fault(self, host: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from aiohttp import web
 from vurti.sim import faults
 from vurti.sim.agents import AGENT_PORT, MAX_FRAME, Hub
 from vurti.sim.fleet import Fleet, Host
+from vurti.sim.fuzz import fuzzed
 from vurti.sim.life import Life
 from vurti.sim.rpc import INVALID_REQUEST, Rpc, RpcError, error_reply, reply
 from vurti.sim.truth import TruthLog
@@ -154,6 +156,8 @@ class Simulator:
             return faults.malformed(normal)
         if kind == "huge":
             return faults.huge(normal, fault.size)
+        if kind == "fuzz":
+            return fuzzed(normal, random.Random(f"{fault.seed}/{fault.hits}"))
         if kind in ("wrong_types", "unknown_status"):
             obj = orjson.loads(normal)
             if isinstance(obj, dict) and "result" in obj:
