@@ -15,7 +15,8 @@ Pure: plain data in, counts out (definitions in docs/reliability.md).
 - lost: an observable truth interval (it held `observe` seconds outside the
   fault's window, or it is the final state) that no recorded change matches.
 Matching is an order-preserving alignment that minimises lost + stale: a change to
-status S recorded at time a matches a later interval in S that began before a.
+status S recorded at time a matches a later interval in S that began before a; an
+interval in the status the record already shows is covered without a change.
 """
 
 from __future__ import annotations
@@ -129,20 +130,36 @@ def count_vm(vm_id: str, truth: list[Interval], changes: Sequence[Change], store
 
 def _align(truth: list[Interval], changes: list[Change]) -> tuple[int, list[Change], list[Interval]]:
     """Order-preserving match of changes to truth intervals (index 0 is matched: the converged mark)
-    minimising unmatched changes + unmatched observable intervals. Returns lost, stale changes, missed."""
+    minimising unmatched changes + unmatched observable intervals. Returns lost, stale changes, missed.
+
+    A later interval in the status the record already shows needs no change of its own (the VM
+    left that status and came back unseen): it is covered, at the cost of the observable ones between.
+    """
     n = len(truth)
     inf = float("inf")
-    # best[j]: (cost, path) with interval j the last matched one, after the changes seen so far.
-    best: list[tuple[float, tuple[tuple[int, int], ...]]] = [(inf, ())] * n
-    best[0] = (0.0, ())
+    Path = tuple[tuple[int, int], ...]  # (change index or -1, interval index or -1)
     skipped = [[0] * n for _ in range(n)]  # observable intervals strictly between j and q
     for j in range(n):
         run = 0
         for q in range(j + 1, n):
             skipped[j][q] = run
             run += truth[q].observable
+
+    def covered(best: list[tuple[float, Path]]) -> list[tuple[float, Path]]:
+        for j in range(n):
+            cost, path = best[j]
+            if cost == inf:
+                continue
+            for q in range(j + 1, n):
+                if truth[q].status == truth[j].status and cost + skipped[j][q] < best[q][0]:
+                    best[q] = (cost + skipped[j][q], (*path, (-1, q)))
+        return best
+
+    best: list[tuple[float, Path]] = [(inf, ())] * n
+    best[0] = (0.0, ())
+    best = covered(best)
     for i, c in enumerate(changes):
-        nxt: list[tuple[float, tuple[tuple[int, int], ...]]] = [(cost + 1, (*path, (i, -1))) for cost, path in best]
+        nxt: list[tuple[float, Path]] = [(cost + 1, (*path, (i, -1))) for cost, path in best]
         for j, (cost, path) in enumerate(best):
             if cost == inf:
                 continue
@@ -150,16 +167,14 @@ def _align(truth: list[Interval], changes: list[Change]) -> tuple[int, list[Chan
                 iv = truth[q]
                 if iv.start > c.at + CLOCK_SLACK:
                     break
-                if iv.status == c.new:
-                    total = cost + skipped[j][q]
-                    if total < nxt[q][0]:
-                        nxt[q] = (total, (*path, (i, q)))
-        best = nxt
+                if iv.status == c.new and cost + skipped[j][q] < nxt[q][0]:
+                    nxt[q] = (cost + skipped[j][q], (*path, (i, q)))
+        best = covered(nxt)
     tail = [sum(iv.observable for iv in truth[j + 1:]) for j in range(n)]
     j = min(range(n), key=lambda j: best[j][0] + tail[j])
     path = best[j][1]
     matched = {q for _, q in path if q >= 0}
-    unmatched = [changes[i] for i, q in path if q < 0]
+    unmatched = [changes[i] for i, q in path if q < 0 <= i]
     missed = [iv for q, iv in enumerate(truth) if q > 0 and iv.observable and q not in matched]
     return len(missed), unmatched, missed
 

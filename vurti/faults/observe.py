@@ -56,12 +56,12 @@ def hosts(engine: Engine) -> dict[str, str]:
 
 def differences(truth: dict[str, dict[str, object]], stored_vms: dict[str, tuple[str | None, str]],
                 stored_hosts: dict[str, str], host_names: list[str]) -> list[str]:
-    """Where the stored state differs from the truth: VM status (and host, unless Down), every host Up."""
+    """Where the stored state differs from the truth: VM status (and host, unless it runs nowhere), every host Up."""
     out = []
     for vm_id, t in truth.items():
         want = (t.get("host"), str(t["status"]))
         got = stored_vms.get(vm_id)
-        if got is None or got[1] != want[1] or (want[1] != "Down" and got[0] != want[0]):
+        if got is None or got[1] != want[1] or (want[0] is not None and got[0] != want[0]):
             out.append(f"VM {vm_id}: stored {got}, truth {want}")
     out += [f"host {h}: {stored_hosts.get(h)}" for h in host_names if stored_hosts.get(h) != "Up"]
     return out

@@ -252,8 +252,8 @@ def destroy(fleet: Fleet, host: Host, vm_id: str) -> bool:
 def truth(spec: VmSpec) -> dict[str, Any]:
     """Where the VM runs and the status the engine should show for it."""
     rec = running_record(spec)
-    if rec is None:
-        return {"host": None, "status": VmStatus.Down.name}
+    if rec is None:  # the engine shows a hibernated VM as Suspended until it is started again
+        return {"host": None, "status": (VmStatus.Suspended if spec.saved else VmStatus.Down).name}
     if rec.migration is not None:
         return {"host": rec.host.name, "status": VmStatus.MigratingFrom.name,
                 "destination": rec.migration.destination.host.name}
