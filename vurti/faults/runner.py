@@ -33,8 +33,10 @@ class Result:
 
     @property
     def ok(self) -> bool:
+        """Nothing lost, doubled or stale, converged, and something to count (a run without churn proves nothing)."""
         c = self.counts
-        return c.lost == 0 and c.doubled == 0 and c.stale == 0 and self.converge_s is not None
+        return (c.lost == 0 and c.doubled == 0 and c.stale == 0 and self.converge_s is not None
+                and c.observable > 0 and c.recorded > 0)
 
 
 def run_case(case: Case, db: str, workdir: Path) -> Result:
