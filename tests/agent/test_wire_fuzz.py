@@ -18,8 +18,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.agent.test_properties import _like, _survives_json, json_values, vm_like
-from tests.agent.test_properties import CAPS_KEYS, HOST_KEYS
+from tests.agent.test_properties import CAPS_KEYS, HOST_KEYS, _like, _survives_json, json_values, vm_like
 from vurti.agent.events import event_report
 from vurti.agent.jsonrpc import decode, unwrap_reply
 from vurti.agent.plan import PollRequest
