@@ -25,7 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 # vurti's own step of a migration hand-over (the VM on its destination before the
-# destination reports it Up); the simulator's truth goes MigratingFrom -> Up directly.
+# destination reports it Up); the simulator's truth has it only for a post-copy phase, so
+# a recorded one the truth cannot place is not held against vurti.
 HAND_OVER = frozenset({"MigratingTo"})
 CLOCK_SLACK = 0.5  # seconds: a change may be stamped this much before the truth's own stamp
 
@@ -118,8 +119,7 @@ def count_vm(vm_id: str, truth: list[Interval], changes: Sequence[Change], store
             broken += 1
             details.append(f"stale {vm_id}: {c.old}->{c.new} written over {last_new} (outbox {c.outbox_id})")
         prev, last_new = c, c.new
-        if c.new not in HAND_OVER:
-            kept.append(c)
+        kept.append(c)
     lost, unmatched, missed = _align(truth, kept)
     details += [f"stale {vm_id}: ->{c.new} at {c.at:.3f} matches no later truth (outbox {c.outbox_id})"
                 for c in unmatched]
@@ -159,7 +159,8 @@ def _align(truth: list[Interval], changes: list[Change]) -> tuple[int, list[Chan
     best[0] = (0.0, ())
     best = covered(best)
     for i, c in enumerate(changes):
-        nxt: list[tuple[float, Path]] = [(cost + 1, (*path, (i, -1))) for cost, path in best]
+        stale = 0 if c.new in HAND_OVER else 1
+        nxt: list[tuple[float, Path]] = [(cost + stale, (*path, (i, -1))) for cost, path in best]
         for j, (cost, path) in enumerate(best):
             if cost == inf:
                 continue
@@ -174,7 +175,7 @@ def _align(truth: list[Interval], changes: list[Change]) -> tuple[int, list[Chan
     j = min(range(n), key=lambda j: best[j][0] + tail[j])
     path = best[j][1]
     matched = {q for _, q in path if q >= 0}
-    unmatched = [changes[i] for i, q in path if q < 0 <= i]
+    unmatched = [changes[i] for i, q in path if q < 0 <= i and changes[i].new not in HAND_OVER]
     missed = [iv for q, iv in enumerate(truth) if q > 0 and iv.observable and q not in matched]
     return len(missed), unmatched, missed
 
