@@ -19,6 +19,8 @@ from vurti.runtime import keys
 from vurti.runtime.members import owner
 from vurti.stack import wait_until
 
+UNACKED, UNACKED_INDEX = "unacked", "unacked_index"  # kombu's Redis transport: messages taken, not acknowledged
+
 
 @dataclass
 class Span:
@@ -26,6 +28,7 @@ class Span:
     end: float = 0.0
     notes: list[str] = field(default_factory=list)
     blind_vms: frozenset[str] | None = None  # the VMs the fault hid (None: all of them, when blind)
+    settle: Callable[[], None] | None = None  # waited for while the fleet churns on after the fault
 
 
 @dataclass(frozen=True)
@@ -82,15 +85,25 @@ def kill_update_prefork(rig: Rig) -> Span:
 
 
 def kill_update_solo(rig: Rig) -> Span:
-    """SIGKILL a solo update worker while it holds a lock; start it again."""
+    """SIGKILL a solo update worker while it holds a lock; start it again. The messages it had taken
+    come back after Redis's visibility timeout, stale by then: the case goes on until they have run."""
     span = Span(time.time())
     child = rig.local.child("update1")
     _held_lock(rig)
     signal_pids([child.proc.pid], signal.SIGKILL)
     span.start = time.time()
+    taken = [t.decode() if isinstance(t, bytes) else str(t) for t in rig.redis.zrange(UNACKED_INDEX, 0, -1)]
     time.sleep(2)  # down for a while, as a supervisor would take to restart it
     rig.restart("update1")
     span.end = time.time()
+
+    def redelivered() -> None:
+        wait_until(lambda: not any(rig.redis.hexists(UNACKED, t) for t in taken), 300,
+                   "the killed worker's messages to come back and run")
+        span.notes.append(f"{len(taken)} messages taken by the killed worker came back and ran "
+                          f"{time.time() - span.start:.0f}s after the kill")
+
+    span.settle = redelivered
     return span
 
 
@@ -170,11 +183,14 @@ def pause_writer(rig: Rig) -> Span:
     time.sleep(ttl + 3)
     signal_pids([pid], signal.SIGCONT)
     span.end = time.time()
-    time.sleep(2)
-    log = rig.local.logs(name)[before:]
-    span.notes.append(f"paused {name} {ttl + 3:.0f}s holding a lock; after resuming: "
-                      f"{log.count('fencing token is stale')} stale writes refused, "
-                      f"{log.count('expired before release')} locks expired under it")
+
+    def told() -> None:
+        log = rig.local.logs(name)[before:]
+        span.notes.append(f"paused {name} {ttl + 3:.0f}s holding a lock; after resuming: "
+                          f"{log.count('is stale; update dropped')} writes refused by fencing, "
+                          f"{log.count('expired before release')} locks expired under it")
+
+    span.settle = told
     return span
 
 

@@ -54,10 +54,14 @@ def run_case(case: Case, db: str, workdir: Path) -> Result:
         rig.thaw()
         time.sleep(PRE)
         span = case.inject(rig)
-        rig.freeze()
+        frozen = rig.freeze()
         converge_s, diff = rig.converge(case.converge_deadline)
+        if converge_s is not None:  # from the fault's end
+            converge_s += max(0.0, frozen - span.end)
         rig.thaw()
         time.sleep(POST)
+        if span.settle is not None:
+            span.settle()
         end = rig.freeze()
         final_s, final = rig.converge(FINAL_DEADLINE)
 
