@@ -70,6 +70,9 @@ DOWN_CASES = [
     ("from unknown", VmStatus.Unknown, down(code=1, reason=1), VmStatus.Down, True),
     ("powering down", VmStatus.PoweringDown, down(code=0, reason=6), VmStatus.Down, True),
     ("hibernated", VmStatus.SavingState, down(code=0, reason=5), VmStatus.Suspended, False),
+    # SavingState never seen (a short one between polls, its event late or reordered): the exit
+    # reason says the state was saved.
+    ("hibernated, saving unseen", VmStatus.Up, down(code=0, reason=5), VmStatus.Suspended, False),
     # oVirt stores Suspended either way; the failure is told by its event (VmDown, error).
     ("hibernation failed", VmStatus.SavingState, down(code=1, reason=1, message="no space"), VmStatus.Suspended, True),
 ]

@@ -85,8 +85,9 @@ def down_reported(work: Work, vm: VmState, reported: VmReport) -> VmState:
         )
         work.status_changed(vm, new, "migration succeeded on the source; destination not known yet")
         return new
-    if vm.status == VmStatus.SavingState:
+    if vm.status == VmStatus.SavingState or reason == ExitReason.SaveStateSucceeded:
         # oVirt stores Suspended whether hibernation succeeded or not; only the event differs.
+        # A saved state also when SavingState went unseen (short, its event late or reordered).
         new = evolve(to_down(vm, code, reason, message), status=VmStatus.Suspended)
         if code != ExitCode.Error:
             work.status_changed(vm, new, "state saved")
