@@ -193,10 +193,12 @@ def apply_analyses(
     if len(live) > 1 and _overlapping(live):
         return None
     # The hosts' changed columns ride on the fencing UPDATE itself.
-    accepted = uow.hosts.fence_many([(w.host_id, w.fence_token, w.snapshot.state, w.analysis.host) for w in live])
+    accepted = uow.hosts.fence_many([(w.host_id, w.fence_token, w.snapshot.state, w.analysis.host) for w in live],
+                                    seen={w.host_id: w.snapshot.fence_token for w in live})
     for w in live:
         if w.host_id not in accepted:
-            log.warning("host %s: fencing token %s is stale; update dropped", w.host_id, w.fence_token)
+            log.warning("host %s: fencing token %s is stale (or another writer wrote since the snapshot); update dropped",
+                        w.host_id, w.fence_token)
     fenced = [w for w in live if w.host_id in accepted]
     if not fenced:
         uow.rollback()
