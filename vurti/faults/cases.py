@@ -187,7 +187,7 @@ def pause_writer(rig: Rig) -> Span:
     def told() -> None:
         log = rig.local.logs(name)[before:]
         span.notes.append(f"paused {name} {ttl + 3:.0f}s holding a lock; after resuming: "
-                          f"{log.count('update dropped')} writes refused by fencing, "
+                          f"{log.count('is stale; update dropped')} writes refused by fencing, "
                           f"{log.count('expired before release')} locks expired under it")
 
     span.settle = told

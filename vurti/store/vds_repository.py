@@ -319,8 +319,14 @@ class VdsRepository:
         if matched == len(items) and self._conn.dialect.supports_sane_multi_rowcount:
             return {host_id for host_id, *_ in items}
         tokens = {host_id: token for host_id, token, *_ in items}
-        stored = self._conn.execute(_fence_check_statement(self._conn.dialect.name), {"hosts": sorted(tokens)})
-        return {host_id for host_id, token in stored if int(token) == tokens[host_id]}
+        stored = self.fence_tokens(list(tokens))
+        return {host_id for host_id, token in stored.items() if token == tokens[host_id]}
+
+    def fence_tokens(self, host_ids: Sequence[str]) -> dict[str, int]:
+        """The stored fencing token of each host."""
+        self._guard.require(list(host_ids))
+        rows = self._conn.execute(_fence_check_statement(self._conn.dialect.name), {"hosts": sorted(host_ids)})
+        return {str(host_id): int(token) for host_id, token in rows}
 
     def fence_token(self, host_id: str) -> int | None:
         self._guard.require([host_id])
