@@ -228,11 +228,19 @@ def duplicate_reorder(rig: Rig) -> Span:
         pipe.rpush("update", *doubled)
     pipe.execute()
     span.notes.append(f"{len(queued)} update messages put back reversed, each twice")
+    before = len(rig.local.logs("update1"))
     rig.restart("update1")
     time.sleep(5)
     for host in hosts:
         rig.sim.clear_fault(host)
     span.end = time.time()
+
+    def told() -> None:
+        log = rig.local.logs("update1")[before:]
+        span.notes.append(f"{log.count('written by another run')} writes redone on a fresh snapshot (a twin "
+                          f"had written), {log.count('is stale; update dropped')} refused by fencing")
+
+    span.settle = told
     return span
 
 
