@@ -123,6 +123,27 @@ def test_left_by_migration_to_a_destination_not_known_yet_is_never_down():
     assert (again.vms, again.events) == ((), ())
 
 
+def test_left_by_migration_then_down_on_its_destination_is_down():
+    """The migration's steps unseen (the database was down): the source's "migration succeeded", then a
+    Down record from the host it went to. That host ran it: it is Down, not MigratingFrom for good."""
+    left = vm(host_id="h2", status=VmStatus.MigratingFrom, exit_code=0, exit_reason=4)
+    snap = snapshot(vms=(left,))
+    analysis = run(snap, report((down(code=1, reason=2, message="Lost connection with qemu process"),)))
+    after = vm_after(analysis, snap)
+    assert (after.status, after.host_id, after.exit_code, after.exit_reason) == (VmStatus.Down, None, 1, 2)
+    assert "VmDown" in names(analysis) and "VmStateChanged" in names(analysis)
+    assert analysis.commands == (DestroyVm("h1", "v1", "down recorded"),)
+
+
+def test_a_leftover_migration_source_record_does_not_end_a_vm_left_by_migration():
+    """A Down record with "migration succeeded" is a source's leftover, not where the VM went."""
+    left = vm(host_id="h2", status=VmStatus.MigratingFrom, exit_code=0, exit_reason=4)
+    snap = snapshot(vms=(left,))
+    analysis = run(snap, report((down(code=0, reason=4, message="Migration succeeded"),)))
+    assert analysis.vms == () or vm_after(analysis, snap) == left
+    assert analysis.commands == (DestroyVm("h1", "v1", "Down record of a VM not on this host"),)
+
+
 def test_hibernation_failure_is_told_by_its_event():
     snap = snapshot(vms=(vm(status=VmStatus.SavingState),))
     analysis = run(snap, report((down(code=1, reason=1, message="no space"),)))
