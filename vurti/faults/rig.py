@@ -52,6 +52,7 @@ class Rig:
     engine: Any = field(init=False)
     redis: redis.Redis = field(init=False)
     host_names: list[str] = field(init=False)
+    revived: list[str] = field(default_factory=list)  # workers or beat that exited by themselves
 
     def start(self) -> None:
         lay = self.layout
@@ -99,6 +100,14 @@ class Rig:
             return self.local.start_worker(name, "fetch", pool="threads", concurrency=8)
         return self.local.start_beat(name)
 
+    def revive(self) -> None:
+        """Start again a worker or beat that exited by itself, as the deployment's supervisor does
+        (docker/compose.yaml: restart unless-stopped); each one is named in the case's notes."""
+        for child in list(self.local.children):
+            if child.name.startswith(("fetch", "update", "beat")) and not child.alive():
+                self.revived.append(child.name)
+                self.restart(child.name)
+
     def close(self) -> None:
         self.local.close()
         self.engine.dispose()
@@ -124,6 +133,7 @@ class Rig:
         started = time.monotonic()
         last: list[str] = ["not read yet"]
         while time.monotonic() - started < deadline:
+            self.revive()
             try:
                 last = self.differences()
             except Exception as exc:  # noqa: BLE001 - the database may still be coming back

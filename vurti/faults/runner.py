@@ -30,6 +30,7 @@ class Result:
     counts: Counts
     converge_s: float | None  # None: not converged within the case's deadline
     notes: tuple[str, ...]
+    revived: tuple[str, ...] = ()  # processes that exited by themselves and were started again
 
     @property
     def ok(self) -> bool:
@@ -85,6 +86,8 @@ def run_case(case: Case, db: str, workdir: Path) -> Result:
             notes.append(f"final state differs after {FINAL_DEADLINE:.0f}s: {final[:3]}")
         elif final_s is not None:
             notes.append(f"final convergence {final_s:.1f}s")
-        return Result(case.name, case.fault, layout.db, counts, converge_s, tuple(notes))
+        if rig.revived:
+            notes.append(f"exited by themselves and started again: {', '.join(rig.revived)} (see their logs)")
+        return Result(case.name, case.fault, layout.db, counts, converge_s, tuple(notes), tuple(rig.revived))
     finally:
         rig.close()

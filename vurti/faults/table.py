@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 from vurti.faults.runner import Result
 
-HEAD = ("fault", "db", "lost", "doubled", "stale", "converge s", "observable", "recorded")
+HEAD = ("fault", "db", "lost", "doubled", "stale", "converge s", "observable", "recorded", "restarted")
 
 
 def rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
     return [(r.fault, r.db, str(r.counts.lost), str(r.counts.doubled), str(r.counts.stale),
              f"{r.converge_s:.1f}" if r.converge_s is not None else "no",
-             str(r.counts.observable), str(r.counts.recorded)) for r in results]
+             str(r.counts.observable), str(r.counts.recorded), ", ".join(r.revived) or "-") for r in results]
 
 
 def text(results: Sequence[Result]) -> str:
