@@ -163,6 +163,8 @@ class Settings:
             reset_attempts=_int(env, "VURTI_RESET_ATTEMPTS", 2, 1, 1000),
             recovery_timeout=_float(env, "VURTI_RECOVERY_TIMEOUT", 180.0, 0.0, DAY),
             destroy_paused_vms=_bool(env, "VURTI_DESTROY_PAUSED_VMS", False),
+            run_timeout=_float(env, "VURTI_RUN_TIMEOUT", 180.0, 1.0, DAY),
+            migrate_timeout=_float(env, "VURTI_MIGRATE_TIMEOUT", 600.0, 1.0, DAY),
         )
         lock_ttl = _float(env, "VURTI_LOCK_TTL", 30.0, 1.0, 3600.0)
         update_time_limit = _float(env, "VURTI_UPDATE_TIME_LIMIT", 20.0, 1.0, 3600.0)

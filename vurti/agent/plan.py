@@ -61,6 +61,8 @@ class PollRequest:
     # VM digests at which a short VM list is "unchanged": the poll then skips parsing it
     # (the steady state's common case) and reports `vms_unchanged` instead of the VMs.
     unchanged_if: tuple[str, ...] = ()
+    # A devices round: only the devices of these VMs (their device hash changed), steps.device_steps.
+    devices_of: tuple[str, ...] = ()
 
     @classmethod
     def from_plan(
@@ -131,6 +133,16 @@ def raw_vm_digest(result: object) -> str | None:
     if len({vm_id for vm_id, _ in pairs}) != len(pairs):
         return None
     return _digest(pairs)
+
+
+def vm_hashes(vms: tuple[VmReport, ...]) -> dict[str, str]:
+    """VM id -> device hash, for the VMs whose report carries one (Down records do not)."""
+    return {vm.vm_id: vm.hash for vm in vms if vm.hash is not None}
+
+
+def device_digest(hashes: dict[str, str]) -> str:
+    """One digest of a host's VM device hashes: equal to the cached one, no VM's devices changed."""
+    return _digest(list(hashes.items()))
 
 
 def _digest(pairs: list[tuple[str, str]]) -> str:

@@ -10,6 +10,9 @@ Modules: host (reachability, grace, recovery, cluster checks), vms (per-report V
 orchestration), lifecycle (external, Down, disappeared, Unknown), running (a VM on
 its own host), migration (a VM reported by another host), checks (watchdog,
 memory, balloon, NICs), nic_rates (NIC rates from two samples of counters),
+ha (restart requests of highly available VMs), fencing (fencing requests, VMs
+with a lease), operations (engine-started runs and migrations settled),
+devices (a VM's device list read again after its hash changed), jobs (block jobs),
 staleness, apply (fold an Analysis into a snapshot).
 """
 
@@ -19,9 +22,12 @@ from dataclasses import replace
 
 from vurti.analyze._work import Work
 from vurti.analyze.apply import apply_analysis
+from vurti.analyze.fencing import restart_leased
+from vurti.analyze.ha import request_restarts
 from vurti.analyze.host import analyze_host
 from vurti.analyze.lifecycle import lost_with_host
 from vurti.analyze.nic_rates import nic_rates
+from vurti.analyze.operations import settle_operations
 from vurti.analyze.staleness import Freshness, forget_host_clock, report_freshness
 from vurti.analyze.vms import analyze_vms
 from vurti.domain.analysis import Analysis
@@ -57,6 +63,8 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
         vms=dict(snapshot.vms),
         host_statuses=snapshot.host_statuses,
         host_names={**snapshot.host_names, host_id: snapshot.config.name},
+        operations=snapshot.operations,
+        stored_devices=snapshot.devices,
     )
     outcome = analyze_host(work, snapshot, report, policy)
     state = outcome.state
@@ -65,10 +73,18 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
         forget_host_clock(work.vms, host_id)
     if outcome.vms_unknown:
         lost_with_host(work)
+        state = restart_leased(work, state, snapshot.cluster, policy)
     if outcome.analyse_vms and report.vms is not None:
         vm_stats = analyze_vms(work, report.vms, report, policy)
         if not report.partial:
             state = evolve(state, vm_count=len(work.running_here()))
+
+    changed = [vm for vm_id, vm in work.vms.items() if snapshot.vms.get(vm_id) != vm]
+    if changed:
+        request_restarts(work, ((snapshot.vms.get(vm.vm_id), vm) for vm in changed))
+    ended: list[str] = []
+    if snapshot.operations:
+        ended = settle_operations(work, snapshot.vms, report.vms or ())
 
     host_stats = report.stats if outcome.answered and report.stats_due else None
     if host_stats is not None:
@@ -77,9 +93,12 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
         host_stats = replace(host_stats, nics=nics) if nics != host_stats.nics else host_stats
     return Analysis(
         host=state if state != snapshot.state else None,
-        vms=tuple(vm for vm_id, vm in work.vms.items() if snapshot.vms.get(vm_id) != vm),
+        vms=tuple(changed),
         host_stats=host_stats,
         vm_stats=vm_stats,
         events=tuple(evolve(e, host_name=snapshot.config.name) for e in work.events),
         commands=tuple(work.commands),
+        ended_operations=tuple(ended),
+        devices_saved=tuple(work.devices_saved),
+        devices_removed=tuple(work.devices_removed),
     )

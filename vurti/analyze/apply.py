@@ -12,9 +12,10 @@ from vurti.domain.model import HostSnapshot, evolve
 
 def apply_analysis(snapshot: HostSnapshot, analysis: Analysis) -> HostSnapshot:
     """The snapshot the next analysis of this host would load after `analysis` is stored."""
-    if analysis.stale or (analysis.host is None and not analysis.vms):
+    if analysis.stale or (analysis.host is None and not analysis.vms and not analysis.ended_operations):
         return snapshot
     vms = dict(snapshot.vms)
     for vm in analysis.vms:
         vms[vm.vm_id] = vm
-    return evolve(snapshot, state=analysis.host or snapshot.state, vms=vms)
+    operations = {k: op for k, op in snapshot.operations.items() if k not in analysis.ended_operations}
+    return evolve(snapshot, state=analysis.host or snapshot.state, vms=vms, operations=operations)

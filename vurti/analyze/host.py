@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vurti.analyze._work import Work
+from vurti.analyze.fencing import request_fencing
 from vurti.domain.events import (
     AgentError,
     HostConnecting,
@@ -72,6 +73,8 @@ def set_status(work: Work, state: HostState, status: HostStatus, reason: str | N
     """Every host status change is a HostStatusChanged event."""
     if state.status != status:
         work.emit(HostStatusChanged, old=state.status.name, new=status.name, reason=reason)
+    if status != HostStatus.NonResponsive:  # the lease delay counts from the host becoming NonResponsive
+        return evolve(state, status=status, status_reason=reason, non_responsive_since=None, lease_restart_at=None)
     return evolve(state, status=status, status_reason=reason)
 
 
@@ -190,5 +193,7 @@ def _unanswered(
         since = work.now - state.last_success_at if state.last_success_at is not None else None
         affected = sum(1 for vm in running if vm.status != VmStatus.Unknown)
         state = set_status(work, state, HostStatus.NonResponsive, f"{attempts} unanswered polls: {error.message}")
+        state = evolve(state, non_responsive_since=work.now, lease_restart_at=None)
         work.emit(HostNonResponsive, unanswered_attempts=attempts, seconds_since_success=since, vms_affected=affected)
+        request_fencing(work, snapshot, attempts, since)
     return HostOutcome(state, vms_unknown=True)

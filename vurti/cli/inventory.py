@@ -50,13 +50,15 @@ def vms(host: str | None, as_json: bool) -> None:
                 "host": host_names.get(vm.host_id, vm.host_id) if vm.host_id else None,
                 "host_id": vm.host_id,
                 "managed": vm.managed,
+                "ha": vm.auto_start,
+                "lease": vm.lease_sd_id,
                 "exit_code": vm.exit_code,
                 "exit_reason": vm.exit_reason,
                 "exit_message": vm.exit_message,
             }
             for vm in uow.vms.list_vms(host_id)
         ]
-    emit(rows, ["name", "status", "host", "managed", "exit_code", "exit_message"], as_json, "VMs")
+    emit(rows, ["name", "status", "host", "managed", "ha", "exit_code", "exit_message"], as_json, "VMs")
 
 
 @click.group("host")

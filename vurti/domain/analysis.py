@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vurti.domain.commands import Command
+from vurti.domain.devices import VmDevice
 from vurti.domain.events import Event
 from vurti.domain.model import HostState, VmState
 from vurti.domain.report import HostStats, VmStats
@@ -18,6 +19,9 @@ class Analysis:
     `vms` holds new or changed VM states only (a VM not in the snapshot is new).
     `host_stats` / `vm_stats` are set only when statistics are due this cycle.
     `stale` is True when the report was older than stored state and was ignored.
+    `ended_operations`: pending engine operations settled by this analysis (their outcome is in `events`).
+    `devices_saved` (VM id, device) rows to insert or overwrite; `devices_removed` (VM id,
+    device id) rows to delete.
     """
 
     host: HostState | None = None
@@ -27,10 +31,14 @@ class Analysis:
     events: tuple[Event, ...] = ()
     commands: tuple[Command, ...] = ()
     stale: bool = False
+    ended_operations: tuple[str, ...] = ()  # VM ids whose pending engine operation is settled (removed)
+    devices_saved: tuple[tuple[str, VmDevice], ...] = ()
+    devices_removed: tuple[tuple[str, str], ...] = ()
 
     @property
     def changes_state(self) -> bool:
-        return self.host is not None or bool(self.vms) or bool(self.events)
+        return (self.host is not None or bool(self.vms) or bool(self.events) or bool(self.ended_operations)
+                or bool(self.devices_saved) or bool(self.devices_removed))
 
     @property
     def is_empty(self) -> bool:

@@ -9,8 +9,10 @@ report.VmStats). Repositories load and store these; analyzers take and return th
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from typing import Any, TypeVar
 
+from vurti.domain.devices import VmDevice, VmJob
 from vurti.domain.status import HostStatus, VmStatus
 
 T = TypeVar("T")
@@ -65,6 +67,8 @@ class HostState:
     vdsm_version: str | None = None
     vm_count: int = 0
     nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
+    non_responsive_since: float | None = None  # when the host became NonResponsive (lease restarts count from it)
+    lease_restart_at: float | None = None  # last time its VMs with a lease were asked to restart elsewhere
 
 
 @dataclass(frozen=True)
@@ -94,11 +98,39 @@ class VmState:
     last_watchdog_time: float | None = None
     nic_states: tuple[tuple[str, str], ...] = ()  # (nic name, "up"/"down")
     auto_start: bool = False  # highly available: restart after an error exit
+    lease_sd_id: str | None = None  # storage domain of its VM lease: restartable elsewhere when its host is lost
     # Added for the analyzers (defaults keep older rows valid):
     migrating_from_host: str | None = None  # source of a migration handed over to host_id, until it runs there
     guest_mem_low: bool = False  # last stats sample was below the low-memory threshold (warn on transition)
     balloon_misses: int = 0  # consecutive stats samples with the balloon off target (capped at 2)
     nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
+    jobs: tuple[VmJob, ...] = ()  # block jobs running, as last reported (vmJobs)
+
+
+class OperationKind(StrEnum):
+    RUN = "run"
+    MIGRATE = "migrate"
+
+
+@dataclass(frozen=True)
+class PendingOperation:
+    """A run or migration the engine started and told vurti about, until the monitor settles it.
+
+    oVirt's asyncRunningVms: one per VM. `host_id` is where a run should start, or a
+    migration's source; `destination_host_id` a migration's destination (None: any host).
+    """
+
+    vm_id: str
+    kind: OperationKind
+    host_id: str
+    started_at: float
+    deadline: float  # not confirmed by then: failed
+    destination_host_id: str | None = None
+
+    @property
+    def target(self) -> str | None:
+        """The host the VM should end up running on (None: any host but the source)."""
+        return self.host_id if self.kind is OperationKind.RUN else self.destination_host_id
 
 
 @dataclass(frozen=True)
@@ -108,7 +140,10 @@ class HostSnapshot:
     `vms` holds the VMs that run on the host, migrate to it, or that it reported;
     `host_statuses` the current status of every other host those VMs refer to, and
     `host_names` their names (events are read by people).
-    `fence_token` is the DB's last accepted token for this host.
+    `fence_token` is the DB's last accepted token for this host. `operations` holds the
+    pending engine-started runs and migrations that start, end or leave here (their VMs
+    are in `vms`).
+    `devices` holds the stored devices of the VMs whose report carries devices (only those).
     """
 
     cluster: Cluster
@@ -118,6 +153,8 @@ class HostSnapshot:
     host_statuses: dict[str, HostStatus] = field(default_factory=dict)
     fence_token: int = 0
     host_names: dict[str, str] = field(default_factory=dict)
+    operations: dict[str, PendingOperation] = field(default_factory=dict)  # by VM id: runs/migrations concerning the host
+    devices: dict[str, tuple[VmDevice, ...]] = field(default_factory=dict)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -150,6 +187,8 @@ __all__ = [
     "HostSnapshot",
     "HostState",
     "NicSample",
+    "OperationKind",
+    "PendingOperation",
     "VmState",
     "changed_fields",
     "evolve",

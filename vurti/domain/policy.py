@@ -21,6 +21,14 @@ class MonitoringPolicy:
     # Off: vurti never destroys a VM that is not Down (taking over a running fleet must not
     # kill the VMs it had never seen).
     destroy_paused_vms: bool = False
+    # VMs with a lease on a NonResponsive host are restartable elsewhere after this many of the
+    # cluster's poll intervals (NumberVdsRefreshesBeforeTryToStartUnknownVms), asked again after
+    # as many more (NumberVdsRefreshesBeforeRetryToStartUnknownVms + 1) while the host stays lost.
+    lease_restart_cycles: int = 10
+    lease_retry_cycles: int = 101
+    # An engine-started run or migration not confirmed within this long failed (a rerun is asked for).
+    run_timeout: float = 180.0
+    migrate_timeout: float = 600.0
 
     def grace_period(self, vm_count: int, is_spm: bool) -> float:
         """Seconds after the last success before a silent host is NonResponsive."""

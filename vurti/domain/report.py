@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from vurti.domain.devices import VmDevice, VmJob
 from vurti.domain.status import VmStatus
 
 
@@ -110,6 +111,8 @@ class VmReport:
     `status` is None when the agent sent a status string no engine status matches;
     `problem` then says why, and the analyzer reports an error for this VM alone.
     `stats` is None for the short form (Host.getVMList) and for Down records.
+    `jobs` is None when the report has no `vmJobs` (unknown: stored jobs stay), and
+    `devices` None unless this poll read the VM's devices (its `hash` changed).
     """
 
     vm_id: str
@@ -130,6 +133,8 @@ class VmReport:
     watchdog: Watchdog | None = None
     stats: VmStats | None = None
     problem: str | None = None
+    jobs: tuple[VmJob, ...] | None = None
+    devices: tuple[VmDevice, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,9 @@ the only cycles whose statistics are written. `fetched_at` is the engine's wall 
     # On a failed poll: the engine time of the host's last answered poll, as the poll cache
     # knows it (answered polls that changed nothing never reach the update path).
     last_answered_at: float | None = None
+    # Set when the poll read devices (some VM's hash changed): the (VM id, device hash) pairs
+    # whose devices are now known, for the poll cache once the update has committed.
+    device_hashes: tuple[tuple[str, str], ...] | None = None
 
     @property
     def ok(self) -> bool:

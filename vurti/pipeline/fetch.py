@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Final, Protocol
 
-from vurti.agent import PollPlan, PollRequest, plan_poll, report_digest, vm_digest
+from vurti.agent import PollPlan, PollRequest, device_digest, plan_poll, report_digest, vm_digest, vm_hashes
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import FetchError, FetchErrorKind, HostReport
 from vurti.domain.status import HostStatus
@@ -138,7 +138,56 @@ class FetchService:
                 reports[request.host_id] = decision
         for request, report in zip(again, self._poll(again, now), strict=True):
             reports[request.host_id] = _with_vms_of(short[request.host_id], report)
+        self._read_devices(by_id, reports, {r.host_id: r.url for r in first}, now)
         return [self._outcome(host, d, now, reports, answered) for host, d in zip(cached, due, strict=True)]
+
+    def _read_devices(
+        self, by_id: dict[str, CachedHost], reports: dict[str, HostReport | None], urls: dict[str, str], now: float
+    ) -> None:
+        """oVirt's VmDevicesMonitoring: the devices of the VMs whose device `hash` changed, read
+        for those VMs only (Host.dumpxmls; Host.getVMFullList on VDSM 4.30: steps.device_steps),
+        in this same fetch, into their reports.
+
+        A host's device hashes are compared as one digest with the one cached, so a fleet whose
+        hashes do not change costs no call and no Redis read; the per-VM hashes are read only
+        for hosts whose digest differs. The report then carries the hashes whose devices are
+        known (`device_hashes`), cached once the update commits; a VM whose devices could not
+        be read keeps its old hash there, so the next full poll asks again.
+        """
+        seen: dict[str, dict[str, str]] = {}
+        for host_id, report in reports.items():
+            if report is None or not report.ok or not report.vms_full or report.vms is None or report.partial:
+                continue
+            hashes = vm_hashes(report.vms)
+            if device_digest(hashes) != by_id[host_id].devices:
+                seen[host_id] = hashes
+        if not seen:
+            return
+        stored = self._cache.device_hashes(list(seen))
+        requests = []
+        changed: dict[str, set[str]] = {}
+        for host_id, hashes in seen.items():
+            before = stored.get(host_id, {})
+            changed[host_id] = {vm_id for vm_id, h in hashes.items() if before.get(vm_id) != h}
+            if changed[host_id]:
+                requests.append(PollRequest(host_id, urls[host_id], now, vms=False,
+                                            devices_of=tuple(sorted(changed[host_id]))))
+        read = {r.host_id: got for r, got in zip(requests, self._poll(requests, now), strict=True)}
+        for host_id, hashes in seen.items():
+            report = reports[host_id]
+            assert report is not None and report.vms is not None
+            got = read.get(host_id)
+            devices = {vm.vm_id: vm.devices for vm in got.vms or () if vm.devices is not None} if got else {}
+            # Answered: settled, even for a VM whose row had no devices (asking again would not help);
+            # a call that failed leaves the VMs it did not read for the next full poll.
+            failed = changed[host_id] - devices.keys() if got is not None and not got.ok else set()
+            before = stored.get(host_id, {})
+            settled = {vm_id: h for vm_id, h in hashes.items() if vm_id not in failed}
+            settled.update({vm_id: before[vm_id] for vm_id in failed if vm_id in before})
+            vms = tuple(replace(vm, devices=devices[vm.vm_id]) if vm.vm_id in devices else vm for vm in report.vms)
+            extra = got.warnings + ((f"devices not read: {got.error.message}",) if got.error else ()) if got else ()
+            reports[host_id] = replace(report, vms=vms, device_hashes=tuple(sorted(settled.items())),
+                                       warnings=report.warnings + extra)
 
     def _plan(self, host: CachedHost, force: bool) -> PollPlan:
         every = self._policy.stats_every

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vurti.agent import report_digest
+from vurti.agent import device_digest, report_digest
 from vurti.analyze import analyze
 from vurti.bus.messagebus import MessageBus
 from vurti.domain.analysis import Analysis
@@ -161,6 +161,7 @@ class UpdateService:
         pending: list[tuple[int, HostReport, Write]] = []
         with self._uow_factory() as uow:
             snapshots = uow.hosts.load_snapshots([(r.host_id, [vm.vm_id for vm in r.vms or ()]) for _, r, _ in ready])
+            snapshots = with_devices(uow, snapshots, [r for _, r, _ in ready])
             for i, report, lease in ready:
                 snapshot = snapshots.get(report.host_id)
                 analysis = self._analyze(report, snapshot, now)
@@ -198,6 +199,8 @@ class UpdateService:
             now = self._clock()
             with self._uow_factory() as uow:
                 snapshot = uow.hosts.load_snapshot(report.host_id, reported)
+                if snapshot is not None:
+                    snapshot = with_devices(uow, {report.host_id: snapshot}, [report])[report.host_id]
                 analyzed = self._analyze(report, snapshot, now)
                 if isinstance(analyzed, UpdateOutcome):
                     return analyzed, None
@@ -239,7 +242,8 @@ class UpdateService:
         # A pushed event names some VMs only: the digest of the host's whole list stays as it was
         # (the next full poll settles it), so the host keeps its safety-net cadence.
         digest = KEEP_DIGEST if report.partial else report_digest(report)
-        return outcome, _Committed(report.host_id, status, digest, written.events)
+        hashes = dict(report.device_hashes) if report.device_hashes is not None else None
+        return outcome, _Committed(report.host_id, status, digest, written.events, hashes)
 
     def _publish(self, committed: Sequence[_Committed]) -> None:
         """After commit: refresh the hot-path cache, then hand the new outbox rows to the bus."""
@@ -247,6 +251,8 @@ class UpdateService:
             return
         try:
             self._cache.record_many([(c.host_id, c.status, c.digest) for c in committed])
+            self._cache.record_devices([(c.host_id, device_digest(c.device_hashes), c.device_hashes)
+                                        for c in committed if c.device_hashes is not None])
         except Exception:  # the cache refills on the next poll
             log.warning("could not refresh the poll cache of %d hosts", len(committed), exc_info=True)
         events = [item for c in committed for item in c.events]
@@ -260,3 +266,20 @@ class _Committed:
     status: HostStatus
     digest: str | None
     events: tuple[tuple[int, Event], ...]
+    device_hashes: dict[str, str] | None = None  # VM device hashes whose devices are now stored
+
+
+def with_devices(uow: Any, snapshots: dict[str, HostSnapshot], reports: Sequence[HostReport]
+                 ) -> dict[str, HostSnapshot]:
+    """The snapshots with the stored devices of the VMs whose report carries devices: one query,
+    and none at all in the common case (no device hash changed)."""
+    wanted = {r.host_id: [vm.vm_id for vm in r.vms or () if vm.devices is not None] for r in reports}
+    ids = sorted({vm_id for vm_ids in wanted.values() for vm_id in vm_ids})
+    if not ids:
+        return snapshots
+    stored = uow.vms.devices_of(ids)
+    out = dict(snapshots)
+    for host_id, vm_ids in wanted.items():
+        if vm_ids and host_id in out:
+            out[host_id] = replace(out[host_id], devices={vm_id: stored.get(vm_id, ()) for vm_id in vm_ids})
+    return out

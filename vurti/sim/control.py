@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from vurti.sim import actions
+from vurti.sim import devices as sim_devices
 from vurti.sim.faults import parse_fault
 from vurti.sim.fleet import Record, VmSpec, seeded_uuid
 from vurti.sim.wire import vdsm_status
@@ -38,6 +39,7 @@ def record_json(rec: Record) -> dict[str, Any]:
     data: dict[str, Any] = {
         "host": rec.host.name, "status": rec.status.name, "vdsm_status": vdsm_status(rec),
         "pause_code": rec.pause_code, "monitor_ok": rec.monitor_ok, "watchdog": rec.watchdog,
+        "jobs": sim_devices.vm_jobs(rec),
     }
     if rec.status.name == "Down":
         data.update(exit_code=rec.exit_code, exit_reason=rec.exit_reason, exit_message=rec.exit_message)
@@ -48,9 +50,14 @@ def record_json(rec: Record) -> dict[str, Any]:
     return data
 
 
-def vm_json(spec: VmSpec) -> dict[str, Any]:
-    return {"vm_id": spec.vm_id, "name": spec.name, "truth": actions.truth(spec),
-            "records": [record_json(r) for r in spec.records]}
+def vm_json(spec: VmSpec, with_devices: bool = False) -> dict[str, Any]:
+    """A VM's truth and records; its device list only when asked for one VM (lists stay small)."""
+    listed, device_hash = sim_devices.devices(spec)
+    data = {"vm_id": spec.vm_id, "name": spec.name, "truth": actions.truth(spec),
+            "records": [record_json(r) for r in spec.records], "hash": device_hash}
+    if with_devices:
+        data["devices"] = listed
+    return data
 
 
 class Control:
@@ -86,7 +93,8 @@ class Control:
         data: dict[str, Any] = {
             "name": host.name, "uuid": host.uuid, "cluster": host.cluster,
             "address": self.sim.hub.agent(host).address, "connections": len(self.sim.hub.agent(host).conns),
-            "boot_time": str(host.boot_time), "vm_count": len(host.records),
+            "boot_time": str(host.boot_time), "vm_count": len(host.records), "vdsm": host.vdsm_version,
+            "calls": dict(host.calls),
             "fault": host.fault.to_json() if host.fault is not None else None,
         }
         if with_vms:
@@ -127,7 +135,7 @@ class Control:
         return _ok([vm_json(s) for s in specs])
 
     async def vm(self, request: web.Request) -> web.Response:
-        return _ok(vm_json(self._spec(request.match_info["vm_id"])))
+        return _ok(vm_json(self._spec(request.match_info["vm_id"]), with_devices=True))
 
     async def create_vm(self, request: web.Request) -> web.Response:
         body = await self._body(request)
@@ -151,12 +159,14 @@ class Control:
             self._do(spec, action, body)
         except actions.ActionError as exc:
             raise _fail(409, str(exc)) from exc
-        return _ok(vm_json(spec))
+        return _ok(vm_json(spec, with_devices=True))
 
     def _do(self, spec: VmSpec, action: str, body: dict[str, Any]) -> None:
         fleet = self.fleet
         if action == "start":
-            actions.start(fleet, spec, self._host(str(body.get("host") or fleet.hosts[spec.home].name)))
+            fail = body.get("fail")
+            actions.start(fleet, spec, self._host(str(body.get("host") or fleet.hosts[spec.home].name)),
+                          None if fail is None else str(fail))
             return
         rec = actions.running_record(spec)
         if rec is None:
@@ -185,6 +195,14 @@ class Control:
             actions.responding(fleet, rec)
         elif action == "watchdog":
             actions.watchdog(fleet, rec, str(body.get("action", "reset")))
+        elif action == "hotplug":
+            actions.hotplug(fleet, rec, str(body.get("kind", "disk")))
+        elif action == "unplug":
+            if "device_id" not in body:
+                raise _fail(400, "unplug needs 'device_id'")
+            actions.unplug(fleet, rec, str(body["device_id"]))
+        elif action == "block_job":
+            actions.block_job(fleet, rec, str(body.get("kind", "commit")), int(body.get("steps", 3)))
         else:
             raise _fail(404, f"unknown action {action!r}")
 

@@ -83,8 +83,9 @@ class ControlClient:
         """Any VM action by name: start, stop, pause, resume, crash, migrate, reboot, hibernate, ..."""
         return self._call("POST", f"/vms/{vm_id}/{name}", body)
 
-    def start(self, vm_id: str, host: str | None = None) -> dict[str, Any]:
-        return self.action(vm_id, "start", host=host)
+    def start(self, vm_id: str, host: str | None = None, fail: str | None = None) -> dict[str, Any]:
+        """Launch the VM (on `host`); with `fail`, the launch fails: Down with an error and that message."""
+        return self.action(vm_id, "start", host=host, fail=fail)
 
     def stop(self, vm_id: str, by: str = "admin") -> dict[str, Any]:
         return self.action(vm_id, "stop", by=by)
@@ -115,6 +116,15 @@ class ControlClient:
 
     def watchdog(self, vm_id: str, action: str = "reset") -> dict[str, Any]:
         return self.action(vm_id, "watchdog", action=action)
+
+    def hotplug(self, vm_id: str, kind: str = "disk") -> dict[str, Any]:
+        return self.action(vm_id, "hotplug", kind=kind)
+
+    def unplug(self, vm_id: str, device_id: str) -> dict[str, Any]:
+        return self.action(vm_id, "unplug", device_id=device_id)
+
+    def block_job(self, vm_id: str, kind: str = "commit", steps: int = 3) -> dict[str, Any]:
+        return self.action(vm_id, "block_job", kind=kind, steps=steps)
 
     def set_fault(self, host: str, kind: str, **params: Any) -> dict[str, Any]:
         """kind: refuse, hang, slow, jsonrpc_error, malformed, truncated, wrong_types, unknown_status,

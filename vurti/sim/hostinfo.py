@@ -105,10 +105,10 @@ def capabilities(host: Host) -> dict[str, Any]:
         "onlineCpus": ",".join(str(c) for c in range(HOST_THREADS)), "cpuSpeed": "2100.000",
         "memSize": str(HOST_MEM_MB), "reservedMem": "321", "guestOverhead": "65",
         "kvmEnabled": "true", "vmTypes": ["kvm"], "hostdevPassthrough": "false",
-        "version_name": "Snow Man", "software_version": "4.50.7", "software_revision": "1",
+        "version_name": "Snow Man", "software_version": host.vdsm_version, "software_revision": "1",
         "supportedENGINEs": ["4.2", "4.3", "4.4", "4.5"], "clusterLevels": ["4.2", "4.3", "4.4", "4.5", "4.6", "4.7"],
         "packages2": {
-            "vdsm": {"version": "4.50.7", "release": "1.el9"}, "libvirt": {"version": "10.0.0", "release": "6.el9"},
+            "vdsm": {"version": host.vdsm_version, "release": "1.el9"}, "libvirt": {"version": "10.0.0", "release": "6.el9"},
             "qemu-kvm": {"version": "8.2.0", "release": "11.el9"}, "kernel": {"version": "5.14.0", "release": "427.el9"},
         },
         "operatingSystem": {"name": "RHEL", "release": "1.el9", "version": "9.4", "pretty_name": "CentOS Stream 9"},

@@ -87,6 +87,8 @@ vds_dynamic = Table(
     Column("vm_count", Integer, nullable=False),
     Column("fence_token", BigInteger, nullable=False, server_default="0"),
     Column("nic_samples", JSON, nullable=False, server_default="[]"),  # counters for the next NIC rates
+    Column("non_responsive_since", Float),
+    Column("lease_restart_at", Float),
     Column("updated_at", Float, default=time.time, onupdate=time.time),
 )
 
@@ -119,6 +121,7 @@ vm_static = Table(
     Column("name", NAME, nullable=False),
     Column("managed", Boolean, nullable=False),
     Column("auto_start", Boolean, nullable=False),
+    Column("lease_sd_id", ID),  # storage domain of the VM's lease (an administrator's setting)
 )
 
 vm_dynamic = Table(
@@ -144,6 +147,23 @@ vm_dynamic = Table(
     Column("guest_mem_low", Boolean, nullable=False),
     Column("balloon_misses", Integer, nullable=False),
     Column("nic_samples", JSON, nullable=False, server_default="[]"),  # counters for the next NIC rates
+    Column("jobs", JSON, nullable=False, server_default="[]"),  # block jobs running (vmJobs), with progress
+)
+
+# A VM's devices, refreshed when its device hash changes (oVirt's vm_device, VmDevicesMonitoring).
+vm_devices = Table(
+    "vm_devices",
+    metadata,
+    Column("vm_id", ID, ForeignKey("vm_static.vm_id", ondelete="CASCADE"), primary_key=True),
+    Column("device_id", ID, primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("alias", NAME, nullable=False),
+    Column("managed", Boolean, nullable=False),
+    Column("plugged", Boolean, nullable=False),
+    Column("readonly", Boolean, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
 
 vm_statistics = Table(
@@ -227,4 +247,18 @@ host_commands = Table(
     Index("ix_host_commands_state_next_attempt_at", "state", "next_attempt_at"),
     Index("ix_host_commands_created_at", "created_at"),  # recent commands: repeats are refused
     sqlite_autoincrement=True,
+)
+
+# Engine-started runs and migrations the monitor is to confirm (oVirt's asyncRunningVms): one per VM,
+# few at a time. `host_id`: where a run starts, or a migration's source. No foreign keys: the
+# analysis that settles one deletes it, and a host removed meanwhile leaves it to time out.
+pending_operations = Table(
+    "pending_operations",
+    metadata,
+    Column("vm_id", ID, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("host_id", ID, nullable=False, index=True),
+    Column("destination_host_id", ID, index=True),
+    Column("started_at", Float, nullable=False),
+    Column("deadline", Float, nullable=False),
 )
