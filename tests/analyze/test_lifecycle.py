@@ -144,6 +144,19 @@ def test_a_leftover_migration_source_record_does_not_end_a_vm_left_by_migration(
     assert analysis.commands == (DestroyVm("h1", "v1", "Down record of a VM not on this host"),)
 
 
+def test_suspended_then_down_again_unseen_is_down():
+    """Restored and down again while no report reached the database: the saved state is gone."""
+    saved = vm(host_id=None, status=VmStatus.Suspended, exit_code=0, exit_reason=5)
+    snap = snapshot(vms=(saved,))
+    analysis = run(snap, report((down(code=0, reason=6, message="Admin shut down from the engine"),)))
+    after = vm_after(analysis, snap)
+    assert (after.status, after.host_id, after.exit_reason) == (VmStatus.Down, None, 6)
+    assert analysis.commands == (DestroyVm("h1", "v1", "down recorded"),)
+    # The hibernation's own Down record ("save state succeeded") leaves it Suspended.
+    again = run(snap, report((down(code=0, reason=5, message="SaveState succeeded"),)))
+    assert again.vms == () or vm_after(again, snap).status is VmStatus.Suspended
+
+
 def test_hibernation_failure_is_told_by_its_event():
     snap = snapshot(vms=(vm(status=VmStatus.SavingState),))
     analysis = run(snap, report((down(code=1, reason=1, message="no space"),)))

@@ -71,6 +71,11 @@ def down_reported(work: Work, vm: VmState, reported: VmReport) -> VmState:
             # migrating from a host that no longer has it.
             work.destroy(vm.vm_id, "down recorded")
             return _down(work, vm, code, reason, message)
+        if vm.status == VmStatus.Suspended and vm.host_id is None and reason != ExitReason.SaveStateSucceeded:
+            # Restored and down again on this host, unseen (the database was down, say): the
+            # saved state is gone, the VM is Down. Its hibernation's own record says "saved".
+            work.destroy(vm.vm_id, "down recorded")
+            return _down(work, vm, code, reason, message)
         # Leftover on a migration's source, a failed migration's copy on the
         # destination, or a Down record already recorded: just clean it up.
         work.destroy(vm.vm_id, "Down record of a VM not on this host")
