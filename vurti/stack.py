@@ -88,6 +88,9 @@ class LocalStack:
     env: dict[str, str] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
     scratch: list[Path] = field(default_factory=list)  # directories removed on close
+    redis_port: int = 0
+    redis_persist: bool = False
+    pg: tuple[Path, Path, int, int | None, int | None] | None = None  # bindir, data root, port, uid, gid
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -110,6 +113,12 @@ class LocalStack:
         child = Child(name, proc, log_path)
         self.children.append(child)
         return child
+
+    def child(self, name: str) -> Child:
+        for child in self.children:
+            if child.name == name:
+                return child
+        raise KeyError(f"no running child named {name}")
 
     def stop(self, child: Child, timeout: float = 15.0) -> None:
         """TERM the child itself (Celery's warm shutdown stops its pool); KILL its whole group if it lingers."""
@@ -140,19 +149,25 @@ class LocalStack:
         self.close()
 
     # -- servers ---------------------------------------------------------------
-    def start_redis(self) -> str:
+    def start_redis(self, persist: bool = False, port: int | None = None) -> str:
+        """redis-server on loopback; `persist`: append-only file in the work directory (a restart
+        keeps every key, queued messages included). `port`: the port of a stopped one, to start it again."""
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server not found: install it (apt-get install redis-server) or set VURTI_REDIS_URL")
-        port = free_port()
-        self.spawn(
-            "redis",
-            [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        )
+        port = port or free_port()
+        keep = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir)] if persist \
+            else ["--appendonly", "no"]
+        self.spawn("redis", [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", *keep])
         wait_until(lambda: _port_open(port), 15, "redis-server")
         url = f"redis://127.0.0.1:{port}/0"
         self.env["VURTI_REDIS_URL"] = url
+        self.redis_port, self.redis_persist = port, persist
         return url
+
+    def stop_redis(self) -> None:
+        """TERM: redis-server writes its append-only file (when persistent) and exits."""
+        self.stop(self.child("redis"))
 
     def start_postgres(self) -> str:
         """A throwaway PostgreSQL (fsync off); its SQLAlchemy URL. As root, runs as the `postgres` user,
@@ -175,6 +190,15 @@ class LocalStack:
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, user=uid, group=gid,
         )
         port = free_port()
+        self.pg = (bindir, tmp, port, uid, gid)
+        self._spawn_postgres()
+        url = f"postgresql+psycopg://vurti@127.0.0.1:{port}/postgres"
+        self._wait_postgres(url)
+        return url
+
+    def _spawn_postgres(self) -> None:
+        assert self.pg is not None, "start_postgres first"
+        bindir, tmp, port, uid, gid = self.pg
         log_path = self.workdir / "postgres.log"
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(
@@ -186,8 +210,21 @@ class LocalStack:
                 user=uid, group=gid, start_new_session=True,
             )
         self.children.append(Child("postgres", proc, log_path))
-        url = f"postgresql+psycopg://vurti@127.0.0.1:{port}/postgres"
 
+    def stop_postgres(self) -> None:
+        """Fast shutdown (SIGINT): open transactions are rolled back, clients disconnected."""
+        child = self.child("postgres")
+        child.proc.send_signal(signal.SIGINT)
+        child.proc.wait(timeout=60)
+        self.children.remove(child)
+
+    def start_postgres_again(self) -> None:
+        """The stopped PostgreSQL started again on its data and port."""
+        assert self.pg is not None, "start_postgres first"
+        self._spawn_postgres()
+        self._wait_postgres(f"postgresql+psycopg://vurti@127.0.0.1:{self.pg[2]}/postgres")
+
+    def _wait_postgres(self, url: str) -> None:
         def ready() -> bool:
             import sqlalchemy as sa
 
@@ -200,7 +237,6 @@ class LocalStack:
                 engine.dispose()
 
         wait_until(ready, 60, "postgres")
-        return url
 
     def start_sim(self, hosts: int, vms_per_host: int, churn: float, seed: int = 1, extra: Sequence[str] = (),
                   tls_dir: str | Path | None = None, agent_port: int = 0) -> str:
@@ -218,8 +254,16 @@ class LocalStack:
     def start_worker(self, name: str, queues: str, pool: str = "prefork", concurrency: int = 2,
                      extra: Sequence[str] = ()) -> Child:
         argv = [*PYTHON, *worker_command(name, queues, pool, concurrency), *extra]
+        log_path = self.workdir / f"{name}.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0  # a restarted worker appends to its log
         child = self.spawn(name, argv, {"PYTHONPATH": _project_root()})
-        wait_until(lambda: b"ready." in child.log_path.read_bytes(), 60, f"worker {name}")
+
+        def ready() -> bool:
+            with open(child.log_path, "rb") as log:
+                log.seek(offset)
+                return b"ready." in log.read()
+
+        wait_until(ready, 60, f"worker {name}")
         return child
 
     def start_update_worker(self, processes: int) -> Child:

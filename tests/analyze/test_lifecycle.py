@@ -70,6 +70,9 @@ DOWN_CASES = [
     ("from unknown", VmStatus.Unknown, down(code=1, reason=1), VmStatus.Down, True),
     ("powering down", VmStatus.PoweringDown, down(code=0, reason=6), VmStatus.Down, True),
     ("hibernated", VmStatus.SavingState, down(code=0, reason=5), VmStatus.Suspended, False),
+    # SavingState never seen (a short one between polls, its event late or reordered): the exit
+    # reason says the state was saved.
+    ("hibernated, saving unseen", VmStatus.Up, down(code=0, reason=5), VmStatus.Suspended, False),
     # oVirt stores Suspended either way; the failure is told by its event (VmDown, error).
     ("hibernation failed", VmStatus.SavingState, down(code=1, reason=1, message="no space"), VmStatus.Suspended, True),
 ]
@@ -118,6 +121,40 @@ def test_left_by_migration_to_a_destination_not_known_yet_is_never_down():
     assert analysis.commands == (DestroyVm("h1", "v1", "down recorded"),)
     again = run(apply_analysis(snap, analysis), report((), fetched_at=NOW + 3), now=NOW + 3)  # record destroyed
     assert (again.vms, again.events) == ((), ())
+
+
+def test_left_by_migration_then_down_on_its_destination_is_down():
+    """The migration's steps unseen (the database was down): the source's "migration succeeded", then a
+    Down record from the host it went to. That host ran it: it is Down, not MigratingFrom for good."""
+    left = vm(host_id="h2", status=VmStatus.MigratingFrom, exit_code=0, exit_reason=4)
+    snap = snapshot(vms=(left,))
+    analysis = run(snap, report((down(code=1, reason=2, message="Lost connection with qemu process"),)))
+    after = vm_after(analysis, snap)
+    assert (after.status, after.host_id, after.exit_code, after.exit_reason) == (VmStatus.Down, None, 1, 2)
+    assert "VmDown" in names(analysis) and "VmStateChanged" in names(analysis)
+    assert analysis.commands == (DestroyVm("h1", "v1", "down recorded"),)
+
+
+def test_a_leftover_migration_source_record_does_not_end_a_vm_left_by_migration():
+    """A Down record with "migration succeeded" is a source's leftover, not where the VM went."""
+    left = vm(host_id="h2", status=VmStatus.MigratingFrom, exit_code=0, exit_reason=4)
+    snap = snapshot(vms=(left,))
+    analysis = run(snap, report((down(code=0, reason=4, message="Migration succeeded"),)))
+    assert analysis.vms == () or vm_after(analysis, snap) == left
+    assert analysis.commands == (DestroyVm("h1", "v1", "Down record of a VM not on this host"),)
+
+
+def test_suspended_then_down_again_unseen_is_down():
+    """Restored and down again while no report reached the database: the saved state is gone."""
+    saved = vm(host_id=None, status=VmStatus.Suspended, exit_code=0, exit_reason=5)
+    snap = snapshot(vms=(saved,))
+    analysis = run(snap, report((down(code=0, reason=6, message="Admin shut down from the engine"),)))
+    after = vm_after(analysis, snap)
+    assert (after.status, after.host_id, after.exit_reason) == (VmStatus.Down, None, 6)
+    assert analysis.commands == (DestroyVm("h1", "v1", "down recorded"),)
+    # The hibernation's own Down record ("save state succeeded") leaves it Suspended.
+    again = run(snap, report((down(code=0, reason=5, message="SaveState succeeded"),)))
+    assert again.vms == () or vm_after(again, snap).status is VmStatus.Suspended
 
 
 def test_hibernation_failure_is_told_by_its_event():

@@ -23,6 +23,7 @@ from tests.support.stored import host_up, vm_status
 from vurti.bootstrap import Services
 from vurti.config import Settings
 from vurti.domain.status import VmStatus
+from vurti.faults.procs import children_of
 from vurti.inventory import add_hosts
 from vurti.runtime import keys
 from vurti.sim.control_client import ControlClient
@@ -31,19 +32,6 @@ from vurti.stack import LocalStack
 from vurti.store.db import upgrade
 
 LOCK_TTL = 30.0
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
 
 
 @pytest.mark.postgres
@@ -75,7 +63,7 @@ def test_an_update_redelivered_after_kill_9_is_not_skipped_as_locked(postgres_ur
             # The update of the pause now holds the host's Redis lock and waits for the row.
             wait_for(lambda: svc.redis.exists(keys.host_lock(host.id)), timeout=30,
                      what="an update holding the host's lock")
-            (child,) = _children(update.proc.pid)
+            (child,) = children_of(update.proc.pid)
             os.kill(child, signal.SIGKILL)
             killed = time.monotonic()
         finally:

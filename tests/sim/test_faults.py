@@ -87,6 +87,22 @@ def test_malformed_is_a_message_that_is_not_json(sim: SimProcess) -> None:
         assert peer.call("Host.ping")["result"] is True  # the connection stays usable
 
 
+def test_fuzz_bends_each_reply_by_its_seed_and_the_connection_stays(sim: SimProcess) -> None:
+    sim.control.set_fault("host-0005", "fuzz", seed=3, verbs=["Host.getAllVmStats"])
+    with sim.peer("host-0005") as peer:
+        bodies = []
+        for _ in range(8):
+            peer.request("Host.getAllVmStats")
+            bodies.append(_body(peer))
+        assert sim.control.host("host-0005")["fault"]["hits"] == 8
+        assert sim.control.host("host-0005")["fault"]["seed"] == 3
+        sim.control.clear_fault("host-0005")
+        normal = peer.call("Host.getAllVmStats")
+        assert all(body != json.dumps(normal).encode() for body in bodies)
+        assert len(set(bodies)) > 1  # a new mutation per reply
+        assert peer.call("Host.ping")["result"] is True
+
+
 def _raw_until_closed(address: str, request: bytes, timeout: float = 5.0) -> bytes:
     """Everything the host sends until it closes the connection."""
     from urllib.parse import urlsplit

@@ -64,6 +64,8 @@ def test_postcopy_shows_paused_postcopy_on_source(sim: SimProcess) -> None:
             assert src["pauseCode"] == "POSTCOPY"
             assert "migrationProgress" in src and "cpuUser" not in src and "network" not in src
             assert _stats(sim, "host-0003")[vm_id]["status"] == "Migration Destination"
+            # The engine hands the VM over when post-copy starts: the truth is the destination's.
+            assert sim.control.truth()[vm_id] == {"host": "host-0003", "status": "MigratingTo"}
         sim.control.tick()
     assert "Migration Source" in seen and "Paused" in seen and seen[-1] == "Down"
     assert seen.index("Migration Source") < seen.index("Paused") < seen.index("Down")

@@ -174,3 +174,28 @@ def test_load_snapshots_takes_two_queries_for_many_hosts(
         snaps = uow.hosts.load_snapshots([(h, [f"{h}-vm{i}" for i in range(VMS)]) for h in fleet])
     assert sql.count == 2
     assert sorted(snaps) == sorted(fleet) and all(len(s.vms) == VMS for s in snaps.values())
+
+
+def test_a_newer_token_on_an_older_snapshot_is_refused(engine: Engine, uow: SqlUnitOfWork, fleet: list[str]) -> None:
+    """Two runs of one message (a duplicate, or a redelivery while the first still runs): the second takes
+    over the first's lock with a newer token, both read the same snapshot. The second wrote on a state
+    that is gone: nothing written, redone by the caller on a fresh snapshot (else the one transition
+    is applied, and announced, twice)."""
+    host = fleet[0]
+    vm = f"{host}-vm0"
+    first, second = snapshots(uow, [host])[host], snapshots(uow, [host])[host]
+
+    def pause(snap: HostSnapshot) -> Analysis:
+        old = snap.vms[vm]
+        new = replace(old, status=VmStatus.Paused, status_time=2)
+        return Analysis(host=snap.state, vms=(new,), events=(VmStateChanged(host, 100.0, vm_id=vm, old="Up",
+                                                                            new="Paused"),))
+
+    with uow:
+        done = apply_analyses(uow, [Write(first, pause(first), 1)], 100.0, SUBSCRIBERS)
+    assert done is not None and done[0].applied and done[0].wrote
+    with uow:
+        assert apply_analyses(uow, [Write(second, pause(second), 2)], 101.0, SUBSCRIBERS) is None
+    with uow:
+        assert uow.hosts.fence_token(host) == 1
+        assert len([e for _, e in uow.outbox.pending("audit") if isinstance(e, VmStateChanged)]) == 1

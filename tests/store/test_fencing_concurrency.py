@@ -1,4 +1,8 @@
-"""Two writers of one host with fencing tokens 5 and 6: token 6's state wins in every order.
+"""Two writers of one host with fencing tokens 5 and 6, on one snapshot: never both written.
+
+Token 6 first: 5 is refused (a writer that lost its lock). Token 5 first: 6 wrote on a
+snapshot 5 has written over since, so it is refused as a conflict (the update service
+redoes it on a fresh snapshot), not written over 5's change.
 
 The interleavings are forced, not hoped for: a writer can be held just before its
 commit (after its fencing UPDATE took the host's row lock), and the test waits,
@@ -77,9 +81,11 @@ def test_sequential_writers_newest_token_wins(
     engine: Engine, uow: SqlUnitOfWork, hosts: object, order: tuple[int, int]
 ) -> None:
     snap = prepare(uow)
-    results = {t: bool(write(SqlUnitOfWork(engine), snap, t)) for t in order}
-    assert results == {6: True, 5: order == (5, 6)}
-    assert final(uow) == ("token 6", "token 6", 6)
+    results = {t: write(SqlUnitOfWork(engine), snap, t) for t in order}
+    winner = order[0]
+    assert bool(results[winner]) and not results[11 - winner]
+    assert results[6].conflict == (order == (5, 6))  # behind 5's write, not a lost lock: redone
+    assert final(uow) == (f"token {winner}", f"token {winner}", winner)
 
 
 def lock_waiters(engine: Engine) -> int:
@@ -109,8 +115,10 @@ def test_concurrent_writers_newest_token_wins(
         wait_for(lambda: lock_waiters(engine) >= 1, what="second writer blocked on the host row")
         assert not second_result.done()
         held.release.set()
-        results = {first: bool(first_result.result(30)), second: bool(second_result.result(30))}
-    # 6 first: 5 wakes up, sees token 6 and writes nothing. 5 first: 6 overwrites it.
-    assert results == {6: True, 5: first == 5}
-    assert final(uow) == ("token 6", "token 6", 6)
-    assert outbox_reasons(engine) == (["token 5", "token 6"] if first == 5 else ["token 6"])
+        results = {first: first_result.result(30), second: second_result.result(30)}
+    # 6 first: 5 wakes up, sees token 6 and writes nothing. 5 first: 6 wakes up, sees its snapshot
+    # written over and writes nothing either (a conflict: the update service redoes it).
+    assert bool(results[first]) and not results[second]
+    assert results[second].conflict == (first == 5)
+    assert final(uow) == (f"token {first}", f"token {first}", first)
+    assert outbox_reasons(engine) == [f"token {first}"]

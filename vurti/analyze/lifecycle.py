@@ -63,13 +63,24 @@ def discovered(
 
 def down_reported(work: Work, vm: VmState, reported: VmReport) -> VmState:
     """proceedDownVm: a Down record. Only the VM's own host changes the VM."""
+    code, reason, message = reported.exit_code, reported.exit_reason, reported.exit_message
     if vm.host_id != work.host_id:
+        if left_by_migration(vm) and reason != ExitReason.MigrationSucceeded:
+            # The host it left for ran it and it went down there before any report showed it
+            # running (those reports lost: the database was down, say): it is Down, not left
+            # migrating from a host that no longer has it.
+            work.destroy(vm.vm_id, "down recorded")
+            return _down(work, vm, code, reason, message)
+        if vm.status == VmStatus.Suspended and vm.host_id is None and reason != ExitReason.SaveStateSucceeded:
+            # Restored and down again on this host, unseen (the database was down, say): the
+            # saved state is gone, the VM is Down. Its hibernation's own record says "saved".
+            work.destroy(vm.vm_id, "down recorded")
+            return _down(work, vm, code, reason, message)
         # Leftover on a migration's source, a failed migration's copy on the
         # destination, or a Down record already recorded: just clean it up.
         work.destroy(vm.vm_id, "Down record of a VM not on this host")
         return vm
     work.destroy(vm.vm_id, "down recorded")
-    code, reason, message = reported.exit_code, reported.exit_reason, reported.exit_message
     if vm.status == VmStatus.MigratingFrom:
         if code == ExitCode.Error:
             # abortVmMigration: the source crashed; stop the destination's copy too.
@@ -85,8 +96,9 @@ def down_reported(work: Work, vm: VmState, reported: VmReport) -> VmState:
         )
         work.status_changed(vm, new, "migration succeeded on the source; destination not known yet")
         return new
-    if vm.status == VmStatus.SavingState:
+    if vm.status == VmStatus.SavingState or reason == ExitReason.SaveStateSucceeded:
         # oVirt stores Suspended whether hibernation succeeded or not; only the event differs.
+        # A saved state also when SavingState went unseen (short, its event late or reordered).
         new = evolve(to_down(vm, code, reason, message), status=VmStatus.Suspended)
         if code != ExitCode.Error:
             work.status_changed(vm, new, "state saved")

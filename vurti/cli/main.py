@@ -25,7 +25,18 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from vurti.cli import bench_cmd, doctor, flower_cmd, inventory, metrics_cmd, ops, run_cmd, sim_cmd, vm_cmd
+    from vurti.cli import (
+        bench_cmd,
+        doctor,
+        faults_cmd,
+        flower_cmd,
+        inventory,
+        metrics_cmd,
+        ops,
+        run_cmd,
+        sim_cmd,
+        vm_cmd,
+    )
 
     for command in (
         inventory.hosts,
@@ -40,6 +51,7 @@ def _register() -> None:
         run_cmd.run,
         sim_cmd.sim,
         bench_cmd.bench,
+        faults_cmd.faults,
         metrics_cmd.metrics,
         doctor.doctor,
         flower_cmd.flower,

@@ -315,11 +315,14 @@ def destroy(fleet: Fleet, host: Host, vm_id: str) -> bool:
 def truth(spec: VmSpec) -> dict[str, Any]:
     """Where the VM runs and the status the engine should show for it."""
     rec = running_record(spec)
-    if rec is None:
-        return {"host": None, "status": VmStatus.Down.name}
-    if rec.migration is not None:
+    if rec is None:  # the engine shows a hibernated VM as Suspended until it is started again
+        return {"host": None, "status": (VmStatus.Suspended if spec.saved else VmStatus.Down).name}
+    mig = rec.migration
+    if mig is not None and mig.phase == "postcopy":  # the engine hands the VM over when post-copy starts
+        return {"host": mig.destination.host.name, "status": VmStatus.MigratingTo.name}
+    if mig is not None:
         return {"host": rec.host.name, "status": VmStatus.MigratingFrom.name,
-                "destination": rec.migration.destination.host.name}
+                "destination": mig.destination.host.name}
     status = rec.status
     if not rec.monitor_ok and status is not VmStatus.Down:
         status = VmStatus.NotResponding

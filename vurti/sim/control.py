@@ -255,6 +255,18 @@ class Control:
                 for s, t, h, v, w, d in self.fleet.history if s > since]
         return _ok(rows[:limit])
 
+    async def transitions(self, request: web.Request) -> web.Response:
+        since = int(request.query.get("since", 0))
+        return _ok([{"seq": s, "at": at, "vm_id": v, "host": h, "status": st}
+                    for s, at, v, h, st in self.sim.truth.since(since)])
+
+    async def clock(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        if not isinstance(body.get("running"), bool):
+            raise _fail(400, "clock needs 'running': true or false")
+        self.sim.frozen = not body["running"]
+        return _ok({"running": not self.sim.frozen, "tick": self.fleet.tick, "seq": self.sim.truth.seq})
+
     async def tick(self, request: web.Request) -> web.Response:
         n = int((await self._body(request)).get("n", 1))
         if not 0 <= n <= 100_000:
@@ -297,3 +309,5 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
     r.add_get("/control/destroys", c.destroys)
     r.add_get("/control/history", c.history)
     r.add_post("/control/tick", c.tick)
+    r.add_get("/control/transitions", c.transitions)
+    r.add_put("/control/clock", c.clock)

@@ -62,7 +62,16 @@ class ControlClient:
     def history(self, since: int = 0, limit: int = 100_000) -> list[dict[str, Any]]:
         return self._call("GET", "/history", params={"since": since, "limit": limit})
 
+    def transitions(self, since: int = 0) -> list[dict[str, Any]]:
+        """Every change of a VM's truth (host, status) after `since`: seq, at (wall time), vm_id, host, status."""
+        return self._call("GET", "/transitions", params={"since": since})
+
     # -- acting ------------------------------------------------------------------------
+
+    def set_clock(self, running: bool) -> dict[str, Any]:
+        """Stop (False) or restart (True) the ticks: while stopped no VM changes by itself.
+        Answers the tick and the truth log's last seq."""
+        return self._call("PUT", "/clock", {"running": running})
 
     def tick(self, n: int = 1) -> int:
         return int(self._call("POST", "/tick", {"n": n})["tick"])
@@ -120,7 +129,7 @@ class ControlClient:
     def set_fault(self, host: str, kind: str, **params: Any) -> dict[str, Any]:
         """kind: refuse, hang, slow, jsonrpc_error, malformed, truncated, wrong_types, unknown_status,
         recovering, restart, huge, drop, no_heartbeat, events_delay, events_duplicate, events_reorder,
-        events_lose; params: seconds, code, message, size, status, vm_id, verbs, remaining."""
+        events_lose, fuzz; params: seconds, code, message, size, status, vm_id, verbs, remaining, seed."""
         return self._call("PUT", f"/hosts/{host}/fault", {"kind": kind, **params})
 
     def clear_fault(self, host: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import orjson
 
 RECOVERING_KINDS = frozenset({"recovering", "restart"})
 CALL_KINDS = frozenset({
-    "hang", "slow", "jsonrpc_error", "malformed", "truncated", "wrong_types", "unknown_status", "huge",
+    "hang", "slow", "jsonrpc_error", "malformed", "truncated", "wrong_types", "unknown_status", "huge", "fuzz",
 }) | RECOVERING_KINDS
 EVENT_KINDS = frozenset({"events_delay", "events_duplicate", "events_reorder", "events_lose"})
 TRANSPORT_KINDS = frozenset({"refuse", "drop", "no_heartbeat"})
@@ -38,6 +38,7 @@ class Fault:
     size: int = 50 * 1024 * 1024  # huge: reply size in bytes
     status: str = "Hibernating"  # unknown_status: the string VDSM never sends
     vm_id: str | None = None  # unknown_status: only this VM (else every VM)
+    seed: int = 0  # fuzz: the seed of the replies' mutations
     verbs: frozenset[str] | None = None  # only these verbs (else every verb)
     remaining: int | None = None  # clears itself after this many replies (event faults: events)
     until: float | None = None  # clears itself at this monotonic time
@@ -57,7 +58,7 @@ class Fault:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "hits": self.hits}
-        for key in ("seconds", "code", "message", "size", "status", "vm_id", "remaining"):
+        for key in ("seconds", "code", "message", "size", "status", "vm_id", "remaining", "seed"):
             data[key] = getattr(self, key)
         data["verbs"] = sorted(self.verbs) if self.verbs is not None else None
         data["seconds_left"] = max(0.0, self.until - time.monotonic()) if self.until is not None else None
@@ -71,7 +72,7 @@ def parse_fault(data: dict[str, Any]) -> Fault:
         raise ValueError(f"unknown fault kind {kind!r}; one of {sorted(KINDS)}")
     fault = Fault(kind=str(kind))
     for key, conv in (("seconds", float), ("code", int), ("message", str), ("size", int), ("status", str),
-                      ("vm_id", str), ("remaining", int)):
+                      ("vm_id", str), ("remaining", int), ("seed", int)):
         if data.get(key) is not None:
             setattr(fault, key, conv(data[key]))
     if data.get("verbs") is not None:

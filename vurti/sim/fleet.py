@@ -194,6 +194,7 @@ class Fleet:
         self.history_seq = 0
         self.destroys: deque[dict[str, Any]] = deque(maxlen=DESTROY_LIMIT)
         self.listeners: list[Listener] = []
+        self.watchers: list[Callable[[str], None]] = []  # told the VM id of every recorded change
         now = time.time()
         for i in range(hosts):
             cluster = i * self.clusters // max(hosts, 1)
@@ -239,6 +240,8 @@ class Fleet:
     def record_event(self, host: str, vm_id: str, what: str, detail: str) -> None:
         self.history_seq += 1
         self.history.append((self.history_seq, self.tick, host, vm_id, what, detail))
+        for watcher in self.watchers:
+            watcher(vm_id)
 
     # -- time ------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 import time
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ from aiohttp import web
 from vurti.sim import faults
 from vurti.sim.agents import AGENT_PORT, MAX_FRAME, Hub
 from vurti.sim.fleet import Fleet, Host
+from vurti.sim.fuzz import fuzzed
 from vurti.sim.life import Life
 from vurti.sim.rpc import INVALID_REQUEST, Rpc, RpcError, error_reply, reply
+from vurti.sim.truth import TruthLog
 
 log = logging.getLogger(__name__)
 MAX_TICK_CATCH_UP = 100
@@ -69,6 +72,8 @@ class Simulator:
             tls = server_context(ensure_pki(config.tls_dir))
         self.hub = Hub(self, config.bind, config.agent_port, config.agent_port_base, tls, config.max_frame)
         self.created = 0
+        self.truth = TruthLog(self.fleet)
+        self.frozen = False  # ticks are dropped, not caught up, while frozen: the truth holds still
 
     # -- time -------------------------------------------------------------------------
 
@@ -83,7 +88,8 @@ class Simulator:
             await asyncio.sleep(max(0.0, t0 + (done + 1) * period - time.monotonic()))
             target = int((time.monotonic() - t0) / period)
             steps = max(0, min(target - done, MAX_TICK_CATCH_UP))
-            self.advance(steps)
+            if not self.frozen:
+                self.advance(steps)
             done += steps
             if target > done:  # too far behind: drop the lag rather than burst
                 t0 = time.monotonic() - done * period
@@ -151,6 +157,8 @@ class Simulator:
             return faults.malformed(normal)
         if kind == "huge":
             return faults.huge(normal, fault.size)
+        if kind == "fuzz":
+            return fuzzed(normal, random.Random(f"{fault.seed}/{fault.hits}"))
         if kind in ("wrong_types", "unknown_status"):
             obj = orjson.loads(normal)
             if isinstance(obj, dict) and "result" in obj:

@@ -174,7 +174,8 @@ def apply_analysis(
     """Write `analysis` and commit; `uow` must be inside its `with` block.
 
     An empty analysis runs no SQL at all. A fencing token older than the stored
-    one (a writer that lost its lock) rolls back and returns a falsy result.
+    one (a writer that lost its lock) rolls back and returns a falsy result; a snapshot
+    another writer wrote over since it was read, a conflict (the caller redoes it).
     """
     results = apply_analyses(uow, [Write(snapshot, analysis, fence_token)], now, subscribers)
     return ApplyResult(applied=False, conflict=True) if results is None else results[0]
@@ -189,9 +190,10 @@ def apply_analyses(
     nothing, the others are written. Statements are shared across hosts (one
     executemany per table and column set), so a batch of statistics cycles costs
     about what one costs. None, with nothing written: writes that overlap (see
-    `_overlapping`), or a VM that another host's update changed since a snapshot;
-    the caller redoes them one at a time, each on a fresh snapshot. Likewise when an
-    engine operation this batch settles was settled or replaced by another update meanwhile.
+    `_overlapping`), a VM that another host's update changed since a snapshot, or a
+    host another run of the same update wrote since its snapshot (its token older
+    than ours); the caller redoes them one at a time, each on a fresh snapshot. Likewise
+    when an engine operation this batch settles was settled or replaced by another update meanwhile.
     """
     for w in writes:
         if w.analysis.host is not None and w.analysis.host.host_id != w.host_id:
@@ -202,9 +204,17 @@ def apply_analyses(
     if len(live) > 1 and _overlapping(live):
         return None
     # The hosts' changed columns ride on the fencing UPDATE itself.
-    accepted = uow.hosts.fence_many([(w.host_id, w.fence_token, w.snapshot.state, w.analysis.host) for w in live])
-    for w in live:
-        if w.host_id not in accepted:
+    accepted = uow.hosts.fence_many([(w.host_id, w.fence_token, w.snapshot.state, w.analysis.host) for w in live],
+                                    seen={w.host_id: w.snapshot.fence_token for w in live})
+    refused = [w for w in live if w.host_id not in accepted]
+    if refused:
+        stored = uow.hosts.fence_tokens([w.host_id for w in refused])
+        behind = [w.host_id for w in refused if stored.get(w.host_id, 0) < w.fence_token]
+        if behind:  # the newest holder, on a snapshot another run wrote over since: redo on a fresh one
+            uow.rollback()
+            log.info("hosts %s: written by another run since this update's snapshot; redone", ", ".join(behind))
+            return None
+        for w in refused:
             log.warning("host %s: fencing token %s is stale; update dropped", w.host_id, w.fence_token)
     fenced = [w for w in live if w.host_id in accepted]
     if not fenced:

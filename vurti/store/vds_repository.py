@@ -5,7 +5,7 @@ Repositories never commit: they run in the unit of work's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -46,6 +46,11 @@ _CLUSTER_COLUMNS = [clusters.c[c].label(f"cluster__{c}") for c in CLUSTER.column
 # Statements of the update path, built once: their construction costs more than their execution.
 _FENCE = update(vds_dynamic).where(
     and_(vds_dynamic.c.vds_id == bindparam("_host"), vds_dynamic.c.fence_token <= bindparam("_token"))
+)
+# ...and no other writer since the snapshot was read (the token it saw is still the stored one).
+_FENCE_SEEN = update(vds_dynamic).where(
+    and_(vds_dynamic.c.vds_id == bindparam("_host"), vds_dynamic.c.fence_token <= bindparam("_token"),
+         vds_dynamic.c.fence_token == bindparam("_seen"))
 )
 
 
@@ -311,29 +316,43 @@ class VdsRepository:
         """
         return host_id in self.fence_many([(host_id, token, old, new)])
 
-    def fence_many(self, items: Sequence[tuple[str, int, HostState | None, HostState | None]]) -> set[str]:
+    def fence_many(self, items: Sequence[tuple[str, int, HostState | None, HostState | None]],
+                   seen: Mapping[str, int] | None = None) -> set[str]:
         """`fence` for several hosts: one executemany per set of changed columns; the hosts accepted.
 
+        `seen`: the token each host's snapshot read; a host another writer wrote since
+        then is refused even with a newer token (two runs of one message, the second
+        taking over the first's lock, must not both write on the same snapshot).
         When every row matched (the common case) the row counts say so; otherwise one
         SELECT tells which tokens are now the stored ones.
         """
         self._guard.require([host_id for host_id, *_ in items])
-        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        seen = seen or {}
+        groups: dict[tuple[frozenset[str], bool], list[dict[str, Any]]] = {}
         for host_id, token, old, new in items:
             values: dict[str, Any] = {}
             if old is not None and new is not None:
                 if old.host_id != host_id or new.host_id != host_id:
                     raise ValueError(f"states of {old.host_id} / {new.host_id} fenced as {host_id}")
                 values = HOST_STATE.encode(changed_fields(old, new))
+            row = {**values, "fence_token": token, "_host": host_id, "_token": token}
+            if host_id in seen:
+                row["_seen"] = seen[host_id]
             # SET comes from the parameters' column names (one compiled form per column set).
-            groups.setdefault(frozenset(values), []).append(
-                {**values, "fence_token": token, "_host": host_id, "_token": token})
-        matched = sum(self._conn.execute(_FENCE, rows).rowcount for rows in groups.values())
+            groups.setdefault((frozenset(values), host_id in seen), []).append(row)
+        matched = sum(self._conn.execute(_FENCE_SEEN if checked else _FENCE, rows).rowcount
+                      for (_, checked), rows in groups.items())
         if matched == len(items) and self._conn.dialect.supports_sane_multi_rowcount:
             return {host_id for host_id, *_ in items}
         tokens = {host_id: token for host_id, token, *_ in items}
-        stored = self._conn.execute(_fence_check_statement(self._conn.dialect.name), {"hosts": sorted(tokens)})
-        return {host_id for host_id, token in stored if int(token) == tokens[host_id]}
+        stored = self.fence_tokens(list(tokens))
+        return {host_id for host_id, token in stored.items() if token == tokens[host_id]}
+
+    def fence_tokens(self, host_ids: Sequence[str]) -> dict[str, int]:
+        """The stored fencing token of each host."""
+        self._guard.require(list(host_ids))
+        rows = self._conn.execute(_fence_check_statement(self._conn.dialect.name), {"hosts": sorted(host_ids)})
+        return {str(host_id): int(token) for host_id, token in rows}
 
     def fence_token(self, host_id: str) -> int | None:
         self._guard.require([host_id])
