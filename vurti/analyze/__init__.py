@@ -9,8 +9,9 @@ function implementing it and to its test.
 Modules: host (reachability, grace, recovery, cluster checks), vms (per-report VM
 orchestration), lifecycle (external, Down, disappeared, Unknown), running (a VM on
 its own host), migration (a VM reported by another host), checks (watchdog,
-memory, balloon, NICs), nic_rates (NIC rates from two samples of counters),
-staleness, apply (fold an Analysis into a snapshot).
+memory, balloon, NICs), nic_rates (NIC rates from two samples of counters), usage
+(CPU per vCPU, usage histories, statistics zeroed on stop), staleness, apply (fold an
+Analysis into a snapshot).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from vurti.analyze.host import analyze_host
 from vurti.analyze.lifecycle import lost_with_host
 from vurti.analyze.nic_rates import nic_rates
 from vurti.analyze.staleness import Freshness, forget_host_clock, report_freshness
+from vurti.analyze.usage import STOPPED
 from vurti.analyze.vms import analyze_vms
 from vurti.domain.analysis import Analysis
-from vurti.domain.model import HostSnapshot, evolve
+from vurti.domain.model import HostSnapshot, VmState, VmUsage, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmStats
+from vurti.domain.status import VmStatus
 
 __all__ = ["analyze", "apply_analysis"]
 
@@ -60,13 +63,13 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
     )
     outcome = analyze_host(work, snapshot, report, policy)
     state = outcome.state
-    vm_stats: tuple[tuple[str, VmStats], ...] = ()
+    vm_stats: list[tuple[str, VmStats, VmUsage]] = []
     if outcome.rebooted:
         forget_host_clock(work.vms, host_id)
     if outcome.vms_unknown:
         lost_with_host(work)
     if outcome.analyse_vms and report.vms is not None:
-        vm_stats = analyze_vms(work, report.vms, report, policy)
+        vm_stats = analyze_vms(work, report.vms, report, policy, snapshot.vm_usage)
         if not report.partial:
             state = evolve(state, vm_count=len(work.running_here()))
 
@@ -75,11 +78,22 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
         nics, samples = nic_rates(host_stats.nics, state.nic_samples)
         state = evolve(state, nic_samples=samples)
         host_stats = replace(host_stats, nics=nics) if nics != host_stats.nics else host_stats
+    changed = tuple(vm for vm_id, vm in work.vms.items() if snapshot.vms.get(vm_id) != vm)
+    vm_stats.extend((vm.vm_id, *STOPPED) for vm in changed if _stopped(snapshot.vms.get(vm.vm_id), vm))
     return Analysis(
         host=state if state != snapshot.state else None,
-        vms=tuple(vm for vm_id, vm in work.vms.items() if snapshot.vms.get(vm_id) != vm),
+        vms=changed,
         host_stats=host_stats,
-        vm_stats=vm_stats,
+        vm_stats=tuple((vm_id, stats) for vm_id, stats, _ in vm_stats),
+        vm_usage=tuple((vm_id, usage) for vm_id, _, usage in vm_stats),
         events=tuple(evolve(e, host_name=snapshot.config.name) for e in work.events),
         commands=tuple(work.commands),
     )
+
+
+_STOPPED_STATUSES = frozenset({VmStatus.Down, VmStatus.Suspended})
+
+
+def _stopped(old: VmState | None, new: VmState) -> bool:
+    """A recorded VM that stopped running (Down, or Suspended by hibernation): its statistics are zeroed."""
+    return old is not None and old.status not in _STOPPED_STATUSES and new.status in _STOPPED_STATUSES

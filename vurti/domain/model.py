@@ -98,6 +98,23 @@ class VmState:
     migrating_from_host: str | None = None  # source of a migration handed over to host_id, until it runs there
     guest_mem_low: bool = False  # last stats sample was below the low-memory threshold (warn on transition)
     balloon_misses: int = 0  # consecutive stats samples with the balloon off target (capped at 2)
+
+
+@dataclass(frozen=True)
+class VmUsage:
+    """What a VM's statistics carry from one statistics cycle to the next (oVirt's VmStatistics):
+    CPU per vCPU and network usage in percent, the last samples of CPU, memory and network
+    usage, and the NIC counters the next rates start from.
+
+    Stored in the VM's statistics row, never in its dynamic row: it changes on every
+    statistics cycle, and a VM whose state did not change costs no row rewrite.
+    """
+
+    usage_cpu_percent: int | None = None  # (cpuUser + cpuSys) / vCPUs; None: vCPU count unknown
+    usage_network_percent: int | None = None  # busiest NIC, rx or tx; None: no NIC rate known
+    cpu_usage_history: tuple[int, ...] = ()  # oldest first, at most policy.usage_history_limit
+    memory_usage_history: tuple[int, ...] = ()
+    network_usage_history: tuple[int, ...] = ()
     nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
 
 
@@ -108,7 +125,8 @@ class HostSnapshot:
     `vms` holds the VMs that run on the host, migrate to it, or that it reported;
     `host_statuses` the current status of every other host those VMs refer to, and
     `host_names` their names (events are read by people).
-    `fence_token` is the DB's last accepted token for this host.
+    `fence_token` is the DB's last accepted token for this host. `vm_usage` holds the
+    stored usage (histories, NIC counters) of those VMs that have statistics.
     """
 
     cluster: Cluster
@@ -118,6 +136,7 @@ class HostSnapshot:
     host_statuses: dict[str, HostStatus] = field(default_factory=dict)
     fence_token: int = 0
     host_names: dict[str, str] = field(default_factory=dict)
+    vm_usage: dict[str, VmUsage] = field(default_factory=dict)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -151,6 +170,7 @@ __all__ = [
     "HostState",
     "NicSample",
     "VmState",
+    "VmUsage",
     "changed_fields",
     "evolve",
     "replace",

@@ -81,7 +81,7 @@ class DiskStats:
 class VmStats:
     """A VM's sampled figures: written to statistics tables, every Nth cycle."""
 
-    cpu_user: float = 0.0  # percent
+    cpu_user: float = 0.0  # percent of one host CPU, summed over the VM's vCPUs (VDSM's vmstats)
     cpu_sys: float = 0.0
     elapsed_time: float = 0.0  # seconds since start
     mem_usage: int = 0  # percent
@@ -93,6 +93,7 @@ class VmStats:
     guest_mem_total: int | None = None
     guest_mem_unused: int | None = None
     migration_progress: int | None = None
+    vcpu_count: int | None = None  # vcpuCount; absent while libvirt has no sample
     nics: tuple[NicStats, ...] = ()
     disks: tuple[DiskStats, ...] = ()
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from vurti.domain.analysis import Analysis
 from vurti.domain.commands import Command
 from vurti.domain.events import Event
-from vurti.domain.model import HostSnapshot, VmState
+from vurti.domain.model import HostSnapshot, VmState, VmUsage
 from vurti.domain.report import VmStats
 from vurti.store.unit_of_work import UnitOfWork
 from vurti.store.vds_repository import VdsRepository
@@ -82,6 +82,7 @@ class VmUpdater:
         previous: dict[str, VmState] = {}
         changed: list[VmState] = []
         stats: list[tuple[str, VmStats]] = []
+        usage: dict[str, VmUsage] = {}
         for w in writes:
             analysis, vms = w.analysis, w.snapshot.vms
             if analysis.vms:
@@ -91,10 +92,11 @@ class VmUpdater:
                 # Statistics only for VMs that have a row: a VM the analysis chose not to record has none.
                 known = vms.keys() | {vm.vm_id for vm in analysis.vms}
                 stats.extend((vm_id, s) for vm_id, s in analysis.vm_stats if vm_id in known)
+                usage.update(analysis.vm_usage)
         if changed:
             self._vms.save_vms(previous, changed)
         if stats:
-            self._vms.save_vm_stats(stats, now)
+            self._vms.save_vm_stats(stats, now, usage)
 
 
 def _placement(vm: VmState) -> tuple[object, ...]:

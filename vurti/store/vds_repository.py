@@ -12,15 +12,25 @@ from typing import Any
 from sqlalchemy import ARRAY, String, and_, any_, bindparam, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
-from vurti.domain.model import Cluster, HostConfig, HostSnapshot, HostState, VmState, changed_fields
+from vurti.domain.model import Cluster, HostConfig, HostSnapshot, HostState, VmState, VmUsage, changed_fields
 from vurti.domain.report import HostStats
 from vurti.domain.status import RUNNING_VM_STATUSES, HostStatus
 from vurti.store.codec import Codec
 from vurti.store.errors import HostInUse, HostNotFound, OutOfScope
 from vurti.store.scope import Scope, ScopeGuard
 from vurti.store.sqlutil import chunked, upsert
-from vurti.store.tables import clusters, host_commands, vds_dynamic, vds_static, vds_statistics, vm_dynamic, vm_static
+from vurti.store.tables import (
+    clusters,
+    host_commands,
+    vds_dynamic,
+    vds_static,
+    vds_statistics,
+    vm_dynamic,
+    vm_static,
+    vm_statistics,
+)
 from vurti.store.vm_codec import VM, vm_columns
+from vurti.store.vm_repository import VM_USAGE
 
 CLUSTER = Codec(Cluster)
 HOST_CONFIG = Codec(HostConfig)
@@ -31,6 +41,9 @@ _STATE_COLUMNS = [vds_dynamic.c[c] for c in HOST_STATE.columns.values()]
 # vm_dynamic columns naming a host, whose status the analyzers may need.
 _HOST_REFS = tuple(c for c in ("run_on_host", "migrating_to_host", "migrating_from_host") if c in vm_dynamic.c)
 _CLUSTER_COLUMNS = [clusters.c[c].label(f"cluster__{c}") for c in CLUSTER.columns.values()]
+# A VM's usage (histories, NIC counters) from its statistics row, for the next statistics cycle.
+_USAGE_COLUMNS = [vm_statistics.c[c].label(f"usage__{c}") for c in VM_USAGE.columns.values()]
+_HAS_USAGE = vm_statistics.c.vm_id.label("usage__vm_id")
 
 
 # Statements of the update path, built once: their construction costs more than their execution.
@@ -70,7 +83,8 @@ def _snapshot_vms_statement(dialect: str, with_hosts: bool) -> Any:
         joined = joined.outerjoin(named, named.c.id == vm_dynamic.c[ref])
         status_columns.append(other.c.status.label(f"{ref}__status"))
         status_columns.append(named.c.name.label(f"{ref}__name"))
-    base = select(*vm_columns(), *status_columns).select_from(joined)
+    joined = joined.outerjoin(vm_statistics, vm_statistics.c.vm_id == vm_dynamic.c.vm_id)
+    base = select(*vm_columns(), *status_columns, _HAS_USAGE, *_USAGE_COLUMNS).select_from(joined)
     reported = _in(vm_dynamic.c.vm_id, "reported", dialect)
     if not with_hosts:
         return base.where(reported)
@@ -78,6 +92,13 @@ def _snapshot_vms_statement(dialect: str, with_hosts: bool) -> Any:
         or_(_in(vm_dynamic.c.run_on_host, "hosts", dialect), _in(vm_dynamic.c.migrating_to_host, "hosts", dialect),
             reported)
     )
+
+
+def _usage(row: Any) -> VmUsage | None:
+    """The usage a snapshot row carries from the VM's statistics row; None: the VM has none yet."""
+    if row["usage__vm_id"] is None:
+        return None
+    return VM_USAGE.from_row({c: row[f"usage__{c}"] for c in VM_USAGE.columns.values()})
 
 
 @lru_cache(maxsize=8)
@@ -231,6 +252,7 @@ class VdsRepository:
         if not heads:
             return {}
         vms: dict[str, dict[str, VmState]] = {h: {} for h in heads}
+        usage: dict[str, dict[str, VmUsage]] = {h: {} for h in heads}
         statuses: dict[str, dict[str, HostStatus]] = {h: {} for h in heads}
         names: dict[str, dict[str, str]] = {h: {} for h in heads}
         claimed_by: dict[str, list[str]] = {}  # reported VM id -> the hosts that reported it
@@ -239,10 +261,13 @@ class VdsRepository:
                 claimed_by.setdefault(vm_id, []).append(host_id)
         for row in self._snapshot_vm_rows(sorted(heads), sorted(claimed_by)):
             vm = VM.from_row(row)
+            vm_usage = _usage(row)
             owners = {h for h in (row["run_on_host"], row["migrating_to_host"]) if h in heads}
             owners.update(claimed_by.get(vm.vm_id, ()))
             for host_id in owners:
                 vms[host_id][vm.vm_id] = vm
+                if vm_usage is not None:
+                    usage[host_id][vm.vm_id] = vm_usage
                 for ref in _HOST_REFS:
                     other, status = row[ref], row[f"{ref}__status"]
                     if other is not None and other != host_id and status is not None:
@@ -257,6 +282,7 @@ class VdsRepository:
                 host_statuses=statuses[host_id],
                 fence_token=token,
                 host_names=names[host_id],
+                vm_usage=usage[host_id],
             )
             for host_id, (cluster, config, state, token) in heads.items()
         }

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
-from vurti.domain.model import VmState, changed_fields
+from vurti.domain.model import VmState, VmUsage, changed_fields
 from vurti.domain.report import VmStats
 from vurti.domain.status import VmStatus
 from vurti.store.codec import Codec
@@ -25,6 +25,8 @@ from vurti.store.tables import vds_static, vm_dynamic, vm_static, vm_statistics
 from vurti.store.vm_codec import KEY, VM, split, vm_columns
 
 VM_STATS = Codec(VmStats)
+VM_USAGE = Codec(VmUsage)
+_NO_USAGE = VmUsage()
 _KEY_PARAM = "_key"
 
 # Built once (construction costs more than execution); SET columns come from each row's keys.
@@ -85,15 +87,22 @@ class VmRepository:
         if refused:
             raise OutOfScope(f"VMs on hosts outside {self.scope}: {refused}")
 
-    def save_vm_stats(self, rows: Sequence[tuple[str, VmStats]], at: float) -> None:
-        """Overwrite each VM's statistics row, all in one executemany upsert.
+    def save_vm_stats(
+        self, rows: Sequence[tuple[str, VmStats]], at: float, usage: Mapping[str, VmUsage] | None = None
+    ) -> None:
+        """Overwrite each VM's statistics row, usage included (none given: zero), all in one
+        executemany upsert.
 
         Keyed by VM only: the caller passes the VMs of a host it has already fenced.
         """
         if not rows:
             return
         latest = dict(rows)
-        values = [{KEY: vm_id, "updated_at": at, **VM_STATS.to_row(stats)} for vm_id, stats in latest.items()]
+        usage = usage or {}
+        values = [
+            {KEY: vm_id, "updated_at": at, **VM_STATS.to_row(stats), **VM_USAGE.to_row(usage.get(vm_id, _NO_USAGE))}
+            for vm_id, stats in latest.items()
+        ]
         upsert(self._conn, vm_statistics, values, [KEY])
 
     def placements(self, vm_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
@@ -141,3 +150,8 @@ class VmRepository:
     def get_vm_stats(self, vm_id: str) -> tuple[float, VmStats] | None:
         row = self._conn.execute(select(vm_statistics).where(vm_statistics.c.vm_id == vm_id)).mappings().first()
         return (row["updated_at"], VM_STATS.from_row(row)) if row else None
+
+    def get_vm_usage(self, vm_id: str) -> VmUsage | None:
+        """The VM's usage and histories, as its statistics row holds them."""
+        row = self._conn.execute(select(vm_statistics).where(vm_statistics.c.vm_id == vm_id)).mappings().first()
+        return VM_USAGE.from_row(row) if row else None
