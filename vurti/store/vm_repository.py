@@ -20,15 +20,31 @@ from vurti.domain.status import VmStatus
 from vurti.store.codec import Codec
 from vurti.store.errors import OutOfScope
 from vurti.store.scope import Scope, ScopeGuard
-from vurti.store.sqlutil import upsert
+from vurti.store.sqlutil import BulkUpsert, encode_json, upsert
 from vurti.store.tables import vds_static, vm_dynamic, vm_static, vm_statistics
 from vurti.store.vm_codec import KEY, VM, split, vm_columns
 
 VM_STATS = Codec(VmStats)
 VM_USAGE = Codec(VmUsage)
 _NO_USAGE = VmUsage()
-_KEY_PARAM = "_key"
+# One statistics row: the VM, the time, VmStats' fields, VmUsage's fields (columns named after fields).
+_STATS_UPSERT = BulkUpsert(
+    vm_statistics, [KEY], [KEY, "updated_at", *VM_STATS.columns.values(), *VM_USAGE.columns.values()]
+)
+_STATS_FIELDS = tuple((f, f in _STATS_UPSERT.json_columns) for f in VM_STATS.columns)
+_USAGE_FIELDS = tuple((f, f in _STATS_UPSERT.json_columns) for f in VM_USAGE.columns)
 
+
+def _stats_row(vm_id: str, at: float, stats: VmStats, usage: VmUsage) -> tuple[Any, ...]:
+    return (
+        vm_id,
+        at,
+        *[encode_json(getattr(stats, f)) if js else getattr(stats, f) for f, js in _STATS_FIELDS],
+        *[encode_json(getattr(usage, f)) if js else getattr(usage, f) for f, js in _USAGE_FIELDS],
+    )
+
+
+_KEY_PARAM = "_key"
 # Built once (construction costs more than execution); SET columns come from each row's keys.
 _UPDATE_BY_KEY = {t.name: update(t).where(t.c[KEY] == bindparam(_KEY_PARAM)) for t in (vm_static, vm_dynamic)}
 _c = vm_dynamic.c
@@ -99,11 +115,9 @@ class VmRepository:
             return
         latest = dict(rows)
         usage = usage or {}
-        values = [
-            {KEY: vm_id, "updated_at": at, **VM_STATS.to_row(stats), **VM_USAGE.to_row(usage.get(vm_id, _NO_USAGE))}
-            for vm_id, stats in latest.items()
-        ]
-        upsert(self._conn, vm_statistics, values, [KEY])
+        _STATS_UPSERT.execute(
+            self._conn, [_stats_row(vm_id, at, stats, usage.get(vm_id, _NO_USAGE)) for vm_id, stats in latest.items()]
+        )
 
     def placements(self, vm_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
         """(status, run-on host, migration target, statusTime, its host) of each VM, locked until commit
