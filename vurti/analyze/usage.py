@@ -14,10 +14,8 @@ oVirt (VmStatistics.updateRuntimeData, VmAnalyzer.updateInterfaceStatistics):
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from vurti.analyze.nic_rates import nic_rates
-from vurti.domain.model import VmUsage
+from vurti.domain.model import VmUsage, evolve
 from vurti.domain.report import NicStats, VmStats
 
 STOPPED = (VmStats(), VmUsage())
@@ -36,7 +34,7 @@ def sample(stats: VmStats, previous: VmUsage, limit: int) -> tuple[VmStats, VmUs
         network_usage_history=appended(previous.network_usage_history, network, limit),
         nic_samples=samples,
     )
-    return (replace(stats, nics=nics) if nics != stats.nics else stats), usage
+    return (evolve(stats, nics=nics) if nics != stats.nics else stats), usage
 
 
 def cpu_per_vcpu(stats: VmStats) -> int | None:

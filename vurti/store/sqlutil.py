@@ -3,7 +3,7 @@ bulk writer of the hot path (statements compiled once, rows handed to the driver
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -68,49 +68,55 @@ def _upsert_statement(dialect: str, table: Table, keys: tuple[str, ...], columns
     return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})
 
 
-class BulkUpsert:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE of fixed columns, for many rows in one driver executemany.
+class BulkStatement:
+    """A statement for many rows in one driver executemany, its SQL compiled once per dialect.
 
-    SQLAlchemy's executemany processes each row's parameters (a dict per row, a JSON dump per
-    JSON column, type processors); on a statistics cycle that was most of the cost of writing
-    a VM's statistics row. Here the statement is compiled once per dialect and each row is a
-    tuple in the compiled order, JSON columns already encoded (`encode_json`). Values must be
-    what the driver takes as they are: str, int, float, None.
+    SQLAlchemy's executemany processes each row's parameters (a dict per row, a JSON dump
+    per JSON column, type processors); on a statistics cycle that was most of the cost of
+    writing VM rows. Here each row is a tuple in the order of `names` (the statement's bind
+    names), JSON columns already encoded (`encode_json`); values must be what the driver
+    takes as they are: str, int, float, bool, None.
     """
 
-    def __init__(self, table: Table, keys: Sequence[str], columns: Sequence[str]) -> None:
-        self.table = table
-        self.keys = tuple(keys)
-        self.columns = tuple(columns)  # the order of each row's values, keys included
-        self.json_columns = frozenset(c for c in self.columns if isinstance(table.c[c].type, JSON))
-        self._compiled: dict[str, tuple[str, tuple[int, ...] | None, tuple[str, ...]]] = {}
+    def __init__(self, build: Callable[[str], Any], names: Sequence[str]) -> None:
+        self._build = build  # dialect name -> the statement, its binds named as in `names`
+        self.names = tuple(names)
+        self._compiled: dict[str, tuple[str, tuple[int, ...] | None]] = {}
 
     def execute(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        sql, order, names = self._statement(connection)
+        sql, order = self._statement(connection)
         if order is None:  # named parameters (psycopg's pyformat)
-            params: list[Any] = [dict(zip(names, row, strict=True)) for row in rows]
-        elif order == tuple(range(len(self.columns))):
+            params: list[Any] = [dict(zip(self.names, row, strict=True)) for row in rows]
+        elif order == tuple(range(len(self.names))):
             params = list(rows)
         else:
             params = [tuple(row[i] for i in order) for row in rows]
         connection.exec_driver_sql(sql, params)
 
-    def _statement(self, connection: Connection) -> tuple[str, tuple[int, ...] | None, tuple[str, ...]]:
+    def _statement(self, connection: Connection) -> tuple[str, tuple[int, ...] | None]:
         dialect = connection.dialect
         found = self._compiled.get(dialect.name)
         if found is None:
-            updated = tuple(c for c in self.columns if c not in self.keys)
-            stmt = _upsert_statement(dialect.name, self.table, self.keys, updated)
-            compiled = stmt.compile(dialect=dialect, column_keys=list(self.columns))
+            compiled = self._build(dialect.name).compile(dialect=dialect, column_keys=list(self.names))
             if compiled.positional:
-                index = {c: i for i, c in enumerate(self.columns)}
-                found = (compiled.string, tuple(index[n] for n in compiled.positiontup or ()), self.columns)
+                index = {name: i for i, name in enumerate(self.names)}
+                found = (compiled.string, tuple(index[n] for n in compiled.positiontup or ()))
             else:
-                found = (compiled.string, None, self.columns)
+                found = (compiled.string, None)
             self._compiled[dialect.name] = found
         return found
+
+
+def bulk_upsert(table: Table, keys: Sequence[str], columns: Sequence[str]) -> BulkStatement:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE the other `columns`; rows carry `columns` (keys included)."""
+    updated = tuple(c for c in columns if c not in keys)
+    return BulkStatement(lambda dialect: _upsert_statement(dialect, table, tuple(keys), updated), columns)
+
+
+def json_columns(table: Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.c if isinstance(c.type, JSON))
 
 
 _JSON = msgspec.json.Encoder()

@@ -8,10 +8,11 @@ status costs one UPDATE execution, not 20.
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
 from vurti.domain.model import VmState, VmUsage, changed_fields
@@ -20,7 +21,7 @@ from vurti.domain.status import VmStatus
 from vurti.store.codec import Codec
 from vurti.store.errors import OutOfScope
 from vurti.store.scope import Scope, ScopeGuard
-from vurti.store.sqlutil import BulkUpsert, encode_json, upsert
+from vurti.store.sqlutil import BulkStatement, bulk_upsert, encode_json, json_columns, upsert
 from vurti.store.tables import vds_static, vm_dynamic, vm_static, vm_statistics
 from vurti.store.vm_codec import KEY, VM, split, vm_columns
 
@@ -28,11 +29,12 @@ VM_STATS = Codec(VmStats)
 VM_USAGE = Codec(VmUsage)
 _NO_USAGE = VmUsage()
 # One statistics row: the VM, the time, VmStats' fields, VmUsage's fields (columns named after fields).
-_STATS_UPSERT = BulkUpsert(
+_STATS_UPSERT = bulk_upsert(
     vm_statistics, [KEY], [KEY, "updated_at", *VM_STATS.columns.values(), *VM_USAGE.columns.values()]
 )
-_STATS_FIELDS = tuple((f, f in _STATS_UPSERT.json_columns) for f in VM_STATS.columns)
-_USAGE_FIELDS = tuple((f, f in _STATS_UPSERT.json_columns) for f in VM_USAGE.columns)
+_JSON_COLUMNS = json_columns(vm_statistics) | json_columns(vm_dynamic) | json_columns(vm_static)
+_STATS_FIELDS = tuple((f, f in _JSON_COLUMNS) for f in VM_STATS.columns)
+_USAGE_FIELDS = tuple((f, f in _JSON_COLUMNS) for f in VM_USAGE.columns)
 
 
 def _stats_row(vm_id: str, at: float, stats: VmStats, usage: VmUsage) -> tuple[Any, ...]:
@@ -47,6 +49,12 @@ def _stats_row(vm_id: str, at: float, stats: VmStats, usage: VmUsage) -> tuple[A
 _KEY_PARAM = "_key"
 # Built once (construction costs more than execution); SET columns come from each row's keys.
 _UPDATE_BY_KEY = {t.name: update(t).where(t.c[KEY] == bindparam(_KEY_PARAM)) for t in (vm_static, vm_dynamic)}
+
+
+@lru_cache(maxsize=512)
+def _update_by_key(table: Table, columns: tuple[str, ...]) -> BulkStatement:
+    """UPDATE table SET columns WHERE vm_id = :_key; each row is the columns' values, then the VM's id."""
+    return BulkStatement(lambda _dialect: _UPDATE_BY_KEY[table.name], (*columns, _KEY_PARAM))
 _c = vm_dynamic.c
 _PLACEMENTS = select(_c.vm_id, _c.status, _c.run_on_host, _c.migrating_to_host, _c.status_time,
                      _c.status_time_host).where(_c.vm_id.in_(bindparam("ids", expanding=True)))
@@ -72,7 +80,8 @@ class VmRepository:
         self._check_scope(previous, latest.values())
         new_static: list[dict[str, Any]] = []
         new_dynamic: list[dict[str, Any]] = []
-        groups: dict[tuple[Any, frozenset[str]], list[dict[str, Any]]] = defaultdict(list)
+        groups: dict[tuple[Table, tuple[str, ...]], list[tuple[Any, ...]]] = defaultdict(list)
+        updated: set[str] = set()
         for vm in latest.values():
             old = previous.get(vm.vm_id)
             if old is None:
@@ -83,13 +92,15 @@ class VmRepository:
             static, dynamic = split(VM.encode(changed_fields(old, vm)))
             for table, values in ((vm_static, static), (vm_dynamic, dynamic)):
                 if values:
-                    groups[(table, frozenset(values))].append({_KEY_PARAM: vm.vm_id, **values})
+                    columns = tuple(sorted(values))
+                    groups[(table, columns)].append(
+                        (*[encode_json(values[c]) if c in _JSON_COLUMNS else values[c] for c in columns], vm.vm_id))
+                    updated.add(vm.vm_id)
         upsert(self._conn, vm_static, new_static, [KEY], update=False)
         upsert(self._conn, vm_dynamic, new_dynamic, [KEY])
-        for (table, _columns), rows in groups.items():
-            # The SET clause comes from the rows' keys; one executemany per column set.
-            self._conn.execute(_UPDATE_BY_KEY[table.name], rows)
-        return len(new_static) + len({r[_KEY_PARAM] for rows in groups.values() for r in rows})
+        for (table, columns), rows in groups.items():
+            _update_by_key(table, columns).execute(self._conn, rows)  # one executemany per column set
+        return len(new_static) + len(updated)
 
     def _check_scope(self, previous: Mapping[str, VmState], changed: Any) -> None:
         if self.scope.is_system:
