@@ -8,8 +8,8 @@ status costs one UPDATE execution, not 20.
 from __future__ import annotations
 
 from collections import defaultdict
-from functools import lru_cache
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, select, update
