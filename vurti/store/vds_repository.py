@@ -44,6 +44,7 @@ _CLUSTER_COLUMNS = [clusters.c[c].label(f"cluster__{c}") for c in CLUSTER.column
 # A VM's usage (histories, NIC counters) from its statistics row, for the next statistics cycle.
 _USAGE_COLUMNS = [vm_statistics.c[c].label(f"usage__{c}") for c in VM_USAGE.columns.values()]
 _HAS_USAGE = vm_statistics.c.vm_id.label("usage__vm_id")
+_USAGE_LABELS = tuple((c, f"usage__{c}") for c in VM_USAGE.columns.values())
 
 
 # Statements of the update path, built once: their construction costs more than their execution.
@@ -98,7 +99,7 @@ def _usage(row: Any) -> VmUsage | None:
     """The usage a snapshot row carries from the VM's statistics row; None: the VM has none yet."""
     if row["usage__vm_id"] is None:
         return None
-    return VM_USAGE.from_row({c: row[f"usage__{c}"] for c in VM_USAGE.columns.values()})
+    return VM_USAGE.from_row({c: row[label] for c, label in _USAGE_LABELS})
 
 
 @lru_cache(maxsize=8)
@@ -299,7 +300,7 @@ class VdsRepository:
             result = self._conn.execute(stmt, params)
             names = list(result.keys())
             # Plain dicts: the codecs read each column by name, and a RowMapping lookup costs ~10x a dict's.
-            yield from (dict(zip(names, row, strict=True)) for row in result)
+            yield from (dict(zip(names, row, strict=True)) for row in result.all())  # one fetchall
 
     # -- writes ---------------------------------------------------------------------------
 
