@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
-from vurti.domain.model import Cluster, HostConfig, HostState, VmState, VmUsage
+from vurti.domain.model import Cluster, HostConfig, HostState, VmState, VmUsage, field_names
 from vurti.domain.report import HostStats, VmStats
 from vurti.store import make_engine, upgrade
 from vurti.store.db import alembic_config, current_revision
@@ -47,7 +47,7 @@ def test_upgrade_from_empty_is_idempotent_and_matches_tables(db_url: str) -> Non
     ],
 )
 def test_every_field_has_a_column(cls: type, table: object, renames: dict[str, str], extra: set[str]) -> None:
-    expected = {renames.get(f.name, f.name) for f in fields(cls)} | extra
+    expected = {renames.get(name, name) for name in field_names(cls)} | extra
     assert {c.name for c in table.c} == expected  # type: ignore[attr-defined]
 
 

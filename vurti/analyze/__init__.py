@@ -16,8 +16,6 @@ Analysis into a snapshot).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from vurti.analyze._work import Work
 from vurti.analyze.apply import apply_analysis
 from vurti.analyze.host import analyze_host
@@ -77,7 +75,7 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
     if host_stats is not None:
         nics, samples = nic_rates(host_stats.nics, state.nic_samples)
         state = evolve(state, nic_samples=samples)
-        host_stats = replace(host_stats, nics=nics) if nics != host_stats.nics else host_stats
+        host_stats = evolve(host_stats, nics=nics)
     changed = tuple(vm for vm_id, vm in work.vms.items() if snapshot.vms.get(vm_id) != vm)
     vm_stats.extend((vm.vm_id, *STOPPED) for vm in changed if _stopped(snapshot.vms.get(vm.vm_id), vm))
     return Analysis(

@@ -8,8 +8,11 @@ report.VmStats). Repositories load and store these; analyzers take and return th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+import dataclasses
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
+
+import msgspec
 
 from vurti.domain.status import HostStatus, VmStatus
 
@@ -142,20 +145,24 @@ class HostSnapshot:
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
+def field_names(cls: type) -> tuple[str, ...]:
+    """The fields of a domain type, a dataclass or a msgspec Struct (report.py), in order."""
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+        struct_fields = getattr(cls, "__struct_fields__", None)
+        names = _FIELD_NAMES[cls] = (
+            tuple(struct_fields) if struct_fields is not None else tuple(f.name for f in fields(cls))
+        )
     return names
 
 
 def changed_fields(old: Any, new: Any) -> dict[str, Any]:
     """The fields of a frozen dataclass that differ between two versions (read from the
     instances' dicts: a getattr per field cost twice as much)."""
-    if type(old) is type(new) and not hasattr(type(new), "__slots__"):
+    if type(old) is type(new) and hasattr(new, "__dict__"):
         before = old.__dict__
         return {n: v for n, v in new.__dict__.items() if v != before[n]}
-    return {n: v for n in _field_names(type(new)) if (v := getattr(new, n)) != getattr(old, n)}
+    return {n: v for n in field_names(type(new)) if (v := getattr(new, n)) != getattr(old, n)}
 
 
 def evolve(obj: T, **changes: Any) -> T:
@@ -171,13 +178,22 @@ def evolve(obj: T, **changes: Any) -> T:
 
 def _copy_with(obj: T, changes: dict[str, Any]) -> T:
     cls = type(obj)
+    if isinstance(obj, msgspec.Struct):
+        return msgspec.structs.replace(obj, **changes)
     if hasattr(cls, "__post_init__") or not changes.keys() <= _field_set(cls):
-        return replace(obj, **changes)  # type: ignore[type-var]  # (raises for an unknown field)
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]  # (raises for an unknown field)
     new = object.__new__(cls)
     values = new.__dict__
     values.update(obj.__dict__)
     values.update(changes)
     return new
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """`dataclasses.replace`, for the report's msgspec Structs too."""
+    if isinstance(obj, msgspec.Struct):
+        return msgspec.structs.replace(obj, **changes)
+    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
 
 
 _FIELD_SETS: dict[type, frozenset[str]] = {}
@@ -186,7 +202,7 @@ _FIELD_SETS: dict[type, frozenset[str]] = {}
 def _field_set(cls: type) -> frozenset[str]:
     names = _FIELD_SETS.get(cls)
     if names is None:
-        names = _FIELD_SETS[cls] = frozenset(_field_names(cls))
+        names = _FIELD_SETS[cls] = frozenset(field_names(cls))
     return names
 
 
@@ -200,5 +216,6 @@ __all__ = [
     "VmUsage",
     "changed_fields",
     "evolve",
+    "field_names",
     "replace",
 ]

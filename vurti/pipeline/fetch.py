@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Final, Protocol
 
+import msgspec
+
 from vurti.agent import PollPlan, PollRequest, plan_poll, report_digest, vm_digest
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import FetchError, FetchErrorKind, HostReport
@@ -216,7 +218,7 @@ class FetchService:
             return FetchOutcome(host.host_id, None, None, due_at, started, answered=ok)  # polled, nothing to write
         if not report.ok and host.answered_at is not None:
             # The grace period counts from the last answered poll, which may never have reached the DB.
-            report = replace(report, last_answered_at=host.answered_at)
+            report = msgspec.structs.replace(report, last_answered_at=host.answered_at)
         digest = report_digest(report)
         return FetchOutcome(host.host_id, report, None, due_at, started, digest, answered=ok)
 
@@ -234,5 +236,5 @@ def _with_vms_of(short: HostReport, full: HostReport) -> HostReport:
     """The first round's host data (capabilities, statistics) with the second round's VMs."""
     if short.capabilities is None and short.stats is None:
         return full
-    return replace(full, capabilities=short.capabilities, stats=short.stats, stats_due=short.stats_due,
-                   warnings=short.warnings + full.warnings)
+    return msgspec.structs.replace(full, capabilities=short.capabilities, stats=short.stats, stats_due=short.stats_due,
+                                   warnings=short.warnings + full.warnings)

@@ -11,10 +11,11 @@ tests/store/test_schema.py fails when a field has no column.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
 from typing import Any, Generic, TypeVar
 
 import msgspec
+
+from vurti.domain.model import field_names
 
 T = TypeVar("T")
 
@@ -23,7 +24,7 @@ class Codec(Generic[T]):
     def __init__(self, cls: type[T], renames: Mapping[str, str] | None = None, only: Iterable[str] | None = None):
         """`only` restricts the codec to some fields (a dataclass split over two tables)."""
         self.cls = cls
-        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        names = list(field_names(cls))
         if only is not None:
             wanted = set(only)
             names = [n for n in names if n in wanted]
