@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, get_type_hints
 
-from sqlalchemy import ARRAY, String, and_, any_, bindparam, delete, or_, select, update
+import msgspec
+from sqlalchemy import ARRAY, JSON, String, Text, and_, any_, bindparam, cast, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
 from vurti.domain.model import Cluster, HostConfig, HostSnapshot, HostState, VmState, VmUsage, changed_fields
@@ -42,9 +43,17 @@ _STATE_COLUMNS = [vds_dynamic.c[c] for c in HOST_STATE.columns.values()]
 _HOST_REFS = tuple(c for c in ("run_on_host", "migrating_to_host", "migrating_from_host") if c in vm_dynamic.c)
 _CLUSTER_COLUMNS = [clusters.c[c].label(f"cluster__{c}") for c in CLUSTER.columns.values()]
 # A VM's usage (histories, NIC counters) from its statistics row, for the next statistics cycle.
-_USAGE_COLUMNS = [vm_statistics.c[c].label(f"usage__{c}") for c in VM_USAGE.columns.values()]
+# JSON columns come as their text and are decoded straight into their types (no dicts between).
+_USAGE_COLUMNS = [
+    (cast(vm_statistics.c[c], Text) if isinstance(vm_statistics.c[c].type, JSON) else vm_statistics.c[c])
+    .label(f"usage__{c}") for c in VM_USAGE.columns.values()
+]
 _HAS_USAGE = vm_statistics.c.vm_id.label("usage__vm_id")
-_USAGE_LABELS = tuple((c, f"usage__{c}") for c in VM_USAGE.columns.values())
+_USAGE_HINTS = get_type_hints(VmUsage)
+_USAGE_DECODERS = tuple(  # in VmUsage's field order (its columns are named after its fields)
+    (f"usage__{c}", msgspec.json.Decoder(_USAGE_HINTS[c]) if isinstance(vm_statistics.c[c].type, JSON) else None)
+    for c in VM_USAGE.columns.values()
+)
 
 
 # Statements of the update path, built once: their construction costs more than their execution.
@@ -99,7 +108,7 @@ def _usage(row: Any) -> VmUsage | None:
     """The usage a snapshot row carries from the VM's statistics row; None: the VM has none yet."""
     if row["usage__vm_id"] is None:
         return None
-    return VM_USAGE.from_row({c: row[label] for c, label in _USAGE_LABELS})
+    return VmUsage(*[row[label] if decoder is None else decoder.decode(row[label]) for label, decoder in _USAGE_DECODERS])
 
 
 @lru_cache(maxsize=8)
