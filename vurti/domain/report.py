@@ -31,7 +31,7 @@ class FetchErrorKind(StrEnum):
 AGENT_RECOVERING_CODE = 99
 
 
-class FetchError(msgspec.Struct, frozen=True, gc=False):
+class FetchError(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     kind: FetchErrorKind
     message: str
     verb: str = ""
@@ -47,7 +47,7 @@ class FetchError(msgspec.Struct, frozen=True, gc=False):
         return self.kind is FetchErrorKind.AGENT_ERROR and self.code == AGENT_RECOVERING_CODE
 
 
-class NicStats(msgspec.Struct, frozen=True, gc=False):
+class NicStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """One NIC's sample. VDSM sends byte counters and their `sampleTime`, not rates: the
     analyzer derives the rates from the previous sample (analyze/nic_rates.py)."""
 
@@ -65,7 +65,7 @@ class NicStats(msgspec.Struct, frozen=True, gc=False):
     sample_time: float | None = None  # agent's monotonic seconds of the counters
 
 
-class DiskStats(msgspec.Struct, frozen=True, gc=False):
+class DiskStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     name: str
     read_rate: float = 0.0  # bytes/s
     write_rate: float = 0.0
@@ -76,7 +76,7 @@ class DiskStats(msgspec.Struct, frozen=True, gc=False):
     true_size: int = 0
 
 
-class VmStats(msgspec.Struct, frozen=True, gc=False):
+class VmStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """A VM's sampled figures: written to statistics tables, every Nth cycle."""
 
     cpu_user: float = 0.0  # percent of one host CPU, summed over the VM's vCPUs (VDSM's vmstats)
@@ -96,12 +96,12 @@ class VmStats(msgspec.Struct, frozen=True, gc=False):
     disks: tuple[DiskStats, ...] = ()
 
 
-class Watchdog(msgspec.Struct, frozen=True, gc=False):
+class Watchdog(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     action: str | None  # None: VDSM left it out
     time: float  # agent's wall time of the event
 
 
-class VmReport(msgspec.Struct, frozen=True, gc=False):
+class VmReport(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """One VM as one host reported it.
 
     `status` is None when the agent sent a status string no engine status matches;
@@ -129,7 +129,7 @@ class VmReport(msgspec.Struct, frozen=True, gc=False):
     problem: str | None = None
 
 
-class HostStats(msgspec.Struct, frozen=True, gc=False):
+class HostStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     cpu_user: float = 0.0
     cpu_sys: float = 0.0
     cpu_idle: float = 100.0
@@ -147,7 +147,7 @@ class HostStats(msgspec.Struct, frozen=True, gc=False):
     nics: tuple[NicStats, ...] = ()
 
 
-class HostCapabilities(msgspec.Struct, frozen=True, gc=False):
+class HostCapabilities(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     cpu_model: str = ""
     cpu_flags: tuple[str, ...] = ()
     cpu_cores: int = 0
@@ -159,7 +159,7 @@ class HostCapabilities(msgspec.Struct, frozen=True, gc=False):
     host_uuid: str = ""
 
 
-class HostReport(msgspec.Struct, frozen=True, gc=False):
+class HostReport(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """One poll of one host.
 
     `vms` is None when the VM list was not fetched, a full list otherwise (unless

@@ -40,9 +40,8 @@ class Codec(Generic[T]):
         return {cols[k]: msgspec.to_builtins(v) for k, v in values.items() if k in cols}
 
     def to_row(self, obj: T) -> dict[str, Any]:
-        data: dict[str, Any] = msgspec.to_builtins(obj)
-        cols = self.columns
-        return {cols[k]: v for k, v in data.items() if k in cols}
+        """Every column, defaults included (the report's Structs leave defaults out of their JSON)."""
+        return {col: msgspec.to_builtins(getattr(obj, name)) for name, col in self.columns.items()}
 
     def fields_of(self, row: Mapping[Any, Any]) -> dict[str, Any]:
         return {name: row[col] for name, col in self.columns.items()}
