@@ -240,7 +240,8 @@ class VdsRepository:
 
         1: hosts static + dynamic + cluster. 2: VMs that run on one of the hosts, migrate
         to one, or that one reported, each joined to the status of the hosts it refers
-        to; each VM goes into the snapshot of every host it concerns. (On SQLite, more
+        to and to its statistics row's usage (histories, NIC counters: `vm_usage`); each
+        VM goes into the snapshot of every host it concerns. (On SQLite, more
         than 5,000 reported ids take one more query per 5,000.) Hosts that do not
         exist or are outside the scope are absent from the result.
         """
