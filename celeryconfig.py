@@ -45,7 +45,7 @@ result_expires = 3600
 # Idempotent updates: acknowledge after the work, redeliver if a worker dies mid-task.
 task_acks_late = True
 task_reject_on_worker_lost = True
-task_ignore_result = True  # only refresh_host keeps a result, for callers that wait on it
+task_ignore_result = True  # only refresh_host and expect_operation keep a result, for callers that wait on it
 worker_prefetch_multiplier = 4
 
 # Time limits below the lock TTL: a hung update is killed before its lock can expire under it
@@ -73,6 +73,7 @@ task_routes = {
     "vurti.update_hosts": {"queue": "update"},
     "vurti.drain_outbox": {"queue": "update"},
     "vurti.purge": {"queue": "update"},
+    "vurti.expect_operation": {"queue": "update"},
 }
 
 # Beat dispatches the per-host polls itself (tasks.beat.HostScheduler) and runs the

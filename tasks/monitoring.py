@@ -1,4 +1,5 @@
-"""The per-host tasks: fetch (I/O queue), update (update queue), refresh, commands, outbox."""
+"""The per-host tasks: fetch (I/O queue), update (update queue), refresh, commands, outbox,
+and the engine's word on the runs and migrations it started (expect_operation)."""
 
 from __future__ import annotations
 
@@ -135,3 +136,26 @@ def purge() -> dict[str, int]:
     if any(vars(purged).values()):
         log.info("purged %s", purged)
     return dict(vars(purged))
+
+
+@app.task(name="vurti.expect_operation", ignore_result=False)
+def expect_operation(kind: str, vm: str, host: str | None = None, to: str | None = None,
+                     timeout: float | None = None) -> dict[str, Any]:
+    """The engine started a run of `vm` on `host`, or a migration of `vm` (to `to`): the monitor
+    confirms it or asks for a rerun. A request that cannot be taken is answered, not raised."""
+    from vurti.operations import OperationError
+
+    ops = services().operations
+    try:
+        if kind == "run":
+            if host is None:
+                raise OperationError("a run needs the host it was started on")
+            expected = ops.expect_run(vm, host, timeout)
+        elif kind == "migrate":
+            expected = ops.expect_migrate(vm, to, timeout)
+        else:
+            raise OperationError(f"unknown operation {kind!r}: run or migrate")
+    except OperationError as exc:
+        log.warning("expected %s of VM %s refused: %s", kind, vm, exc)
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True, **expected.to_json()}

@@ -202,3 +202,43 @@ def test_a_cluster_row_with_a_bad_interval_stops_neither_host_add_nor_the_schedu
     ids = {name: svc.resolve_host(name).id for name in ("good", "h1")}
     assert svc.schedule.interval(ids["h1"]) == svc.settings.policy.refresh_interval
     assert set(svc.schedule.scheduled()) == set(ids.values())
+
+
+def test_maintenance_and_activate_through_the_update_path(runner: CliRunner, sim: SimProcess) -> None:
+    from vurti.bootstrap import services
+
+    assert runner.invoke(cli, ["host", "add", "h1", sim.host_url("host-0001")]).exit_code == 0
+    assert runner.invoke(cli, ["refresh", "h1"]).exit_code == 0
+    out = runner.invoke(cli, ["host", "activate", "h1"])
+    assert out.exit_code != 0 and "h1 is Up, not in maintenance" in out.output
+    out = runner.invoke(cli, ["host", "maintenance", "h1"])
+    assert out.exit_code == 0, out.output
+    assert "from Up to PreparingForMaintenance (maintenance requested by an administrator)" in out.output
+    svc = services()
+    cached = svc.cache.begin_cycles([svc.resolve_host("h1").id], "t", 1.0)  # the poll plan's view: refreshed
+    svc.cache.end_cycles([c.host_id for c in cached], "t", [], [])
+    assert cached[0].status.name == "PreparingForMaintenance"
+    out = runner.invoke(cli, ["refresh", "h1"])  # two VMs still run there: still preparing
+    assert out.exit_code == 0 and "h1: PreparingForMaintenance" in out.output, out.output
+    for vm in sim.control.vms("host-0001"):
+        sim.control.stop(vm["vm_id"])
+    sim.control.tick(5)
+    out = runner.invoke(cli, ["refresh", "h1"])
+    assert "switched to Maintenance mode" in out.output and "h1: Maintenance" in out.output, out.output
+    out = runner.invoke(cli, ["host", "activate", "h1"])
+    assert out.exit_code == 0 and "host h1: Unassigned" in out.output, out.output
+    assert "h1: Up" in runner.invoke(cli, ["refresh", "h1"]).output
+
+
+def test_cluster_thresholds_and_rng_sources_are_set_and_listed(runner: CliRunner) -> None:
+    out = runner.invoke(cli, ["cluster", "set", "c1", "--memory-threshold", "2048MB", "--rng-sources", "hwrng"])
+    assert out.exit_code == 0, out.output
+    (row,) = json.loads(runner.invoke(cli, ["clusters", "--json"]).output)
+    assert (row["memory_threshold"], row["required_rng_sources"]) == ("free < 2048 MB", "hwrng")
+    assert runner.invoke(cli, ["cluster", "set", "c1", "--memory-threshold", "90"]).exit_code == 0
+    (row,) = json.loads(runner.invoke(cli, ["clusters", "--json"]).output)
+    assert row["memory_threshold"] == "used > 90%"
+    out = runner.invoke(cli, ["cluster", "set", "c1", "--memory-threshold", "190"])
+    assert out.exit_code != 0 and "percentage in (0, 100]" in out.output
+    out = runner.invoke(cli, ["cluster", "set", "c1", "--memory-threshold", "lots"])
+    assert out.exit_code != 0 and "neither a percentage nor NMB" in out.output

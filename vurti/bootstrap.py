@@ -179,6 +179,12 @@ class Services:
         return CommandService(HostCommands(self.agent), self.uow, self.bus, self.clock,
                               call_time=agent.connect_timeout + agent.read_timeout)
 
+    @cached_property
+    def operations(self) -> Any:
+        from vurti.operations import EngineOperations
+
+        return EngineOperations(self.uow, self.settings.policy, self.clock)
+
     def hold_connections(self, member: str, send: Callable[[list[Any]], None]) -> Any:
         """Make this process a connection holder (a fetch worker), before its first poll."""
         from vurti.pipeline.holder import Holder

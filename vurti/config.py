@@ -163,6 +163,16 @@ class Settings:
             reset_attempts=_int(env, "VURTI_RESET_ATTEMPTS", 2, 1, 1000),
             recovery_timeout=_float(env, "VURTI_RECOVERY_TIMEOUT", 180.0, 0.0, DAY),
             destroy_paused_vms=_bool(env, "VURTI_DESTROY_PAUSED_VMS", False),
+            max_cpu_used_percent=_float(env, "VURTI_MAX_CPU_USED_PERCENT", 95.0, 0.0, 100.0),
+            max_memory_used_percent=_float(env, "VURTI_MAX_MEMORY_USED_PERCENT", 95.0, 0.0, 100.0),
+            max_swap_used_percent=_float(env, "VURTI_MAX_SWAP_USED_PERCENT", 95.0, 0.0, 100.0),
+            min_free_swap_mb=_int(env, "VURTI_MIN_FREE_SWAP_MB", 1024, 0, 2**31),
+            max_network_used_percent=_float(env, "VURTI_MAX_NETWORK_USED_PERCENT", 95.0, 0.0, 100.0),
+            disk_low_free_mb=_int(env, "VURTI_DISK_LOW_FREE_MB", 1000, 0, 2**31),
+            disk_critical_free_mb=_int(env, "VURTI_DISK_CRITICAL_FREE_MB", 500, 0, 2**31),
+            nic_down_grace=_float(env, "VURTI_NIC_DOWN_GRACE", 60.0, 0.0, DAY),
+            run_timeout=_float(env, "VURTI_RUN_TIMEOUT", 180.0, 1.0, DAY),
+            migrate_timeout=_float(env, "VURTI_MIGRATE_TIMEOUT", 600.0, 1.0, DAY),
         )
         lock_ttl = _float(env, "VURTI_LOCK_TTL", 30.0, 1.0, 3600.0)
         update_time_limit = _float(env, "VURTI_UPDATE_TIME_LIMIT", 20.0, 1.0, 3600.0)

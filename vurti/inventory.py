@@ -24,6 +24,23 @@ class InventoryError(ValueError):
     """A host that cannot be added or removed; the message says why."""
 
 
+@dataclass(frozen=True)
+class MemoryThreshold:
+    """A cluster's memory alert (oVirt's log_max_memory_used_threshold and its type): used percent,
+    or free MB; neither: the system's percentage."""
+
+    percent: float | None = None
+    free_mb: int | None = None
+
+    def check(self) -> None:
+        if self.percent is not None and self.free_mb is not None:
+            raise InventoryError("a memory threshold is a percentage or free MB, not both")
+        if self.percent is not None and not 0 < self.percent <= 100:
+            raise InventoryError("the memory threshold must be a percentage in (0, 100]")
+        if self.free_mb is not None and self.free_mb < 0:
+            raise InventoryError("the free memory threshold must not be negative")
+
+
 def set_cluster(
     svc: Any,
     name: str,
@@ -31,8 +48,12 @@ def set_cluster(
     required_cpu_flags: tuple[str, ...] | None = None,
     required_networks: tuple[str, ...] | None = None,
     push_interval: float | None = None,
+    required_rng_sources: tuple[str, ...] | None = None,
+    memory_threshold: MemoryThreshold | None = None,
 ) -> Cluster:
     """Create a cluster or change what is given; beat applies a new interval within seconds."""
+    if memory_threshold is not None:
+        memory_threshold.check()
     if refresh_interval is not None and not 0.1 <= refresh_interval <= 3600:
         raise InventoryError("refresh interval must be between 0.1 and 3600 seconds")
     if push_interval is not None and not 0.1 <= push_interval <= 3600:
@@ -49,6 +70,11 @@ def set_cluster(
             changes["required_cpu_flags"] = required_cpu_flags
         if required_networks is not None:
             changes["required_networks"] = required_networks
+        if required_rng_sources is not None:
+            changes["required_rng_sources"] = required_rng_sources
+        if memory_threshold is not None:
+            changes["max_memory_used_percent"] = memory_threshold.percent
+            changes["min_free_memory_mb"] = memory_threshold.free_mb
         cluster = replace(base, **changes)
         if found is None:
             uow.hosts.add_cluster(cluster)

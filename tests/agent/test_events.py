@@ -55,3 +55,13 @@ def test_a_bad_vm_in_an_event_is_a_per_vm_problem() -> None:
     (vm,) = report.vms or ()
     assert vm.status is None and vm.problem and "Hibernating" in vm.problem
     assert any("not an object" in w for w in report.warnings)
+
+
+def test_a_host_conn_event_is_a_capabilities_hint_not_a_report() -> None:
+    from vurti.agent.events import capabilities_hint, event_report
+
+    message = {"jsonrpc": "2.0", "method": "|net|host_conn|refresh", "params": {"notify_time": 7}}
+    assert capabilities_hint(message)
+    assert event_report("h1", message, 1.0) is None
+    assert not capabilities_hint({"method": "|virt|VM_status|x", "params": {}})
+    assert not capabilities_hint({"params": {}})

@@ -209,6 +209,27 @@ async def test_a_jsonrpc_error_keeps_its_code(server: AgentServer) -> None:
     assert server.connections == 1
 
 
+@aio
+async def test_a_verb_the_host_does_not_know_is_refused_on_that_link_without_asking_again(
+    server: AgentServer,
+) -> None:
+    """VDSM 4.30 has no Host.dumpxmls: one round trip per link tells it, later calls fail at once."""
+    server.on("Test.echo", echo)
+    async with agent_links() as links:
+        for _ in range(3):
+            with pytest.raises(AgentErrorReply) as unknown:
+                await links.call(server.url, "Host.dumpxmls", {"vmList": []})
+            assert unknown.value.method_not_found
+        assert await links.call(server.url, "Test.echo", {"n": 1}) == {"n": 1}  # other verbs still go
+        assert [r["method"] for r in server.received] == ["Host.dumpxmls", "Test.echo"]
+        server.drop_all()  # a new connection (a restarted, perhaps upgraded, VDSM) is asked again
+        await until(lambda: links.open_count() == 0, what="the dropped link seen")
+        with pytest.raises(AgentErrorReply):
+            await links.call(server.url, "Host.dumpxmls", {"vmList": []})
+    assert [r["method"] for r in server.received] == ["Host.dumpxmls", "Test.echo", "Host.dumpxmls"]
+    assert server.connections == 2
+
+
 def _with_id(template: bytes) -> Any:
     return lambda request: template.replace(b"$ID", orjson.dumps(request.id))
 

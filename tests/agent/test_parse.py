@@ -306,3 +306,49 @@ def test_a_parsed_report_round_trips_through_json() -> None:
     )
     wire_form = orjson.loads(orjson.dumps(report.to_json()))
     assert HostReport.from_json(wire_form) == report
+
+
+def test_disks_free_space_from_disk_stats() -> None:
+    warnings: list[str] = []
+    stats = parse_host_stats(wire.host_stats(diskStats={"/var/log": {"free": "51234"}, "/tmp": {"free": 800},
+                                                        "/bad": {"free": "lots"}, "/odd": "x"}), warnings)
+    assert stats.disks_free == (("/tmp", 800), ("/var/log", 51234))  # unusable entries: unknown, left out
+    assert warnings == ["host stats: ignored invalid diskStats./bad, diskStats./odd"]
+
+
+def test_each_networks_nics_from_capabilities() -> None:
+    networks = {
+        "ovirtmgmt": {"bridged": True, "iface": "ovirtmgmt", "ports": ["eno1", "vnet3"]},  # a VM's tap left out
+        "storage": {"bridged": False, "iface": "eno2", "interface": "eno2"},
+        "vm-lan": {"bridged": True, "ports": ["bond0.100"]},  # a VLAN on a bond: the bond
+        "south": {"bridged": True, "southbound": "eno3.20", "ports": ["eno3.20", "vnet9"]},
+        "odd": "x",
+    }
+    warnings: list[str] = []
+    caps = parse_capabilities(wire.capabilities(networks=networks, rngSources=["random", "hwrng"]), warnings)
+    assert caps.network_nics == (("ovirtmgmt", ("eno1",)), ("south", ("eno3",)), ("storage", ("eno2",)),
+                                 ("vm-lan", ("bond0",)))
+    assert caps.rng_sources == ("random", "hwrng")
+    assert warnings == ["capabilities: ignored invalid networks.odd"]
+
+
+@pytest.mark.parametrize("raw, mode, warned", [({"mode": "1"}, 1, False), ({"mode": -1}, -1, False),
+                                               ({"mode": "x"}, None, True), ("1", None, True)])
+def test_selinux_mode(raw: object, mode: int | None, warned: bool) -> None:
+    warnings: list[str] = []
+    caps = parse_capabilities({**wire.capabilities(), "selinux": raw}, warnings)
+    assert caps.selinux_mode == mode
+    assert bool(warnings) is warned
+
+
+def test_selinux_not_reported_is_unknown() -> None:
+    reply = {k: v for k, v in wire.capabilities().items() if k != "selinux"}
+    assert parse_capabilities(reply).selinux_mode is None
+
+
+def test_bond_slaves_from_capabilities() -> None:
+    warnings: list[str] = []
+    caps = parse_capabilities({**wire.capabilities(), "bondings": {"bond0": {"slaves": ["eno4", "eno3"]},
+                                                                   "bond1": {"slaves": "eno5"}}}, warnings)
+    assert caps.bond_slaves == (("bond0", ("eno3", "eno4")),)
+    assert warnings == ["capabilities: ignored invalid bondings.bond1"]

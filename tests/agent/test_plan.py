@@ -33,9 +33,10 @@ def test_unassigned_and_nonresponsive_hosts_get_no_vm_calls(status: HostStatus) 
     assert plan_poll(status, 0, 5).stats_due
 
 
-def test_preparing_for_maintenance_is_polled_like_up() -> None:
+def test_preparing_for_maintenance_gets_host_statistics_every_cycle() -> None:
     assert plan_poll(HostStatus.PreparingForMaintenance, 0, 5) == plan_poll(HostStatus.Up, 0, 5)
-    assert plan_poll(HostStatus.PreparingForMaintenance, 2, 5) == plan_poll(HostStatus.Up, 2, 5)
+    assert plan_poll(HostStatus.PreparingForMaintenance, 2, 5) == PollPlan(host_stats=True, stats_due=True)
+    assert plan_poll(HostStatus.Up, 2, 5) == PollPlan()
 
 
 def test_maintenance_gets_statistics_only_on_statistics_cycles() -> None:

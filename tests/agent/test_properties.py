@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vurti.agent import InvalidData, parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats, vm_digest
+from vurti.agent.parse_devices import parse_vm_devices
+from vurti.agent.parse_domxml import parse_domxmls
 from vurti.agent.plan import raw_vm_digest
-from vurti.domain.report import HostReport
+from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VDSM_VM_STATUS
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
@@ -46,6 +49,7 @@ VM_KEYS = [
     "memoryStats",
     "network",
     "disks",
+    "vmJobs",
 ]
 HOST_KEYS = [
     "cpuUser",
@@ -98,6 +102,10 @@ nic_like = st.fixed_dictionaries(
         json_values | numeric_strings,
     ),
 )
+job_like = st.fixed_dictionaries(
+    {}, optional=dict.fromkeys(("id", "jobType", "blockJobType", "cur", "end", "bandwidth", "imgUUID"),
+                               json_values | numeric_strings)
+)
 field_values = (
     numeric_strings
     | json_values
@@ -106,6 +114,7 @@ field_values = (
     | st.fixed_dictionaries(
         {}, optional={"action": json_values, "time": json_values, "balloon_cur": json_values, "mem_free": json_values}
     )
+    | st.dictionaries(st.text(max_size=6), job_like | json_values, max_size=3)
 )
 
 
@@ -154,6 +163,62 @@ def test_capabilities_parser_returns_capabilities_or_raises_invalid_data(result:
         assert not isinstance(result, dict)
         return
     _survives_json(HostReport(host_id="h", fetched_at=0.0, capabilities=caps))
+
+
+device_like = st.fixed_dictionaries(
+    {}, optional=dict.fromkeys(("type", "device", "deviceId", "alias", "address", "readonly"),
+                               json_values | st.sampled_from(["disk", "interface", "bridge", "ua-1"]))
+) | json_values
+full_rows = st.lists(
+    st.fixed_dictionaries({"vmId": st.sampled_from(["a", "b", ""]) | json_values},
+                          optional={"devices": st.lists(device_like, max_size=4) | json_values}) | json_values,
+    max_size=4,
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(full_rows | json_values)
+def test_device_parser_returns_devices_or_raises_invalid_data(result: Any) -> None:
+    warnings: list[str] = []
+    try:
+        found = parse_vm_devices(result, warnings)
+    except InvalidData:
+        assert not isinstance(result, list)
+        return
+    vms = tuple(VmReport(vm_id, None, devices=devices) for vm_id, devices in found.items())
+    assert all(d.address and d.device_id for v in vms for d in v.devices or ())
+    _survives_json(HostReport(host_id="h", fetched_at=0.0, vms=vms, warnings=tuple(warnings)))
+
+
+def _element(tag: str, attrs: dict[str, str], children: list[str]) -> str:
+    return f"<{tag}" + "".join(f" {k}={quoteattr(v)}" for k, v in attrs.items()) + ">" + "".join(children) + f"</{tag}>"
+
+
+names = st.sampled_from(["disk", "interface", "controller", "memballoon", "hostdev", "video", "alias", "address",
+                         "source", "mac", "target", "model", "readonly", "x"])
+attrs = st.dictionaries(st.sampled_from(["type", "device", "name", "model", "unit", "slot", "bus", "domain",
+                                         "function", "address", "dev", "uuid"]),
+                        st.sampled_from(["", "0x05", "pci", "virtio-scsi", "ua-1", "ua-" + "0" * 8 + "-0000-4000-8000-"
+                                         + "0" * 12, "zz", "é"]) | st.text(max_size=6), max_size=3)
+elements = st.recursive(st.builds(_element, names, attrs, st.just([])),
+                        lambda kids: st.builds(_element, names, attrs, st.lists(kids, max_size=3)), max_leaves=10)
+domains = st.builds(lambda kids: "<domain><devices>" + "".join(kids) + "</devices></domain>",
+                    st.lists(elements, max_size=4))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(["a", "b", ""]) | st.text(max_size=3), domains | st.text(max_size=40)
+                       | json_values, max_size=3) | json_values)
+def test_domain_xml_parser_returns_devices_or_raises_invalid_data(result: Any) -> None:
+    warnings: list[str] = []
+    try:
+        found = parse_domxmls(result, warnings)
+    except InvalidData:
+        assert not isinstance(result, dict)
+        return
+    vms = tuple(VmReport(vm_id, None, devices=devices) for vm_id, devices in found.items())
+    assert all(d.address and d.device_id for v in vms for d in v.devices or ())
+    _survives_json(HostReport(host_id="h", fetched_at=0.0, vms=vms, warnings=tuple(warnings)))
 
 
 vm_ids = st.sampled_from(["a", "b", "c", ""]) | st.text(max_size=4)

@@ -7,7 +7,7 @@ from typing import Any
 from vurti.analyze import analyze
 from vurti.domain.analysis import Analysis
 from vurti.domain.events import Event
-from vurti.domain.model import Cluster, HostConfig, HostSnapshot, HostState, VmState
+from vurti.domain.model import Cluster, HostConfig, HostSnapshot, HostState, PendingOperation, VmState
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import FetchError, FetchErrorKind, HostReport, HostStats, VmReport
 from vurti.domain.status import HostStatus, VmStatus
@@ -36,6 +36,7 @@ def snapshot(
     cluster: Cluster = CLUSTER,
     is_spm: bool = False,
     host_names: dict[str, str] | None = None,
+    operations: tuple[PendingOperation, ...] = (),
 ) -> HostSnapshot:
     return HostSnapshot(
         cluster=cluster,
@@ -44,6 +45,7 @@ def snapshot(
         vms={v.vm_id: v for v in vms},
         host_statuses=host_statuses or {"h2": HostStatus.Up, "h3": HostStatus.Up},
         host_names=host_names or {},
+        operations={op.vm_id: op for op in operations},
     )
 
 

@@ -100,10 +100,13 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         # Events flow on every link; the safety-net polls stay frequent enough for the tests that
         # wait for a poll (recovery, grace periods). test_push.py runs its own stack with a long one.
         "VURTI_PUSH_INTERVAL": "3",
+        **getattr(request.module, "STACK_ENV", {}),  # a module's own settings (short graces, ...)
     }
     pki = workdir / "pki"
     with LocalStack(workdir, env) as local:
-        sim_url = local.start_sim(HOSTS, 3, churn=0, seed=7, extra=("--tick-seconds", "0.3"), tls_dir=pki)
+        # A module may give the simulator more arguments (SIM_ARGS), e.g. hosts of an older VDSM.
+        extra = ("--tick-seconds", "0.3", *getattr(request.module, "SIM_ARGS", ()))
+        sim_url = local.start_sim(HOSTS, 3, churn=0, seed=7, extra=extra, tls_dir=pki)
         local.env.update({  # the engine's side of the simulator's PKI (made when it started)
             "VURTI_AGENT_CA_FILE": str(pki / "cacert.pem"),
             "VURTI_AGENT_CERT_FILE": str(pki / "engine-cert.pem"),

@@ -129,3 +129,44 @@ def test_a_failed_poll_carries_the_last_answered_poll(
         sim.control.clear_fault("host-0001")
     assert failed.report is not None and not failed.report.ok and not failed.answered
     assert failed.report.last_answered_at == last_answered
+
+
+class HintingHolder:
+    """The holder's view for the fetch: events do not flow; host "h" hinted a capabilities change."""
+
+    def __init__(self) -> None:
+        self.hinted = {"h"}
+
+    def polled(self, host_id: str, url: str) -> None:
+        pass
+
+    def pushed(self, host_id: str) -> bool:
+        return False
+
+    def capabilities_due(self, host_id: str) -> bool:
+        if host_id in self.hinted:
+            self.hinted.discard(host_id)
+            return True
+        return False
+
+
+def test_an_up_host_that_hinted_a_capabilities_change_sends_them_with_its_next_poll(
+    sim: SimProcess, redis_url: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    cache = HostCache(client)
+    poller = BatchPoller(AgentSettings(read_timeout=5))
+    try:
+        plain = FetchService(poller, cache, MonitoringPolicy(stats_every=1000), lambda _: sim.host_url("host-0001"),
+                             Clock(), guard_ttl=10)
+        _up_with_current_digest(plain, cache)
+        service = FetchService(poller, cache, MonitoringPolicy(stats_every=1000), lambda _: sim.host_url("host-0001"),
+                               Clock(), guard_ttl=10, holder=HintingHolder())
+        (hinted,) = service.fetch_many([("h", None)])
+        assert hinted.report is not None and hinted.report.capabilities is not None and hinted.report.stats is not None
+        (steady,) = service.fetch_many([("h", None)])
+        assert steady.report is None  # the hint is taken: the steady poll stops at the fetch again
+    finally:
+        poller.close()
+        client.close()

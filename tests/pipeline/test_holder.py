@@ -115,3 +115,15 @@ def test_leaving_releases_every_host(client: redis.Redis) -> None:
     assert w.members.live(w.now) == ["fetch1@a"]
     w.holder.stop()
     assert w.members.live(w.now) == [] and w.push.holders() == {}
+
+
+def test_a_capabilities_hint_makes_the_next_poll_read_them_once(client: redis.Redis) -> None:
+    w = World(client)
+    w.holder.polled("h1", url(1))
+    assert not w.holder.capabilities_due("h1")
+    w.holder.on_event(parse_address(url(1)), {"jsonrpc": "2.0", "method": "|net|host_conn|refresh",
+                                              "params": {"notify_time": 5}})
+    w.holder.flush()
+    assert w.sent == []  # a hint, not a report
+    assert w.holder.capabilities_due("h1")
+    assert not w.holder.capabilities_due("h1")  # taken by the poll that reads them

@@ -96,3 +96,20 @@ def test_answered_polls_and_names_are_remembered(cache: HostCache) -> None:
     cache.begin_cycles(["a"], held, 5)
     (busy,) = cache.begin_cycles(["a"], cache.new_token(), 5)
     assert busy.busy and busy.label == "host-a"  # the fetch log names a skipped host
+
+
+def test_device_digest_is_read_with_the_cycle_and_hashes_only_on_demand(cache: HostCache) -> None:
+    assert _cycle(cache, ["a"])[0].devices is None
+    assert cache.device_hashes(["a", "b"]) == {"a": {}, "b": {}}
+    cache.record_devices([("a", "digest-1", {"v1": "-12", "v2": "7"})])
+    (a,) = _cycle(cache, ["a"])
+    assert a.devices == "digest-1" and a.name is None  # the field after it is still read right
+    assert cache.device_hashes(["a"]) == {"a": {"v1": "-12", "v2": "7"}}
+    cache.record_devices([("a", "digest-2", {"v1": "-12"})])
+    assert _cycle(cache, ["a"])[0].devices == "digest-2"
+    assert cache.device_hashes(["a"]) == {"a": {"v1": "-12"}}
+
+
+def test_unreadable_device_hashes_read_as_none_known(cache: HostCache) -> None:
+    cache._redis.hset(keys.host_cache("a"), "device_hashes", b"not json")  # type: ignore[attr-defined]
+    assert cache.device_hashes(["a"]) == {"a": {}}

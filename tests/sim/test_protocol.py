@@ -31,7 +31,7 @@ def sim() -> Iterator[SimProcess]:
 def test_validator_finds_no_violation_on_a_churning_fleet() -> None:
     # 120 events per host per simulated minute, 20 ticks per wall second: statuses change all the time.
     with running_sim(hosts=8, vms_per_host=20, seed=5, churn=120, clusters=2, tick_seconds=0.05,
-                     extra_args=("--postcopy-share", "0")) as s:
+                     extra_args=("--postcopy-share", "0", "--legacy-hosts", "2")) as s:  # VDSM 4.30 and 4.50
         seen: set[str] = set()
         for _ in range(4):
             out = subprocess.run([sys.executable, str(VALIDATOR), *s.host_addresses], capture_output=True, text=True,
@@ -39,7 +39,7 @@ def test_validator_finds_no_violation_on_a_churning_fleet() -> None:
             assert out.stdout.strip().endswith("32 replies, 0 violations"), out.stdout[-3000:]
             assert out.returncode == 0
             for name in s.host_names:
-                seen.update(v["status"] for v in s.result(name, "Host.getVMList"))
+                seen.update(v["status"] for v in s.result(name, "Host.getVMList", {"onlyUUID": False}))
         wait_for(lambda: s.control.health()["tick"] > 20, what="20 ticks of life")
         assert "Down" in seen and len(seen) >= 3, seen
 
@@ -90,7 +90,12 @@ def test_wire_types(sim: SimProcess) -> None:
     assert set(short[0]) == {"vmId", "status", "statusTime"}
     full = sim.result(host, "Host.getVMFullList")
     assert [(r["vmId"], r["status"]) for r in full] == [(r["vmId"], r["status"]) for r in short]
+    # VDSM 4.40+: the short rows; devices come from Host.dumpxmls (4.30's form: tests/sim/test_devices_jobs.py).
     assert set(full[0]) == {"vmId", "status", "statusTime"}
+    assert isinstance(vm["hash"], str) and int(vm["hash"]) != 0
+    assert vm["vmJobs"] == {}
+    some = sim.result(host, "Host.getVMFullList", {"vmList": [vm["vmId"]]})
+    assert [r["vmId"] for r in some] == [vm["vmId"]]
     one = sim.result(host, "VM.getStats", {"vmID": vm["vmId"]})
     assert len(one) == 1 and one[0]["vmId"] == vm["vmId"]
 

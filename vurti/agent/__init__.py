@@ -22,7 +22,7 @@ from vurti.agent.errors import (
     to_fetch_error,
 )
 from vurti.agent.parse import parse_capabilities, parse_host_stats, parse_vm_list, parse_vm_stats
-from vurti.agent.plan import PollPlan, PollRequest, plan_poll, report_digest, vm_digest
+from vurti.agent.plan import PollPlan, PollRequest, device_digest, plan_poll, report_digest, vm_digest, vm_hashes
 
 __all__ = [
     "AddressError",
@@ -38,6 +38,7 @@ __all__ = [
     "PollPlan",
     "PollRequest",
     "ProtocolError",
+    "device_digest",
     "parse_address",
     "parse_capabilities",
     "parse_host_stats",
@@ -47,4 +48,5 @@ __all__ = [
     "report_digest",
     "to_fetch_error",
     "vm_digest",
+    "vm_hashes",
 ]

@@ -8,7 +8,8 @@ Hierarchy (each class fixes the FetchErrorKind the rest of vurti sees)::
     ├── ProtocolError              PROTOCOL: HTTP status != 200, not JSON, not a
     │                              JSON-RPC 2.0 reply, reply over max_reply_bytes
     ├── AgentErrorReply            AGENT_ERROR: a JSON-RPC error; `code` kept
-    │                              (1 = no such VM, 99 = agent recovering)
+    │                              (1 = no such VM, 99 = agent recovering,
+    │                              -32601 = a verb this VDSM does not have)
     └── InvalidData                INVALID_DATA: a result of the wrong shape
 
 Low-level errors (requests, urllib3, orjson) are translated into these at the
@@ -24,6 +25,8 @@ from vurti.domain.report import AGENT_RECOVERING_CODE, FetchError, FetchErrorKin
 
 # JSON-RPC error code VDSM answers with for a vmId it does not know.
 NO_SUCH_VM_CODE = 1
+# JSON-RPC 2.0's "method not found": the host's VDSM has no such verb (older than it).
+METHOD_NOT_FOUND_CODE = -32601
 
 
 class AgentCallError(Exception):
@@ -64,6 +67,10 @@ class AgentErrorReply(AgentCallError):
     @property
     def no_such_vm(self) -> bool:
         return self.code == NO_SUCH_VM_CODE
+
+    @property
+    def method_not_found(self) -> bool:
+        return self.code == METHOD_NOT_FOUND_CODE
 
 
 class InvalidData(AgentCallError):

@@ -4,8 +4,9 @@ An event names some VMs of one host with their new status (and, for Down, the
 exit code, reason and message), stamped with `notify_time` on the host's own
 clock. It becomes a report with `partial=True` (absent VMs are not known to be
 gone) on the same update path as polls; events without a usable notify_time are
-dropped, since nothing could order them against the polls. Other events
-(migration progress, ...) are not monitoring data here and are ignored.
+dropped, since nothing could order them against the polls. `|net|host_conn|` is a
+hint that the host's capabilities changed (the holder has the next poll read them).
+Other events (migration progress, ...) are not monitoring data here and are ignored.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from vurti.domain.report import HostReport, VmReport
 log = logging.getLogger(__name__)
 
 VM_STATUS = "|virt|VM_status|"
+HOST_CONN = "|net|host_conn|"  # VDSM's hint that the host's capabilities changed
+
+
+def capabilities_hint(message: dict[str, Any]) -> bool:
+    """`|net|host_conn|...`: the engine should read the host's capabilities again."""
+    method = message.get("method")
+    return type(method) is str and method.startswith(HOST_CONN)
 
 
 def event_report(host_id: str, message: dict[str, Any], received_at: float) -> HostReport | None:

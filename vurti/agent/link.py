@@ -13,7 +13,8 @@ method is an event, handed to `on_event`.
 Failures: a call without a reply within `read_timeout` fails alone
 (AgentTimeout) and the link stays; a link that breaks (closed, reset, a frame
 that is not STOMP, the host silent past 1.5 heart-beat intervals) fails every
-call in flight at once with the link's error, as the engine does.
+call in flight at once with the link's error, as the engine does. A verb the
+host does not know (JSON-RPC -32601) fails at once for the rest of the link's life.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from typing import Any
 import orjson
 
 from vurti.agent.address import AgentAddress
-from vurti.agent.errors import AgentCallError, AgentTimeout, AgentUnreachable, ProtocolError
+from vurti.agent.errors import (
+    METHOD_NOT_FOUND_CODE,
+    AgentCallError,
+    AgentErrorReply,
+    AgentTimeout,
+    AgentUnreachable,
+    ProtocolError,
+)
 from vurti.agent.jsonrpc import encode_request, unwrap_reply
 from vurti.config import AgentSettings
 from vurti.stomp import Frame, FrameError, FrameParser, encode
@@ -58,6 +66,9 @@ class Link(asyncio.Protocol):
         self.last_rx = self.last_used = self._loop.time()
         self.rx_timeout: float | None = None  # silence that breaks the link, once CONNECTED says
         self.on_lost: Callable[[Link], None] | None = None
+        # Verbs the host answered "method not found" (an older VDSM): failed here, not asked again.
+        # A VDSM restart (an upgrade) closes the connection, and the next link asks afresh.
+        self._unknown_verbs: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"Link({self.where}, pending={len(self._pending)}, error={self.error!r})"
@@ -165,6 +176,9 @@ class Link(asyncio.Protocol):
     async def call(self, verb: str, params: dict[str, Any] | None = None) -> Any:
         if self.error is not None:
             raise _again(self.error, verb)
+        unknown = self._unknown_verbs.get(verb)
+        if unknown is not None:
+            raise AgentErrorReply(unknown, code=METHOD_NOT_FOUND_CODE)
         if self._transport is None:
             raise AgentUnreachable(f"{verb} to {self.where}: not connected")
         self.last_used = self._loop.time()
@@ -180,7 +194,12 @@ class Link(asyncio.Protocol):
         finally:
             timer.cancel()
             self._pending.pop(request_id, None)
-        return unwrap_reply(reply, request_id, verb, self.where)
+        try:
+            return unwrap_reply(reply, request_id, verb, self.where)
+        except AgentErrorReply as exc:
+            if exc.method_not_found:
+                self._unknown_verbs[verb] = exc.message
+            raise
 
     def _expire(self, request_id: str, timeout: float) -> None:
         entry = self._pending.pop(request_id, None)

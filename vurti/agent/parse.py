@@ -39,6 +39,7 @@ from vurti.agent.convert import (
     to_int,
 )
 from vurti.agent.errors import InvalidData
+from vurti.agent.parse_devices import parse_jobs
 from vurti.agent.parse_host import parse_capabilities, parse_host_stats
 from vurti.domain.exits import exit_code_from_wire, exit_reason_from_wire
 from vurti.domain.report import VmReport, VmStats, Watchdog
@@ -147,6 +148,7 @@ def _vm(e: object, full: bool, warnings: list[str], seen: set[str], stats: bool 
             "hash": _hash(e, bad),
             "watchdog": _watchdog(e, bad),
             "stats": _vm_stats(e, bad) if stats else None,
+            "jobs": parse_jobs(e, bad),
         }
     report = VmReport(
         vm_id=vm_id,

@@ -13,8 +13,9 @@ Decisions where oVirt leaves room:
 - Down, Installing, InstallFailed, Reboot, PendingApproval, InstallingOS,
   Kdumping: nothing at all (`PollPlan.idle`); an administrator or an installer
   owns them.
-- PreparingForMaintenance: treated as Up (its VMs are migrating away and must
-  be watched).
+- PreparingForMaintenance: as Up, but host statistics every cycle (oVirt's
+  refreshVdsRunTimeInfo), each one written: its VMs are leaving and the move to
+  Maintenance waits for VDSM to count none.
 - Unassigned and NonResponsive: capabilities and statistics, no VMs; oVirt
   moves an answering host through Initializing first.
 """
@@ -28,8 +29,6 @@ import orjson
 
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import UNMONITORED_HOST_STATUSES, VM_MONITORED_HOST_STATUSES, HostStatus
-
-_UP_LIKE = frozenset({HostStatus.Up, HostStatus.PreparingForMaintenance})
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,8 @@ class PollRequest:
     # VM digests at which a short VM list is "unchanged": the poll then skips parsing it
     # (the steady state's common case) and reports `vms_unchanged` instead of the VMs.
     unchanged_if: tuple[str, ...] = ()
+    # A devices round: only the devices of these VMs (their device hash changed), steps.device_steps.
+    devices_of: tuple[str, ...] = ()
 
     @classmethod
     def from_plan(
@@ -89,7 +90,9 @@ def plan_poll(host_status: HostStatus, cycle: int, stats_every: int) -> PollPlan
     if host_status in UNMONITORED_HOST_STATUSES:
         return PollPlan(vms=False)
     vms = host_status in VM_MONITORED_HOST_STATUSES
-    if host_status in _UP_LIKE:
+    if host_status is HostStatus.PreparingForMaintenance:
+        return PollPlan(host_stats=True, full_vms=due, stats_due=True, vms=vms)
+    if host_status is HostStatus.Up:
         return PollPlan(host_stats=due, full_vms=due, stats_due=due, vms=vms)
     return PollPlan(capabilities=True, host_stats=True, full_vms=vms and due, stats_due=due, vms=vms)
 
@@ -131,6 +134,16 @@ def raw_vm_digest(result: object) -> str | None:
     if len({vm_id for vm_id, _ in pairs}) != len(pairs):
         return None
     return _digest(pairs)
+
+
+def vm_hashes(vms: tuple[VmReport, ...]) -> dict[str, str]:
+    """VM id -> device hash, for the VMs whose report carries one (Down records do not)."""
+    return {vm.vm_id: vm.hash for vm in vms if vm.hash is not None}
+
+
+def device_digest(hashes: dict[str, str]) -> str:
+    """One digest of a host's VM device hashes: equal to the cached one, no VM's devices changed."""
+    return _digest(list(hashes.items()))
 
 
 def _digest(pairs: list[tuple[str, str]]) -> str:

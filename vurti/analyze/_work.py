@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vurti.domain.commands import Command, DestroyVm
+from vurti.domain.devices import VmDevice
 from vurti.domain.events import Event, VmMigrationEnded, VmStateChanged
 from vurti.domain.exits import ExitReason
-from vurti.domain.model import VmState, evolve
+from vurti.domain.model import PendingOperation, VmState, evolve
 from vurti.domain.status import RUNNING_VM_STATUSES, HostStatus, VmStatus
 
 
@@ -26,8 +27,12 @@ class Work:
     vms: dict[str, VmState]
     host_statuses: Mapping[str, HostStatus]
     host_names: Mapping[str, str] = field(default_factory=dict)
+    operations: Mapping[str, PendingOperation] = field(default_factory=dict)  # pending engine operations, by VM
     events: list[Event] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
+    stored_devices: Mapping[str, tuple[VmDevice, ...]] = field(default_factory=dict)
+    devices_saved: list[tuple[str, VmDevice]] = field(default_factory=list)
+    devices_removed: list[tuple[str, str]] = field(default_factory=list)
 
     def emit(self, cls: type[Event], **data: Any) -> None:
         """Every event is about the analysed host and stamped with the analysis time."""

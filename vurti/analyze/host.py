@@ -2,7 +2,8 @@
 
 oVirt: VdsManager.handleNetworkException / isHostInGracePeriod (grace),
 HostMonitoring (capabilities and cluster checks for hosts that are not Up),
-VDSRecoveringException (error 99 -> Initializing).
+VirtMonitoringStrategy.processSoftwareCapabilities (the checks again whenever an
+Up host's capabilities are refreshed), VDSRecoveringException (error 99 -> Initializing).
 """
 
 from __future__ import annotations
@@ -10,18 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vurti.analyze._work import Work
+from vurti.analyze.fencing import request_fencing
+from vurti.analyze.flood import regulate
+from vurti.analyze.nic_state import down_required_nics, nics_down_reason
 from vurti.domain.events import (
     AgentError,
+    HostCapabilitiesChanged,
     HostConnecting,
     HostNonOperational,
     HostNonResponsive,
     HostRebooted,
     HostRecovering,
+    HostSelinuxNotEnforcing,
     HostStatusChanged,
 )
 from vurti.domain.model import Cluster, HostSnapshot, HostState, evolve
 from vurti.domain.policy import MonitoringPolicy
-from vurti.domain.report import FetchError, HostCapabilities, HostReport
+from vurti.domain.report import FetchError, HostCapabilities, HostReport, HostStats
 from vurti.domain.status import UNMONITORED_HOST_STATUSES, VM_MONITORED_HOST_STATUSES, HostStatus, VmStatus
 
 RECOVERY_TOO_LONG = "agent recovery takes too long"
@@ -72,6 +78,8 @@ def set_status(work: Work, state: HostState, status: HostStatus, reason: str | N
     """Every host status change is a HostStatusChanged event."""
     if state.status != status:
         work.emit(HostStatusChanged, old=state.status.name, new=status.name, reason=reason)
+    if status != HostStatus.NonResponsive:  # the lease delay counts from the host becoming NonResponsive
+        return evolve(state, status=status, status_reason=reason, non_responsive_since=None, lease_restart_at=None)
     return evolve(state, status=status, status_reason=reason)
 
 
@@ -88,7 +96,39 @@ def cluster_problem(cluster: Cluster, caps: HostCapabilities) -> str | None:
         problems.append("missing networks: " + ", ".join(missing_networks))
     if not caps.kvm_enabled:
         problems.append("KVM is not enabled")
+    if caps.rng_sources or cluster.required_rng_sources:
+        # hostCompliesWithRngDeviceSources: the cluster's sources, and random or urandom (equivalent).
+        sources = set(caps.rng_sources)
+        missing_rng = [r for r in cluster.required_rng_sources if r not in sources]
+        if not sources & {"random", "urandom"}:
+            missing_rng.insert(0, "random or urandom")
+        if missing_rng:
+            problems.append("missing RNG sources: " + ", ".join(missing_rng))
     return "; ".join(problems) or None
+
+
+def capabilities_changed(state: HostState, caps: HostCapabilities) -> list[str]:
+    """What the cluster checks read that differs from the capabilities last stored.
+
+    Nothing for a host whose capabilities were never stored with these fields (kvm_enabled None).
+    """
+    if state.kvm_enabled is None:
+        return []
+    changed = []
+    if set(state.cpu_flags) != set(caps.cpu_flags):
+        changed.append("CPU flags")
+    if state.cpu_model != caps.cpu_model:
+        changed.append("CPU model")
+    if (set(state.networks) != set(caps.networks) or state.network_nics != caps.network_nics
+            or state.bond_slaves != caps.bond_slaves):
+        changed.append("networks")
+    if state.kvm_enabled != caps.kvm_enabled:
+        changed.append("KVM")
+    if set(state.rng_sources) != set(caps.rng_sources):
+        changed.append("RNG sources")
+    if state.vdsm_version != caps.vdsm_version:
+        changed.append("VDSM version")
+    return changed
 
 
 def _answered(work: Work, cluster: Cluster, state: HostState, report: HostReport) -> HostOutcome:
@@ -101,24 +141,60 @@ def _answered(work: Work, cluster: Cluster, state: HostState, report: HostReport
             rebooted = True
         state = evolve(state, boot_time=boot_time)
     caps = report.capabilities
+    changed: list[str] = []
     if caps is not None:
+        changed = capabilities_changed(state, caps)
         state = evolve(
             state,
             cpu_model=caps.cpu_model,
             cpu_flags=caps.cpu_flags,
             networks=caps.networks,
             vdsm_version=caps.vdsm_version,
+            kvm_enabled=caps.kvm_enabled,
+            rng_sources=caps.rng_sources,
+            network_nics=caps.network_nics,
+            bond_slaves=caps.bond_slaves,
         )
+        state = _selinux(work, state, caps)
     if caps is not None and state.status in CHECKED_STATUSES:
-        state = _cluster_checks(work, cluster, state, caps)
+        state = _cluster_checks(work, cluster, state, caps, report.stats)
+    elif caps is not None and state.status == HostStatus.Up:
+        # Capabilities refreshed while Up (VDSM's |net|host_conn| hint, a manual refresh): the
+        # checks run again, not only before Up.
+        if changed:
+            work.emit(HostCapabilitiesChanged, changed=", ".join(changed))
+        problem = cluster_problem(cluster, caps)
+        if problem is not None:
+            work.emit(HostNonOperational, reason=problem)
+            state = set_status(work, state, HostStatus.NonOperational, problem)
     elif state.status in (HostStatus.Connecting, HostStatus.NonResponsive):
         # Back from silence without capabilities: re-initialise first (oVirt).
         state = set_status(work, state, HostStatus.Initializing, "host answers again")
     return HostOutcome(state, analyse_vms=report.vms is not None, rebooted=rebooted, answered=True)
 
 
-def _cluster_checks(work: Work, cluster: Cluster, state: HostState, caps: HostCapabilities) -> HostState:
+def _selinux(work: Work, state: HostState, caps: HostCapabilities) -> HostState:
+    """processRefreshCapabilitiesResponse: SELinux disabled is a warning, at most once an hour.
+
+    An agent that does not report the mode is not judged (oVirt warns "UNKNOWN").
+    """
+    if caps.selinux_mode is None or caps.selinux_mode >= 0:
+        return state
+    allowed, sent = regulate(state.alerts_sent, ["selinux"], work.now)
+    if allowed:
+        work.emit(HostSelinuxNotEnforcing, mode=caps.selinux_mode)
+    return evolve(state, alerts_sent=sent)
+
+
+def _cluster_checks(
+    work: Work, cluster: Cluster, state: HostState, caps: HostCapabilities, stats: HostStats | None
+) -> HostState:
     problem = cluster_problem(cluster, caps)
+    if problem is None and state.status == HostStatus.NonOperational and stats is not None:
+        # A host made NonOperational by a required network's NIC stays so while the NIC is down
+        # (its grace was spent before): re-checking it Up would only start the grace again.
+        down = down_required_nics(cluster, state.network_nics, {nic.name: nic.state for nic in stats.nics})
+        problem = nics_down_reason(down) if down else None
     if problem is None:
         return set_status(work, state, HostStatus.Up)
     if state.status != HostStatus.NonOperational or state.status_reason != problem:
@@ -190,5 +266,7 @@ def _unanswered(
         since = work.now - state.last_success_at if state.last_success_at is not None else None
         affected = sum(1 for vm in running if vm.status != VmStatus.Unknown)
         state = set_status(work, state, HostStatus.NonResponsive, f"{attempts} unanswered polls: {error.message}")
+        state = evolve(state, non_responsive_since=work.now, lease_restart_at=None)
         work.emit(HostNonResponsive, unanswered_attempts=attempts, seconds_since_success=since, vms_affected=affected)
+        request_fencing(work, snapshot, attempts, since)
     return HostOutcome(state, vms_unknown=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from vurti.analyze._work import Work, hand_over, migration_ended
 from vurti.analyze.checks import run_checks
 from vurti.domain.events import VmMigrationFailed, VmMigrationStarted, VmNotResponding, VmPaused
-from vurti.domain.model import VmState, evolve
+from vurti.domain.model import OperationKind, VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
 from vurti.domain.status import VmStatus
@@ -121,8 +121,11 @@ def on_own_host(
     moved = vm
     reason = transition_reason(vm, status)
     if status == VmStatus.MigratingFrom and vm.status != VmStatus.MigratingFrom:
-        work.emit(VmMigrationStarted, vm_id=vm.vm_id, vm_name=vm.name, destination_host_id=vm.migrating_to_host,
-                  destination_host_name=work.name_of(vm.migrating_to_host) if vm.migrating_to_host else "")
+        op = work.operations.get(vm.vm_id)
+        if vm.migrating_to_host is None and op is not None and op.kind is OperationKind.MIGRATE:
+            moved = evolve(moved, migrating_to_host=op.destination_host_id)  # the engine said where it goes
+        work.emit(VmMigrationStarted, vm_id=vm.vm_id, vm_name=vm.name, destination_host_id=moved.migrating_to_host,
+                  destination_host_name=work.name_of(moved.migrating_to_host) if moved.migrating_to_host else "")
     elif vm.status == VmStatus.MigratingFrom and status != VmStatus.MigratingFrom:
         # afterMigrationFrom: the source runs it again -> the migration failed.
         work.emit(VmMigrationFailed, vm_id=vm.vm_id, vm_name=vm.name, destination_host_id=vm.migrating_to_host,

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Mapping
 
 from vurti.analyze._work import Work
+from vurti.analyze.devices import refresh_devices
+from vurti.analyze.jobs import jobs_of_stopped, track_jobs
 from vurti.analyze.lifecycle import disappeared, discovered, down_reported
 from vurti.analyze.migration import on_other_host
 from vurti.analyze.running import effective_status, on_own_host
@@ -63,6 +65,9 @@ def analyze_vms(
         for vm in work.running_here():
             if vm.vm_id not in seen:
                 work.vms[vm.vm_id] = disappeared(work, vm)
+    for vm_id, vm in list(work.vms.items()):
+        if vm.jobs:
+            work.vms[vm_id] = jobs_of_stopped(work, vm)
     return stats
 
 
@@ -70,14 +75,27 @@ def analyze_isolated(work: Work, reported: VmReport, report: HostReport, policy:
     """One VM's analysis fails alone (VmAnalyzer: "fail in isolated way"): its partial
     events and commands are dropped, its state kept, and the others go on."""
     events, commands = len(work.events), len(work.commands)
+    saved, removed = len(work.devices_saved), len(work.devices_removed)
     try:
-        return analyze_reported(work, reported, report, policy)
+        vm = analyze_reported(work, reported, report, policy)
+        return devices_and_jobs(work, vm, reported) if vm is not None else None
     except Exception as exc:  # a rule bug or data no rule foresaw must not stop the host's monitoring
         del work.events[events:], work.commands[commands:]
+        del work.devices_saved[saved:], work.devices_removed[removed:]
         # A bug, not bad agent data (that is an InvalidVmData without raising): keep its traceback.
         log.exception("host %s, VM %s: analysis failed; the VM's state is kept", work.host_id, reported.vm_id)
         work.emit(VmAnalysisFailed, vm_id=reported.vm_id, error=repr(exc))
         return None
+
+
+def devices_and_jobs(work: Work, vm: VmState, reported: VmReport) -> VmState:
+    """Block jobs of a VM running on this host; its devices when this poll read them."""
+    if vm.host_id == work.host_id and vm.status in RUNNING_VM_STATUSES:
+        vm = track_jobs(work, vm, reported.jobs)
+        work.vms[vm.vm_id] = vm
+    if reported.devices is not None and vm.status != VmStatus.Down:
+        refresh_devices(work, vm, reported.devices, work.stored_devices.get(vm.vm_id, ()))
+    return vm
 
 
 def analyze_reported(work: Work, reported: VmReport, report: HostReport, policy: MonitoringPolicy) -> VmState | None:

@@ -1,11 +1,12 @@
-"""`vurti hosts`, `vurti vms`, `vurti host add|remove`, `vurti clusters`, `vurti cluster set`."""
+"""`vurti hosts`, `vurti vms`, `vurti host add|remove|maintenance|activate`, `vurti clusters`, `vurti cluster set`."""
 
 from __future__ import annotations
 
 import click
 
 from vurti.cli.common import CliError, emit, get_services, host_id_option
-from vurti.inventory import InventoryError, NewHost, add_hosts, remove_host, set_cluster
+from vurti.domain.admin import AdminAction
+from vurti.inventory import InventoryError, MemoryThreshold, NewHost, add_hosts, remove_host, set_cluster
 
 DEFAULT_CLUSTER = "default"  # created on first use; any other cluster must exist or be asked for
 
@@ -50,18 +51,55 @@ def vms(host: str | None, as_json: bool) -> None:
                 "host": host_names.get(vm.host_id, vm.host_id) if vm.host_id else None,
                 "host_id": vm.host_id,
                 "managed": vm.managed,
+                "ha": vm.auto_start,
+                "lease": vm.lease_sd_id,
                 "exit_code": vm.exit_code,
                 "exit_reason": vm.exit_reason,
                 "exit_message": vm.exit_message,
             }
             for vm in uow.vms.list_vms(host_id)
         ]
-    emit(rows, ["name", "status", "host", "managed", "exit_code", "exit_message"], as_json, "VMs")
+    emit(rows, ["name", "status", "host", "managed", "ha", "exit_code", "exit_message"], as_json, "VMs")
 
 
 @click.group("host")
 def host() -> None:
-    """Add or remove monitored hosts."""
+    """Add or remove monitored hosts; move them in and out of maintenance."""
+
+
+def _administer(name: str, action: AdminAction) -> None:
+    from vurti.analyze.maintenance import RequestRefused
+    from vurti.runtime.locking import LockBusy
+
+    svc = get_services()
+    found = svc.resolve_host(name)
+    if found is None:
+        raise CliError(f"no such host: {name}")
+    try:
+        outcome = svc.update.administer(found.id, action)
+    except RequestRefused as exc:
+        raise CliError(str(exc)) from None
+    except LockBusy:
+        raise CliError(f"host {found.name} is being updated; try again") from None
+    if not outcome.applied:
+        raise CliError(f"{found.name}: {outcome.reason}")
+    for line in outcome.changes:
+        click.echo(line)
+    click.echo(f"host {found.name}: {outcome.status}")
+
+
+@host.command("maintenance")
+@click.argument("name")
+def host_maintenance(name: str) -> None:
+    """Move host NAME towards Maintenance: PreparingForMaintenance until no VM is left on it."""
+    _administer(name, AdminAction.MAINTENANCE)
+
+
+@host.command("activate")
+@click.argument("name")
+def host_activate(name: str) -> None:
+    """Take host NAME out of maintenance: checked again (capabilities, cluster) before Up."""
+    _administer(name, AdminAction.ACTIVATE)
 
 
 @host.command("add")
@@ -119,15 +157,38 @@ def clusters(as_json: bool) -> None:
                 "push_interval": c.push_interval,
                 "required_cpu_flags": ",".join(c.required_cpu_flags),
                 "required_networks": ",".join(c.required_networks),
+                "required_rng_sources": ",".join(c.required_rng_sources),
+                "memory_threshold": _memory_threshold(c.max_memory_used_percent, c.min_free_memory_mb),
             }
             for c in uow.hosts.list_clusters()
         ]
-    emit(rows, ["name", "refresh_interval", "push_interval", "required_cpu_flags", "required_networks"], as_json, "Clusters")
+    emit(rows, ["name", "refresh_interval", "push_interval", "required_cpu_flags", "required_networks",
+                "memory_threshold"], as_json, "Clusters")
+
+
+def _memory_threshold(percent: float | None, free_mb: int | None) -> str:
+    if free_mb is not None:
+        return f"free < {free_mb} MB"
+    return f"used > {percent:g}%" if percent is not None else "system default"
 
 
 @click.group("cluster")
 def cluster() -> None:
     """Create or configure clusters."""
+
+
+def _parse_memory_threshold(value: str | None) -> MemoryThreshold | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    try:
+        if text == "default":
+            return MemoryThreshold()
+        if text.endswith("mb"):
+            return MemoryThreshold(free_mb=int(text[:-2]))
+        return MemoryThreshold(percent=float(text.rstrip("%")))
+    except ValueError:
+        raise CliError(f"--memory-threshold: {value!r} is neither a percentage nor NMB") from None
 
 
 def _csv(value: str | None) -> tuple[str, ...] | None:
@@ -141,11 +202,15 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @click.option("--networks", default=None, help="Comma-separated networks every host must have.")
 @click.option("--push-interval", type=float, default=None,
               help="Seconds between safety-net polls of a host while its events flow (default 15).")
+@click.option("--rng-sources", default=None, help="Comma-separated RNG sources every host must offer (e.g. hwrng).")
+@click.option("--memory-threshold", default=None,
+              help="Alert on memory: PERCENT used (e.g. 90), or NMB free (e.g. 2048MB); 'default': the system's.")
 def cluster_set(name: str, interval: float | None, cpu_flags: str | None, networks: str | None,
-                push_interval: float | None) -> None:
+                push_interval: float | None, rng_sources: str | None, memory_threshold: str | None) -> None:
     """Create cluster NAME, or change the given settings of it."""
     try:
-        found = set_cluster(get_services(), name, interval, _csv(cpu_flags), _csv(networks), push_interval)
+        found = set_cluster(get_services(), name, interval, _csv(cpu_flags), _csv(networks), push_interval,
+                            _csv(rng_sources), _parse_memory_threshold(memory_threshold))
     except InventoryError as exc:
         raise CliError(str(exc)) from None
     click.echo(f"cluster {found.name}: interval {found.refresh_interval}s, push interval {found.push_interval}s, "

@@ -25,11 +25,12 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from vurti.cli import bench_cmd, doctor, flower_cmd, inventory, metrics_cmd, ops, run_cmd, sim_cmd
+    from vurti.cli import bench_cmd, doctor, flower_cmd, inventory, metrics_cmd, ops, run_cmd, sim_cmd, vm_cmd
 
     for command in (
         inventory.hosts,
         inventory.vms,
+        vm_cmd.vm,
         inventory.host,
         inventory.clusters,
         inventory.cluster,

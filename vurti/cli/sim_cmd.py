@@ -37,13 +37,16 @@ from vurti.sim.server import SimConfig, is_loopback, serve
               help="Wall seconds per tick (one simulated second); 0: ticks only via POST /control/tick.")
 @click.option("--postcopy-share", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of life's migrations that go post-copy.")
+@click.option("--legacy-hosts", type=click.IntRange(0), default=0, show_default=True,
+              help="The first N hosts run VDSM 4.30 (devices in Host.getVMFullList, no Host.dumpxmls); "
+                   "the others 4.50.")
 @click.option("--render-cache/--no-render-cache", default=True, show_default=True,
               help="Reuse a host's rendered VM statistics within a statistics period.")
 @click.option("--register", is_flag=True,
               help="Once listening, add the simulated hosts to vurti's database (VURTI_DATABASE_URL, VURTI_REDIS_URL).")
 def sim(hosts: int, vms_per_host: int, seed: int, port: int, bind: str, churn: float, clusters: int,
         agent_port: int, agent_port_base: int | None, tls_dir: str | None, max_frame: int, control_token: str | None,
-        tick_seconds: float, postcopy_share: float, render_cache: bool, register: bool) -> None:
+        tick_seconds: float, postcopy_share: float, legacy_hosts: int, render_cache: bool, register: bool) -> None:
     """Serve HOSTS simulated VDSM hosts, each at its own stomp://ADDRESS:PORT (stomps:// with --tls-dir),
     with a control API at http://BIND:PORT/control/."""
     if not is_loopback(bind) and not control_token:
@@ -52,8 +55,8 @@ def sim(hosts: int, vms_per_host: int, seed: int, port: int, bind: str, churn: f
         raise click.UsageError(f"--agent-port-base {agent_port_base} leaves no port for host {hosts}")
     config = SimConfig(hosts=hosts, vms_per_host=vms_per_host, seed=seed, port=port, bind=bind, churn=churn,
                        clusters=clusters, control_token=control_token, tick_seconds=tick_seconds,
-                       postcopy_share=postcopy_share, render_cache=render_cache, agent_port=agent_port,
-                       agent_port_base=agent_port_base, tls_dir=tls_dir, max_frame=max_frame)
+                       postcopy_share=postcopy_share, legacy_hosts=legacy_hosts, render_cache=render_cache,
+                       agent_port=agent_port, agent_port_base=agent_port_base, tls_dir=tls_dir, max_frame=max_frame)
 
     def ready(line: str) -> None:
         print(line, flush=True)

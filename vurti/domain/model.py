@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import msgspec
 
+from vurti.domain.devices import VmDevice, VmJob
 from vurti.domain.status import HostStatus, VmStatus
 
 T = TypeVar("T")
@@ -37,6 +39,10 @@ class Cluster:
     push_interval: float = 15.0  # seconds between safety-net polls while the host's events flow
     required_cpu_flags: tuple[str, ...] = ()
     required_networks: tuple[str, ...] = ()
+    required_rng_sources: tuple[str, ...] = ()  # beyond random/urandom, which every host needs
+    # Alert thresholds (oVirt's cluster and system settings); None: the system's (MonitoringPolicy).
+    max_memory_used_percent: float | None = None  # log_max_memory_used_threshold, percentage type
+    min_free_memory_mb: int | None = None  # the absolute type: alert below this much free memory
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,16 @@ class HostState:
     vdsm_version: str | None = None
     vm_count: int = 0
     nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
+    # Added for the host rules (defaults keep older rows valid):
+    kvm_enabled: bool | None = None  # None: capabilities not seen yet
+    rng_sources: tuple[str, ...] = ()
+    network_nics: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (network, its base NICs), from capabilities
+    bond_slaves: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (bond, its slave NICs), from capabilities
+    nic_states: tuple[tuple[str, str], ...] = ()  # (NIC of a network, "up"/"down"/"unknown"), last seen
+    nics_down_since: float | None = None  # a required network's NIC first seen down (NicDHCPDelayGrace)
+    alerts_sent: tuple[tuple[str, float], ...] = ()  # (alert key, when): the flood regulator's memory
+    non_responsive_since: float | None = None  # when the host became NonResponsive (lease restarts count from it)
+    lease_restart_at: float | None = None  # last time its VMs with a lease were asked to restart elsewhere
 
 
 @dataclass(frozen=True)
@@ -97,10 +113,12 @@ class VmState:
     last_watchdog_time: float | None = None
     nic_states: tuple[tuple[str, str], ...] = ()  # (nic name, "up"/"down")
     auto_start: bool = False  # highly available: restart after an error exit
+    lease_sd_id: str | None = None  # storage domain of its VM lease: restartable elsewhere when its host is lost
     # Added for the analyzers (defaults keep older rows valid):
     migrating_from_host: str | None = None  # source of a migration handed over to host_id, until it runs there
     guest_mem_low: bool = False  # last stats sample was below the low-memory threshold (warn on transition)
     balloon_misses: int = 0  # consecutive stats samples with the balloon off target (capped at 2)
+    jobs: tuple[VmJob, ...] = ()  # block jobs running, as last reported (vmJobs)
 
 
 @dataclass(frozen=True)
@@ -121,6 +139,32 @@ class VmUsage:
     nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
 
 
+class OperationKind(StrEnum):
+    RUN = "run"
+    MIGRATE = "migrate"
+
+
+@dataclass(frozen=True)
+class PendingOperation:
+    """A run or migration the engine started and told vurti about, until the monitor settles it.
+
+    oVirt's asyncRunningVms: one per VM. `host_id` is where a run should start, or a
+    migration's source; `destination_host_id` a migration's destination (None: any host).
+    """
+
+    vm_id: str
+    kind: OperationKind
+    host_id: str
+    started_at: float
+    deadline: float  # not confirmed by then: failed
+    destination_host_id: str | None = None
+
+    @property
+    def target(self) -> str | None:
+        """The host the VM should end up running on (None: any host but the source)."""
+        return self.host_id if self.kind is OperationKind.RUN else self.destination_host_id
+
+
 @dataclass(frozen=True)
 class HostSnapshot:
     """Everything the analyzers need for one host, loaded in a bounded number of queries.
@@ -128,8 +172,11 @@ class HostSnapshot:
     `vms` holds the VMs that run on the host, migrate to it, or that it reported;
     `host_statuses` the current status of every other host those VMs refer to, and
     `host_names` their names (events are read by people).
-    `fence_token` is the DB's last accepted token for this host. `vm_usage` holds the
-    stored usage (histories, NIC counters) of those VMs that have statistics.
+    `fence_token` is the DB's last accepted token for this host. `operations` holds the
+    pending engine-started runs and migrations that start, end or leave here (their VMs
+    are in `vms`).
+    `devices` holds the stored devices of the VMs whose report carries devices (only those).
+    `vm_usage` holds the stored usage (histories, NIC counters) of those VMs that have statistics.
     """
 
     cluster: Cluster
@@ -139,6 +186,8 @@ class HostSnapshot:
     host_statuses: dict[str, HostStatus] = field(default_factory=dict)
     fence_token: int = 0
     host_names: dict[str, str] = field(default_factory=dict)
+    operations: dict[str, PendingOperation] = field(default_factory=dict)  # by VM id: runs/migrations concerning the host
+    devices: dict[str, tuple[VmDevice, ...]] = field(default_factory=dict)
     vm_usage: dict[str, VmUsage] = field(default_factory=dict)
 
 
@@ -212,6 +261,8 @@ __all__ = [
     "HostSnapshot",
     "HostState",
     "NicSample",
+    "OperationKind",
+    "PendingOperation",
     "VmState",
     "VmUsage",
     "changed_fields",

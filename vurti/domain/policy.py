@@ -22,6 +22,23 @@ class MonitoringPolicy:
     # Off: vurti never destroys a VM that is not Down (taking over a running fleet must not
     # kill the VMs it had never seen).
     destroy_paused_vms: bool = False
+    # Host alert thresholds (0000_config.sql): a cluster may set its own memory threshold.
+    max_cpu_used_percent: float = 95.0  # LogMaxCpuUsedThresholdInPercentage
+    max_memory_used_percent: float = 95.0  # LogMaxPhysicalMemoryUsedThresholdInPercentage
+    max_swap_used_percent: float = 95.0  # LogMaxSwapMemoryUsedThresholdInPercentage
+    min_free_swap_mb: int = 1024  # LogSwapMemoryThresholdInMB (alerting 2% below it)
+    max_network_used_percent: float = 95.0  # LogMaxNetworkUsedThresholdInPercentage
+    disk_low_free_mb: int = 1000  # VdsLocalDisksLowFreeSpace
+    disk_critical_free_mb: int = 500  # VdsLocalDisksCriticallyLowFreeSpace
+    nic_down_grace: float = 60.0  # NicDHCPDelayGraceInMS (seconds, despite its name)
+    # VMs with a lease on a NonResponsive host are restartable elsewhere after this many of the
+    # cluster's poll intervals (NumberVdsRefreshesBeforeTryToStartUnknownVms), asked again after
+    # as many more (NumberVdsRefreshesBeforeRetryToStartUnknownVms + 1) while the host stays lost.
+    lease_restart_cycles: int = 10
+    lease_retry_cycles: int = 101
+    # An engine-started run or migration not confirmed within this long failed (a rerun is asked for).
+    run_timeout: float = 180.0
+    migrate_timeout: float = 600.0
 
     def grace_period(self, vm_count: int, is_spm: bool) -> float:
         """Seconds after the last success before a silent host is NonResponsive."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from vurti.domain.devices import VmDevice, VmJob
 from vurti.domain.status import VmStatus
 
 
@@ -107,6 +108,8 @@ class VmReport(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     `status` is None when the agent sent a status string no engine status matches;
     `problem` then says why, and the analyzer reports an error for this VM alone.
     `stats` is None for the short form (Host.getVMList) and for Down records.
+    `jobs` is None when the report has no `vmJobs` (unknown: stored jobs stay), and
+    `devices` None unless this poll read the VM's devices (its `hash` changed).
     """
 
     vm_id: str
@@ -127,6 +130,8 @@ class VmReport(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     watchdog: Watchdog | None = None
     stats: VmStats | None = None
     problem: str | None = None
+    jobs: tuple[VmJob, ...] | None = None
+    devices: tuple[VmDevice, ...] | None = None
 
 
 class HostStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -145,6 +150,7 @@ class HostStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     elapsed_time: float = 0.0  # agent uptime, seconds
     boot_time: str | None = None  # changes when the host reboots
     nics: tuple[NicStats, ...] = ()
+    disks_free: tuple[tuple[str, int], ...] = ()  # (path, free MiB) of diskStats: the host's local disks
 
 
 class HostCapabilities(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -157,6 +163,10 @@ class HostCapabilities(msgspec.Struct, frozen=True, gc=False, omit_defaults=True
     vdsm_version: str = ""
     kvm_enabled: bool = True
     host_uuid: str = ""
+    rng_sources: tuple[str, ...] = ()
+    selinux_mode: int | None = None  # 1 enforcing, 0 permissive, -1 disabled; None: not reported
+    network_nics: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (network, the NICs under it, VLANs stripped)
+    bond_slaves: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (bond, its slave NICs)
 
 
 class HostReport(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -184,6 +194,9 @@ the only cycles whose statistics are written. `fetched_at` is the engine's wall 
     # On a failed poll: the engine time of the host's last answered poll, as the poll cache
     # knows it (answered polls that changed nothing never reach the update path).
     last_answered_at: float | None = None
+    # Set when the poll read devices (some VM's hash changed): the (VM id, device hash) pairs
+    # whose devices are now known, for the poll cache once the update has committed.
+    device_hashes: tuple[tuple[str, str], ...] | None = None
 
     @property
     def ok(self) -> bool:

@@ -18,7 +18,7 @@ from typing import Any, Final, Protocol
 
 import msgspec
 
-from vurti.agent import PollPlan, PollRequest, plan_poll, report_digest, vm_digest
+from vurti.agent import PollPlan, PollRequest, device_digest, plan_poll, report_digest, vm_digest, vm_hashes
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import FetchError, FetchErrorKind, HostReport
 from vurti.domain.status import HostStatus
@@ -45,6 +45,8 @@ class HolderView(Protocol):
     def polled(self, host_id: str, url: str) -> None: ...
 
     def pushed(self, host_id: str) -> bool: ...
+
+    def capabilities_due(self, host_id: str) -> bool: ...
 
 
 class Poller(Protocol):
@@ -140,19 +142,73 @@ class FetchService:
                 reports[request.host_id] = decision
         for request, report in zip(again, self._poll(again, now), strict=True):
             reports[request.host_id] = _with_vms_of(short[request.host_id], report)
+        self._read_devices(by_id, reports, {r.host_id: r.url for r in first}, now)
         return [self._outcome(host, d, now, reports, answered) for host, d in zip(cached, due, strict=True)]
+
+    def _read_devices(
+        self, by_id: dict[str, CachedHost], reports: dict[str, HostReport | None], urls: dict[str, str], now: float
+    ) -> None:
+        """oVirt's VmDevicesMonitoring: the devices of the VMs whose device `hash` changed, read
+        for those VMs only (Host.dumpxmls; Host.getVMFullList on VDSM 4.30: steps.device_steps),
+        in this same fetch, into their reports.
+
+        A host's device hashes are compared as one digest with the one cached, so a fleet whose
+        hashes do not change costs no call and no Redis read; the per-VM hashes are read only
+        for hosts whose digest differs. The report then carries the hashes whose devices are
+        known (`device_hashes`), cached once the update commits; a VM whose devices could not
+        be read keeps its old hash there, so the next full poll asks again.
+        """
+        seen: dict[str, dict[str, str]] = {}
+        for host_id, report in reports.items():
+            if report is None or not report.ok or not report.vms_full or report.vms is None or report.partial:
+                continue
+            hashes = vm_hashes(report.vms)
+            if device_digest(hashes) != by_id[host_id].devices:
+                seen[host_id] = hashes
+        if not seen:
+            return
+        stored = self._cache.device_hashes(list(seen))
+        requests = []
+        changed: dict[str, set[str]] = {}
+        for host_id, hashes in seen.items():
+            before = stored.get(host_id, {})
+            changed[host_id] = {vm_id for vm_id, h in hashes.items() if before.get(vm_id) != h}
+            if changed[host_id]:
+                requests.append(PollRequest(host_id, urls[host_id], now, vms=False,
+                                            devices_of=tuple(sorted(changed[host_id]))))
+        read = {r.host_id: got for r, got in zip(requests, self._poll(requests, now), strict=True)}
+        for host_id, hashes in seen.items():
+            report = reports[host_id]
+            assert report is not None and report.vms is not None
+            got = read.get(host_id)
+            devices = {vm.vm_id: vm.devices for vm in got.vms or () if vm.devices is not None} if got else {}
+            # Answered: settled, even for a VM whose row had no devices (asking again would not help);
+            # a call that failed leaves the VMs it did not read for the next full poll.
+            failed = changed[host_id] - devices.keys() if got is not None and not got.ok else set()
+            before = stored.get(host_id, {})
+            settled = {vm_id: h for vm_id, h in hashes.items() if vm_id not in failed}
+            settled.update({vm_id: before[vm_id] for vm_id in failed if vm_id in before})
+            vms = tuple(msgspec.structs.replace(vm, devices=devices[vm.vm_id]) if vm.vm_id in devices else vm
+                        for vm in report.vms)
+            extra = got.warnings + ((f"devices not read: {got.error.message}",) if got.error else ()) if got else ()
+            reports[host_id] = msgspec.structs.replace(report, vms=vms, device_hashes=tuple(sorted(settled.items())),
+                                                       warnings=report.warnings + extra)
 
     def _plan(self, host: CachedHost, force: bool) -> PollPlan:
         every = self._policy.stats_every
         status = host.status if host.status is not None else HostStatus.Unassigned
         if force:  # a manual refresh: everything the host can tell
-            return PollPlan(capabilities=status is not HostStatus.Up, host_stats=True, full_vms=True, stats_due=True)
+            return PollPlan(capabilities=True, host_stats=True, full_vms=True, stats_due=True)
         # Each host takes its statistics cycles at its own offset, so a fleet's statistics
         # writes spread over the N cycles instead of landing in one.
         cycle = host.cycle + int(phase(host.host_id, every))
         if self._holder is not None and self._holder.pushed(host.host_id):
             cycle = 0  # events carry the changes: every poll is the safety net, in full (oVirt 4.x)
-        return plan_poll(status, cycle, every)
+        plan = plan_poll(status, cycle, every)
+        if self._holder is not None and not plan.capabilities and self._holder.capabilities_due(host.host_id):
+            # VDSM hinted that its capabilities changed (|net|host_conn|): read them with this poll.
+            plan = replace(plan, capabilities=True, host_stats=True)
+        return plan
 
     def _poll(self, requests: list[PollRequest], now: float) -> list[HostReport]:
         if not requests:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from vurti.agent.address import AgentAddress
-from vurti.agent.events import event_report
+from vurti.agent.events import capabilities_hint, event_report
 from vurti.domain.report import HostReport
 from vurti.runtime.members import Members, owner
 from vurti.runtime.push import PushRegistry
@@ -65,6 +65,7 @@ class Holder:
         self._hosts: dict[str, str] = {}  # url -> host id, as the fetch side polls them
         self._polled: dict[str, float] = {}  # url -> when a poll last used it
         self._held: set[str] = set()  # host ids registered as pushed by this member
+        self._caps_due: set[str] = set()  # host ids whose agent hinted that its capabilities changed
         self._events: deque[HostReport] = deque()
         self._lost: deque[str] = deque()
         self._wake = threading.Event()
@@ -87,11 +88,21 @@ class Holder:
         """The host's events flow through this process: its polls are the safety net."""
         return host_id in self._held
 
+    def capabilities_due(self, host_id: str) -> bool:
+        """The host hinted that its capabilities changed since its last poll (once: taken)."""
+        if host_id not in self._caps_due:
+            return False
+        self._caps_due.discard(host_id)
+        return True
+
     # -- the links' loop thread (must not block) ------------------------------------------
 
     def on_event(self, address: AgentAddress, message: dict[str, Any]) -> None:
         host_id = self._hosts.get(str(address))
         if host_id is None:
+            return
+        if capabilities_hint(message):
+            self._caps_due.add(host_id)  # the next poll reads them (oVirt's HostConnectionRefresher)
             return
         report = event_report(host_id, message, self._clock())
         if report is not None:

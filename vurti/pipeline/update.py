@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vurti.agent import report_digest
-from vurti.analyze import analyze
+from vurti.agent import device_digest, report_digest
+from vurti.analyze import administer, analyze
 from vurti.bus.messagebus import MessageBus
+from vurti.domain.admin import AdminAction
 from vurti.domain.analysis import Analysis
 from vurti.domain.events import Event
 from vurti.domain.model import HostSnapshot
@@ -87,6 +88,34 @@ class UpdateService:
             outcome, committed = self._measured(report, lease)
             self._publish([committed] if committed else [])
         return outcome
+
+    def administer(self, host_id: str, action: AdminAction, wait_for_lock: float = 10.0) -> UpdateOutcome:
+        """An administrator's request (maintenance, activate), written as monitoring writes: under
+        the host's lock and fencing token, its events through the outbox, the poll cache refreshed.
+
+        Raises LockBusy (the host's update held its lock too long) and RequestRefused.
+        """
+        with self._locks.hold(host_id, blocking_timeout=wait_for_lock) as lease:
+            now = self._clock()
+            with self._uow_factory() as uow:
+                snapshot = uow.hosts.load_snapshot(host_id)
+                if snapshot is None:
+                    return UpdateOutcome(host_id, False, "unknown host")
+                analysis = administer(snapshot, action, now)
+                written = apply_analysis(uow, snapshot, analysis, lease.fence_token, now, self._bus.names)
+            outcome, committed = self._settled_request(host_id, snapshot, analysis, written)
+            self._publish([committed] if committed else [])
+        return outcome
+
+    def _settled_request(
+        self, host_id: str, snapshot: HostSnapshot, analysis: Analysis, written: ApplyResult
+    ) -> tuple[UpdateOutcome, _Committed | None]:
+        if not written:
+            return UpdateOutcome(host_id, False, "lost the host's lock (fencing token refused)"), None
+        status = (analysis.host or snapshot.state).status
+        outcome = UpdateOutcome(host_id, True, None, status.name, tuple(e.describe() for e in analysis.events),
+                                committed_at=self._clock(), events=analysis.events)
+        return outcome, _Committed(host_id, status, KEEP_DIGEST, written.events)
 
     def update_many(self, reports: Sequence[HostReport], owner: str | None = None) -> list[UpdateOutcome]:
         """Apply a batch of reports under the batch's locks, publishing once.
@@ -161,6 +190,7 @@ class UpdateService:
         pending: list[tuple[int, HostReport, Write]] = []
         with self._uow_factory() as uow:
             snapshots = uow.hosts.load_snapshots([(r.host_id, [vm.vm_id for vm in r.vms or ()]) for _, r, _ in ready])
+            snapshots = with_devices(uow, snapshots, [r for _, r, _ in ready])
             for i, report, lease in ready:
                 snapshot = snapshots.get(report.host_id)
                 analysis = self._analyze(report, snapshot, now)
@@ -198,6 +228,8 @@ class UpdateService:
             now = self._clock()
             with self._uow_factory() as uow:
                 snapshot = uow.hosts.load_snapshot(report.host_id, reported)
+                if snapshot is not None:
+                    snapshot = with_devices(uow, {report.host_id: snapshot}, [report])[report.host_id]
                 analyzed = self._analyze(report, snapshot, now)
                 if isinstance(analyzed, UpdateOutcome):
                     return analyzed, None
@@ -239,7 +271,8 @@ class UpdateService:
         # A pushed event names some VMs only: the digest of the host's whole list stays as it was
         # (the next full poll settles it), so the host keeps its safety-net cadence.
         digest = KEEP_DIGEST if report.partial else report_digest(report)
-        return outcome, _Committed(report.host_id, status, digest, written.events)
+        hashes = dict(report.device_hashes) if report.device_hashes is not None else None
+        return outcome, _Committed(report.host_id, status, digest, written.events, hashes)
 
     def _publish(self, committed: Sequence[_Committed]) -> None:
         """After commit: refresh the hot-path cache, then hand the new outbox rows to the bus."""
@@ -247,6 +280,8 @@ class UpdateService:
             return
         try:
             self._cache.record_many([(c.host_id, c.status, c.digest) for c in committed])
+            self._cache.record_devices([(c.host_id, device_digest(c.device_hashes), c.device_hashes)
+                                        for c in committed if c.device_hashes is not None])
         except Exception:  # the cache refills on the next poll
             log.warning("could not refresh the poll cache of %d hosts", len(committed), exc_info=True)
         events = [item for c in committed for item in c.events]
@@ -260,3 +295,20 @@ class _Committed:
     status: HostStatus
     digest: str | None
     events: tuple[tuple[int, Event], ...]
+    device_hashes: dict[str, str] | None = None  # VM device hashes whose devices are now stored
+
+
+def with_devices(uow: Any, snapshots: dict[str, HostSnapshot], reports: Sequence[HostReport]
+                 ) -> dict[str, HostSnapshot]:
+    """The snapshots with the stored devices of the VMs whose report carries devices: one query,
+    and none at all in the common case (no device hash changed)."""
+    wanted = {r.host_id: [vm.vm_id for vm in r.vms or () if vm.devices is not None] for r in reports}
+    ids = sorted({vm_id for vm_ids in wanted.values() for vm_id in vm_ids})
+    if not ids:
+        return snapshots
+    stored = uow.vms.devices_of(ids)
+    out = dict(snapshots)
+    for host_id, vm_ids in wanted.items():
+        if vm_ids and host_id in out:
+            out[host_id] = replace(out[host_id], devices={vm_id: stored.get(vm_id, ()) for vm_id in vm_ids})
+    return out

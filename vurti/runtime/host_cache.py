@@ -4,7 +4,9 @@ Per host, one hash: the agent URL, the host's name (for logs), the status and VM
 digest last committed, a digest already sent to the update queue (`pending`), the
 engine time of the last poll the host answered (`answered_at`: most answered polls
 stop at the fetch, so only the cache sees them; a failed report carries it to the
-grace period), and a poll counter that tells which cycles are statistics cycles. The update side writes status and digest only
+grace period), a poll counter that tells which cycles are statistics cycles, and the
+digest of the VMs' device hashes whose devices are stored (`devices`; the hashes
+themselves, `device_hashes`, are read only when a poll's digest differs). The update side writes status and digest only
 after its transaction commits, so the cache never runs ahead of the database; if
 the cache is lost, the next poll is treated as a change and refills it.
 
@@ -22,6 +24,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import orjson
 import redis
 from redis.typing import EncodableT, FieldT
 
@@ -31,8 +34,8 @@ from vurti.runtime import keys
 KEEP_DIGEST = ""  # record_many: a report that names some VMs only leaves the host's digest alone
 
 # KEYS: the host-names hash (beat keeps it from the database). ARGV: fetching-key prefix, host-key
-# prefix, token, ttl ms, host ids... Per host 9 strings: busy ("1" when its previous fetch still
-# runs), cycle, url, status, digest, pending, pending_at, answered_at, name.
+# prefix, token, ttl ms, host ids... Per host 10 strings: busy ("1" when its previous fetch still
+# runs), cycle, url, status, digest, pending, pending_at, answered_at, devices, name.
 _BEGIN = """
 local out = {}
 for i = 5, #ARGV do
@@ -40,13 +43,14 @@ for i = 5, #ARGV do
   local hkey = ARGV[2] .. id
   if redis.call('SET', ARGV[1] .. id, ARGV[3], 'NX', 'PX', ARGV[4]) then
     local cycle = redis.call('HINCRBY', hkey, 'cycle', 1)
-    local v = redis.call('HMGET', hkey, 'url', 'status', 'digest', 'pending', 'pending_at', 'answered_at')
+    local v = redis.call('HMGET', hkey, 'url', 'status', 'digest', 'pending', 'pending_at', 'answered_at',
+                         'devices')
     out[#out + 1] = '0'
     out[#out + 1] = tostring(cycle)
-    for j = 1, 6 do out[#out + 1] = v[j] or '' end
+    for j = 1, 7 do out[#out + 1] = v[j] or '' end
   else
     out[#out + 1] = '1'
-    for j = 1, 7 do out[#out + 1] = '' end
+    for j = 1, 8 do out[#out + 1] = '' end
   end
   out[#out + 1] = redis.call('HGET', KEYS[1], id) or ''
 end
@@ -72,7 +76,7 @@ end
 return n
 """
 
-_FIELDS = 9
+_FIELDS = 10
 _tokens = itertools.count()
 
 
@@ -88,6 +92,7 @@ class CachedHost:
     pending_at: float | None = None
     answered_at: float | None = None  # engine time of the last poll the host answered
     name: str | None = None  # for logs; None until an update recorded it
+    devices: str | None = None  # digest of the device hashes whose devices are stored
 
     @property
     def label(self) -> str:
@@ -113,7 +118,7 @@ class HostCache:
         flat = self._begin(keys=[keys.HOST_NAMES], args=[*self._prefixes, token, max(1, int(ttl * 1000)), *host_ids])
         out = []
         for i, host_id in enumerate(host_ids):
-            busy, cycle, url, status, digest, pending, pending_at, answered_at, name = (
+            busy, cycle, url, status, digest, pending, pending_at, answered_at, devices, name = (
                 _text(v) for v in flat[i * _FIELDS:(i + 1) * _FIELDS]
             )
             if busy == "1":
@@ -130,6 +135,7 @@ class HostCache:
                     pending_at=float(pending_at) if pending_at else None,
                     answered_at=float(answered_at) if answered_at else None,
                     name=name or None,
+                    devices=devices or None,
                 )
             )
         return out
@@ -175,6 +181,32 @@ class HostCache:
             pipe.hset(keys.host_cache(host_id), mapping=mapping)
             if digest is None:
                 pipe.hdel(keys.host_cache(host_id), "digest")
+        pipe.execute()
+
+    def device_hashes(self, host_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """VM id -> device hash whose devices are stored, per host: read only for hosts whose
+        poll saw another device digest (one round trip)."""
+        if not host_ids:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for host_id in host_ids:
+            pipe.hget(keys.host_cache(host_id), "device_hashes")
+        out = {}
+        for host_id, raw in zip(host_ids, pipe.execute(), strict=True):
+            try:
+                loaded = orjson.loads(raw) if raw else {}
+            except orjson.JSONDecodeError:
+                loaded = {}
+            out[host_id] = loaded if isinstance(loaded, dict) else {}
+        return out
+
+    def record_devices(self, committed: Sequence[tuple[str, str, dict[str, str]]]) -> None:
+        """After commit: (host id, device digest, VM id -> hash) whose devices are now stored."""
+        if not committed:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for host_id, digest, hashes in committed:
+            pipe.hset(keys.host_cache(host_id), mapping={"devices": digest, "device_hashes": orjson.dumps(hashes)})
         pipe.execute()
 
     def forget(self, host_id: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from vurti.domain.exits import ExitCode, ExitReason
 from vurti.domain.status import VmStatus
+from vurti.sim import devices as sim_devices
 from vurti.sim.fleet import Fleet, Host, Migration, Record, VmSpec
 
 # Durations in ticks (simulated seconds).
@@ -45,7 +46,9 @@ def running_record(spec: VmSpec) -> Record | None:
 # -- start and stop -------------------------------------------------------------
 
 
-def start(fleet: Fleet, spec: VmSpec, host: Host) -> Record:
+def start(fleet: Fleet, spec: VmSpec, host: Host, fail: str | None = None) -> Record:
+    """Launch the VM on `host`; with `fail`, the launch fails as VDSM's does when libvirt cannot
+    start the domain: WaitForLaunch, then Down with an error (LibvirtStartFailed) and `fail` as message."""
     if running_record(spec) is not None:
         raise ActionError(f"VM {spec.vm_id} is already running")
     if spec.vm_id in host.records:
@@ -61,6 +64,8 @@ def start(fleet: Fleet, spec: VmSpec, host: Host) -> Record:
     if restoring:
         spec.saved = False
         _later(fleet, RESTORE, rec, fleet.set_status, rec, VmStatus.Up, "up")
+    elif fail is not None:
+        _later(fleet, LAUNCH, rec, down, fleet, rec, ExitCode.Error, ExitReason.LibvirtStartFailed, fail)
     else:
         _later(fleet, LAUNCH, rec, _powering_up, fleet, rec)
     return rec
@@ -87,6 +92,7 @@ def down(fleet: Fleet, rec: Record, code: int, reason: int, message: str) -> Non
     rec.monitor_ok = True
     rec.watchdog = None
     rec.migration = None
+    rec.jobs.clear()  # libvirt's block jobs end with the domain
     fleet.set_status(rec, VmStatus.Down, "down", f"{int(code)}/{int(reason)}")
 
 
@@ -153,6 +159,63 @@ def watchdog(fleet: Fleet, rec: Record, action: str = "reset") -> None:
     rec.watchdog = {"action": action, "time": round(time.time(), 3)}
     rec.host.touch()
     fleet.record_event(rec.host.name, rec.spec.vm_id, "watchdog", action)
+
+
+# -- devices and block jobs ------------------------------------------------------
+
+
+def hotplug(fleet: Fleet, rec: Record, kind: str = "disk") -> dict[str, Any]:
+    """Hot-plug a disk or NIC: the VM's device list and its hash change."""
+    if rec.status is not VmStatus.Up:
+        raise ActionError(f"cannot hot-plug into a VM that is {rec.status.name}")
+    try:
+        device = sim_devices.hotplug(rec.spec, kind)
+    except ValueError as exc:
+        raise ActionError(str(exc)) from exc
+    rec.host.touch()
+    fleet.record_event(rec.host.name, rec.spec.vm_id, "hotplug", device["deviceId"])
+    return device
+
+
+def unplug(fleet: Fleet, rec: Record, device_id: str) -> None:
+    if rec.status is not VmStatus.Up:
+        raise ActionError(f"cannot unplug from a VM that is {rec.status.name}")
+    try:
+        sim_devices.unplug(rec.spec, device_id)
+    except ValueError as exc:
+        raise ActionError(str(exc)) from exc
+    rec.host.touch()
+    fleet.record_event(rec.host.name, rec.spec.vm_id, "unplug", device_id)
+
+
+def block_job(fleet: Fleet, rec: Record, kind: str = "commit", steps: int = 3, job_id: str | None = None) -> str:
+    """Start a block job that progresses one step a tick and ends (leaves vmJobs) after `steps`."""
+    if rec.status is not VmStatus.Up:
+        raise ActionError(f"cannot start a block job on a VM that is {rec.status.name}")
+    if kind not in ("commit", "copy", "pull"):
+        raise ActionError(f"unknown block job type {kind!r}")
+    job_id = job_id or sim_devices.device_id(rec.spec, f"job{fleet.history_seq}")
+    end = 1024 * 1024 * 1024
+    rec.jobs[job_id] = {"id": job_id, "jobType": "block", "blockJobType": kind, "cur": "0", "end": str(end),
+                        "bandwidth": 0, "imgUUID": sim_devices.device_id(rec.spec, "disk0")}
+    rec.host.touch()
+    fleet.record_event(rec.host.name, rec.spec.vm_id, "block_job", f"{job_id} {kind}")
+    # Not cancelled by the VM's transitions (no gen guard): a job ends, or goes with the domain.
+    fleet.schedule(1, _job_step, fleet, rec, job_id, 1, max(1, steps))
+    return job_id
+
+
+def _job_step(fleet: Fleet, rec: Record, job_id: str, k: int, n: int) -> None:
+    job = rec.jobs.get(job_id)
+    if job is None:
+        return
+    rec.host.touch()
+    if k > n:
+        del rec.jobs[job_id]
+        fleet.record_event(rec.host.name, rec.spec.vm_id, "block_job_done", job_id)
+        return
+    job["cur"] = str(int(job["end"]) * k // n)
+    fleet.schedule(1, _job_step, fleet, rec, job_id, k + 1, n)
 
 
 # -- migration -------------------------------------------------------------------

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from vurti.sim import actions
+from vurti.sim import actions, conditions
+from vurti.sim import devices as sim_devices
 from vurti.sim.faults import parse_fault
 from vurti.sim.fleet import Record, VmSpec, seeded_uuid
 from vurti.sim.wire import vdsm_status
@@ -38,6 +39,7 @@ def record_json(rec: Record) -> dict[str, Any]:
     data: dict[str, Any] = {
         "host": rec.host.name, "status": rec.status.name, "vdsm_status": vdsm_status(rec),
         "pause_code": rec.pause_code, "monitor_ok": rec.monitor_ok, "watchdog": rec.watchdog,
+        "jobs": sim_devices.vm_jobs(rec),
     }
     if rec.status.name == "Down":
         data.update(exit_code=rec.exit_code, exit_reason=rec.exit_reason, exit_message=rec.exit_message)
@@ -48,9 +50,14 @@ def record_json(rec: Record) -> dict[str, Any]:
     return data
 
 
-def vm_json(spec: VmSpec) -> dict[str, Any]:
-    return {"vm_id": spec.vm_id, "name": spec.name, "truth": actions.truth(spec),
-            "records": [record_json(r) for r in spec.records]}
+def vm_json(spec: VmSpec, with_devices: bool = False) -> dict[str, Any]:
+    """A VM's truth and records; its device list only when asked for one VM (lists stay small)."""
+    listed, device_hash = sim_devices.devices(spec)
+    data = {"vm_id": spec.vm_id, "name": spec.name, "truth": actions.truth(spec),
+            "records": [record_json(r) for r in spec.records], "hash": device_hash}
+    if with_devices:
+        data["devices"] = listed
+    return data
 
 
 class Control:
@@ -86,8 +93,10 @@ class Control:
         data: dict[str, Any] = {
             "name": host.name, "uuid": host.uuid, "cluster": host.cluster,
             "address": self.sim.hub.agent(host).address, "connections": len(self.sim.hub.agent(host).conns),
-            "boot_time": str(host.boot_time), "vm_count": len(host.records),
+            "boot_time": str(host.boot_time), "vm_count": len(host.records), "vdsm": host.vdsm_version,
+            "calls": dict(host.calls),
             "fault": host.fault.to_json() if host.fault is not None else None,
+            "nic_states": host.nic_states, "usage": host.usage, "capabilities": host.caps,
         }
         if with_vms:
             data["vms"] = {vm_id: record_json(r) for vm_id, r in host.records.items()}
@@ -121,13 +130,47 @@ class Control:
         self.sim.clear_fault(host)
         return _ok(self.host_json(host))
 
+    async def set_nic(self, request: web.Request) -> web.Response:
+        """A host NIC goes down or up (Host.getStats' network.<nic>.state)."""
+        host = self._host(request.match_info["name"])
+        try:
+            state = conditions.parse_nic_state(await self._body(request))
+        except ValueError as exc:
+            raise _fail(400, str(exc)) from exc
+        host.nic_states[request.match_info["nic"]] = state
+        host.touch()
+        return _ok(self.host_json(host))
+
+    async def set_usage(self, request: web.Request) -> web.Response:
+        """Push the host's CPU, memory, swap, disk or NIC usage (Host.getStats) to given figures."""
+        host = self._host(request.match_info["name"])
+        try:
+            usage = conditions.parse_usage(await self._body(request))
+        except ValueError as exc:
+            raise _fail(400, str(exc)) from exc
+        host.usage = conditions.merge(host.usage, usage)
+        host.touch()
+        return _ok(self.host_json(host))
+
+    async def set_capabilities(self, request: web.Request) -> web.Response:
+        """Change the host's capabilities while it runs; VDSM then hints `|net|host_conn|`."""
+        host = self._host(request.match_info["name"])
+        try:
+            caps = conditions.parse_capabilities(await self._body(request))
+        except ValueError as exc:
+            raise _fail(400, str(exc)) from exc
+        host.caps = conditions.merge(host.caps, caps)
+        host.touch()
+        self.sim.hub.events.capabilities_changed(host)
+        return _ok(self.host_json(host))
+
     async def vms(self, request: web.Request) -> web.Response:
         name = request.query.get("host")
         specs = ([r.spec for r in self._host(name).records.values()] if name else list(self.fleet.vms.values()))
         return _ok([vm_json(s) for s in specs])
 
     async def vm(self, request: web.Request) -> web.Response:
-        return _ok(vm_json(self._spec(request.match_info["vm_id"])))
+        return _ok(vm_json(self._spec(request.match_info["vm_id"]), with_devices=True))
 
     async def create_vm(self, request: web.Request) -> web.Response:
         body = await self._body(request)
@@ -151,12 +194,14 @@ class Control:
             self._do(spec, action, body)
         except actions.ActionError as exc:
             raise _fail(409, str(exc)) from exc
-        return _ok(vm_json(spec))
+        return _ok(vm_json(spec, with_devices=True))
 
     def _do(self, spec: VmSpec, action: str, body: dict[str, Any]) -> None:
         fleet = self.fleet
         if action == "start":
-            actions.start(fleet, spec, self._host(str(body.get("host") or fleet.hosts[spec.home].name)))
+            fail = body.get("fail")
+            actions.start(fleet, spec, self._host(str(body.get("host") or fleet.hosts[spec.home].name)),
+                          None if fail is None else str(fail))
             return
         rec = actions.running_record(spec)
         if rec is None:
@@ -185,6 +230,14 @@ class Control:
             actions.responding(fleet, rec)
         elif action == "watchdog":
             actions.watchdog(fleet, rec, str(body.get("action", "reset")))
+        elif action == "hotplug":
+            actions.hotplug(fleet, rec, str(body.get("kind", "disk")))
+        elif action == "unplug":
+            if "device_id" not in body:
+                raise _fail(400, "unplug needs 'device_id'")
+            actions.unplug(fleet, rec, str(body["device_id"]))
+        elif action == "block_job":
+            actions.block_job(fleet, rec, str(body.get("kind", "commit")), int(body.get("steps", 3)))
         else:
             raise _fail(404, f"unknown action {action!r}")
 
@@ -233,6 +286,9 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
     r.add_get("/control/hosts/{name}", c.host)
     r.add_put("/control/hosts/{name}/fault", c.set_fault)
     r.add_delete("/control/hosts/{name}/fault", c.clear_fault)
+    r.add_put("/control/hosts/{name}/nics/{nic}", c.set_nic)
+    r.add_put("/control/hosts/{name}/usage", c.set_usage)
+    r.add_put("/control/hosts/{name}/capabilities", c.set_capabilities)
     r.add_get("/control/vms", c.vms)
     r.add_post("/control/vms", c.create_vm)
     r.add_get("/control/vms/{vm_id}", c.vm)

@@ -74,8 +74,9 @@ class ControlClient:
         """Any VM action by name: start, stop, pause, resume, crash, migrate, reboot, hibernate, ..."""
         return self._call("POST", f"/vms/{vm_id}/{name}", body)
 
-    def start(self, vm_id: str, host: str | None = None) -> dict[str, Any]:
-        return self.action(vm_id, "start", host=host)
+    def start(self, vm_id: str, host: str | None = None, fail: str | None = None) -> dict[str, Any]:
+        """Launch the VM (on `host`); with `fail`, the launch fails: Down with an error and that message."""
+        return self.action(vm_id, "start", host=host, fail=fail)
 
     def stop(self, vm_id: str, by: str = "admin") -> dict[str, Any]:
         return self.action(vm_id, "stop", by=by)
@@ -107,6 +108,15 @@ class ControlClient:
     def watchdog(self, vm_id: str, action: str = "reset") -> dict[str, Any]:
         return self.action(vm_id, "watchdog", action=action)
 
+    def hotplug(self, vm_id: str, kind: str = "disk") -> dict[str, Any]:
+        return self.action(vm_id, "hotplug", kind=kind)
+
+    def unplug(self, vm_id: str, device_id: str) -> dict[str, Any]:
+        return self.action(vm_id, "unplug", device_id=device_id)
+
+    def block_job(self, vm_id: str, kind: str = "commit", steps: int = 3) -> dict[str, Any]:
+        return self.action(vm_id, "block_job", kind=kind, steps=steps)
+
     def set_fault(self, host: str, kind: str, **params: Any) -> dict[str, Any]:
         """kind: refuse, hang, slow, jsonrpc_error, malformed, truncated, wrong_types, unknown_status,
         recovering, restart, huge, drop, no_heartbeat, events_delay, events_duplicate, events_reorder,
@@ -115,3 +125,15 @@ class ControlClient:
 
     def clear_fault(self, host: str) -> dict[str, Any]:
         return self._call("DELETE", f"/hosts/{host}/fault")
+
+    def set_nic(self, host: str, nic: str, state: str) -> dict[str, Any]:
+        """A host NIC's state in Host.getStats: "up", "down" or "unknown"."""
+        return self._call("PUT", f"/hosts/{host}/nics/{nic}", {"state": state})
+
+    def set_usage(self, host: str, **usage: Any) -> dict[str, Any]:
+        """cpu, mem_used (percent), swap_free, disk_free (MB), nic_load ({nic: percent}); None restores one."""
+        return self._call("PUT", f"/hosts/{host}/usage", usage)
+
+    def set_capabilities(self, host: str, **caps: Any) -> dict[str, Any]:
+        """kvm_enabled, cpu_flags, rng_sources, selinux_mode; None restores one. The host hints |net|host_conn|."""
+        return self._call("PUT", f"/hosts/{host}/capabilities", caps)

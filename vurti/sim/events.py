@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from vurti.sim import faults
-from vurti.sim.fleet import Record
+from vurti.sim.fleet import Host, Record
 from vurti.sim.wire import status_details
 
 if TYPE_CHECKING:
@@ -59,6 +59,13 @@ class Events:
             if not agent.held:
                 asyncio.get_running_loop().call_later(fault.seconds, self._flush_batch, agent, agent.held)
             agent.held.append(body)
+
+    def capabilities_changed(self, host: Host) -> None:
+        """`|net|host_conn|`: VDSM's hint that the engine should read the capabilities again."""
+        agent = self.agents[host.index]
+        if EVENTS in agent.subs:
+            self.send(agent, orjson.dumps({"jsonrpc": "2.0", "method": "|net|host_conn|refresh",
+                                           "params": {"notify_time": host.status_time()}}))
 
     def send(self, agent: HostAgent, body: bytes) -> None:
         self.sent += agent.deliver(EVENTS, body)

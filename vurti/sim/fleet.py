@@ -19,6 +19,7 @@ from typing import Any
 from vurti.domain.status import VmStatus
 
 INT_MAX = 2**31 - 1
+VDSM, LEGACY_VDSM = "4.50.7", "4.30.46"  # what a host's capabilities say it runs
 HISTORY_LIMIT = 200_000
 DESTROY_LIMIT = 100_000
 
@@ -30,7 +31,8 @@ def seeded_uuid(rng: random.Random) -> str:
 class VmSpec:
     """What does not change when a VM moves: identity and size."""
 
-    __slots__ = ("home", "mem_mb", "name", "ncpu", "ndisks", "nnics", "noise", "records", "saved", "vm_id", "vnc_port")
+    __slots__ = ("dev_cache", "home", "mem_mb", "name", "ncpu", "ndisks", "nnics", "noise", "plugged", "records",
+                 "saved", "unplugged", "vm_id", "vnc_port")
 
     def __init__(self, vm_id: str, name: str, home: int, rng: random.Random) -> None:
         self.vm_id = vm_id
@@ -44,6 +46,9 @@ class VmSpec:
         self.records: list[Record] = []
         self.saved = False  # hibernated: the next start restores its state
         self.vnc_port = 0
+        self.plugged: list[dict[str, Any]] = []  # devices hot-plugged since the start (sim/devices.py)
+        self.unplugged: set[str] = set()  # deviceIds of its own devices hot-unplugged
+        self.dev_cache: tuple[Any, list[dict[str, Any]], str] | None = None  # (generation, devices, hash)
 
 
 class Migration:
@@ -68,6 +73,7 @@ class Record:
         "exit_reason",
         "gen",
         "host",
+        "jobs",
         "migration",
         "monitor_ok",
         "pause_code",
@@ -90,6 +96,7 @@ class Record:
         self.watchdog: dict[str, Any] | None = None
         self.migration: Migration | None = None
         self.gen = 0  # bumped on every transition; scheduled steps check it
+        self.jobs: dict[str, dict[str, Any]] = {}  # block jobs running (vmJobs), by job id
 
 
 class Host:
@@ -97,22 +104,27 @@ class Host:
 
     __slots__ = (
         "boot_time",
+        "calls",
+        "caps",
         "clock_base_ms",
         "clock_t0",
         "cluster",
         "fault",
         "index",
+        "legacy",
         "list_cache",
         "name",
+        "nic_states",
         "parked",
         "records",
         "rng",
         "stats_cache",
+        "usage",
         "uuid",
         "version",
     )
 
-    def __init__(self, index: int, name: str, cluster: int, seed: int, t0: float) -> None:
+    def __init__(self, index: int, name: str, cluster: int, seed: int, t0: float, legacy: bool = False) -> None:
         ident = random.Random(f"{seed}/host/{index}")
         self.index = index
         self.name = name
@@ -129,6 +141,18 @@ class Host:
         self.fault: Any = None
         self.list_cache: tuple[int, list[bytes]] | None = None
         self.stats_cache: tuple[tuple[int, int], list[bytes]] | None = None
+        # Set through the control API (vurti/sim/conditions.py): what Host.getStats and
+        # Host.getCapabilities report besides the VMs.
+        self.nic_states: dict[str, str] = {}  # NIC -> "up"/"down"/"unknown" (default up)
+        self.usage: dict[str, Any] = {}  # cpu, mem_used (percent), swap_free, disk_free (MB), nic_load
+        self.caps: dict[str, Any] = {}  # capabilities' keys replaced (kvmEnabled, cpuFlags, rngSources, ...)
+        # VDSM 4.30 (devices in Host.getVMFullList, no Host.dumpxmls) instead of today's 4.50.
+        self.legacy = legacy
+        self.calls: dict[str, int] = {}  # verbs answered (or refused as unknown), for tests
+
+    @property
+    def vdsm_version(self) -> str:
+        return LEGACY_VDSM if self.legacy else VDSM
 
     def now_ms(self) -> int:
         """The host's monotonic clock in milliseconds."""
@@ -155,7 +179,8 @@ Listener = Callable[[Record], None]
 class Fleet:
     """All hosts and VMs, the tick counter, the scheduled steps and the history."""
 
-    def __init__(self, seed: int, hosts: int, vms_per_host: int, clusters: int = 1) -> None:
+    def __init__(self, seed: int, hosts: int, vms_per_host: int, clusters: int = 1, legacy_hosts: int = 0) -> None:
+        """The first `legacy_hosts` hosts run VDSM 4.30, the others 4.50."""
         self.seed = seed
         self.tick = 0
         self.t0 = time.monotonic()
@@ -172,7 +197,7 @@ class Fleet:
         now = time.time()
         for i in range(hosts):
             cluster = i * self.clusters // max(hosts, 1)
-            host = Host(i, f"host-{i + 1:04d}", cluster, seed, self.t0)
+            host = Host(i, f"host-{i + 1:04d}", cluster, seed, self.t0, legacy=i < legacy_hosts)
             self.hosts.append(host)
             self.by_name[host.name] = host
             self.by_cluster[cluster].append(host)

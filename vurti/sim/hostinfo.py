@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from vurti.domain.status import VmStatus
+from vurti.sim.conditions import capabilities_with, stats_with
 from vurti.sim.fleet import Host
 from vurti.sim.wire import noise
 
@@ -58,7 +59,7 @@ def host_stats(host: Host, epoch: int) -> dict[str, Any]:
         u = load * (0.5 + noise(seed, epoch, 10 + c))
         cores[str(c)] = {"cpuUser": f"{min(u, 99.0):.2f}", "cpuSys": f"{u / 8:.2f}",
                          "cpuIdle": f"{max(0.0, 100 - u - u / 8):.2f}", "nodeIndex": 0 if c < HOST_THREADS // 2 else 1}
-    return {
+    stats: dict[str, Any] = {
         "cpuUser": f"{load:.2f}", "cpuSys": f"{load / 8:.2f}", "cpuIdle": f"{100 - load - load / 8:.2f}",
         "cpuLoad": f"{load * HOST_THREADS / 100:.2f}", "cpuUserVdsmd": "0.80", "cpuSysVdsmd": "0.27",
         "memFree": mem_free, "memAvailable": mem_free, "memCommitted": used_mb, "memShared": 0,
@@ -85,6 +86,9 @@ def host_stats(host: Host, epoch: int) -> dict[str, Any]:
                       "/var/run/vdsm/": {"free": "15800"}, "/tmp": {"free": "15800"}},
         "v2vJobs": {}, "multipathHealth": {}, "hugepages": {},
     }
+    if host.nic_states or host.usage:
+        stats = stats_with(stats, host.nic_states, host.usage, uptime, HOST_MEM_MB)
+    return stats
 
 
 def capabilities(host: Host) -> dict[str, Any]:
@@ -99,16 +103,16 @@ def capabilities(host: Host) -> dict[str, Any]:
     }
     nic = {"dhcpv4": False, "dhcpv6": False, "ipv6gateway": "::", "ipv6addrs": [], "hwaddr": mac, "speed": 10000,
            "ipv4addrs": [], "mtu": "1500", "netmask": "", "addr": ""}
-    return {
+    caps: dict[str, Any] = {
         "uuid": host.uuid, "cpuModel": "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz", "cpuFlags": CPU_FLAGS,
         "cpuCores": str(HOST_THREADS // 2), "cpuSockets": "2", "cpuThreads": str(HOST_THREADS),
         "onlineCpus": ",".join(str(c) for c in range(HOST_THREADS)), "cpuSpeed": "2100.000",
         "memSize": str(HOST_MEM_MB), "reservedMem": "321", "guestOverhead": "65",
         "kvmEnabled": "true", "vmTypes": ["kvm"], "hostdevPassthrough": "false",
-        "version_name": "Snow Man", "software_version": "4.50.7", "software_revision": "1",
+        "version_name": "Snow Man", "software_version": host.vdsm_version, "software_revision": "1",
         "supportedENGINEs": ["4.2", "4.3", "4.4", "4.5"], "clusterLevels": ["4.2", "4.3", "4.4", "4.5", "4.6", "4.7"],
         "packages2": {
-            "vdsm": {"version": "4.50.7", "release": "1.el9"}, "libvirt": {"version": "10.0.0", "release": "6.el9"},
+            "vdsm": {"version": host.vdsm_version, "release": "1.el9"}, "libvirt": {"version": "10.0.0", "release": "6.el9"},
             "qemu-kvm": {"version": "8.2.0", "release": "11.el9"}, "kernel": {"version": "5.14.0", "release": "427.el9"},
         },
         "operatingSystem": {"name": "RHEL", "release": "1.el9", "version": "9.4", "pretty_name": "CentOS Stream 9"},
@@ -141,3 +145,4 @@ def capabilities(host: Host) -> dict[str, Any]:
                                  "LOCALFS": [0, 512, 4096], "NFS": [512], "POSIXFS": [512]},
         "domain_versions": [0, 2, 3, 4, 5], "hugepages": [1048576, 2048],
     }
+    return capabilities_with(caps, host.caps) if host.caps else caps

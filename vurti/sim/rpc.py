@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 
 from vurti.sim import actions
+from vurti.sim.devices import full_row
+from vurti.sim.domxml import domain_xml
 from vurti.sim.fleet import Fleet, Host
 from vurti.sim.hostinfo import capabilities, host_stats
 from vurti.sim.wire import STATS_PERIOD, all_stats_chunks, splice, vdsm_status, vm_list_chunks, vm_stats
@@ -19,6 +21,7 @@ from vurti.sim.wire import STATS_PERIOD, all_stats_chunks, splice, vdsm_status, 
 PARSE_ERROR, METHOD_NOT_FOUND, INVALID_REQUEST, INTERNAL_ERROR = -32700, -32601, -32600, -32603
 NO_SUCH_VM = 1
 TRUE = b"true"
+NOT_IN_LEGACY = frozenset({"Host.dumpxmls"})  # verbs VDSM 4.30 does not have (added later)
 
 
 class RpcError(Exception):
@@ -53,7 +56,8 @@ class Rpc:
             "Host.getStats": (frozenset(), self.get_stats),
             "Host.getAllVmStats": (frozenset(), self.get_all_vm_stats),
             "Host.getVMList": (frozenset({"fullStatus", "vmList", "onlyUUID"}), self.get_vm_list),
-            "Host.getVMFullList": (frozenset({"vmList"}), self.get_vm_list),
+            "Host.getVMFullList": (frozenset({"vmList"}), self.get_vm_full_list),
+            "Host.dumpxmls": (frozenset({"vmList"}), self.dumpxmls),
             "Host.getCapabilities": (frozenset(), self.get_capabilities),
             "Host.ping": (frozenset(), self.ping),
             "Host.ping2": (frozenset(), self.ping),
@@ -68,7 +72,9 @@ class Rpc:
     def call(self, host: Host, method: Any, params: Any) -> bytes:
         """The encoded result of one call; raises RpcError."""
         entry = self.verbs.get(method) if isinstance(method, str) else None
-        if entry is None:
+        if isinstance(method, str):
+            host.calls[method] = host.calls.get(method, 0) + 1
+        if entry is None or (host.legacy and method in NOT_IN_LEGACY):
             raise RpcError(METHOD_NOT_FOUND, f"The method does not exist or is not available: {{'method': {method!r}}}")
         allowed, fn = entry
         if params is None:
@@ -94,6 +100,8 @@ class Rpc:
 
     def get_vm_list(self, host: Host, params: dict[str, Any]) -> bytes:
         wanted = params.get("vmList")
+        if host.legacy and params.get("onlyUUID", True) is not False:  # VDSM <= 4.30: bare UUIDs
+            return orjson.dumps([v for v in host.records if not wanted or v in {str(w) for w in wanted}])
         if wanted:
             keep = {str(v) for v in wanted}
             now = str(host.status_time())
@@ -101,6 +109,28 @@ class Rpc:
                     for vm_id, r in host.records.items() if vm_id in keep]
             return orjson.dumps(rows)
         return splice(vm_list_chunks(host), host.status_time())
+
+    def get_vm_full_list(self, host: Host, params: dict[str, Any]) -> bytes:
+        """VDSM 4.40 and later: the short rows of getVMList; VDSM 4.30: each VM's configuration
+        with its `devices` (vmList filters)."""
+        if not host.legacy:
+            return self.get_vm_list(host, {"vmList": params.get("vmList")})
+        wanted = params.get("vmList")
+        keep = {str(v) for v in wanted} if wanted else None
+        now = str(host.status_time())
+        return orjson.dumps([full_row(r, vdsm_status(r), now) for vm_id, r in host.records.items()
+                             if keep is None or vm_id in keep])
+
+    def dumpxmls(self, host: Host, params: dict[str, Any]) -> bytes:
+        """Each listed VM's domain XML; a VM the host does not have fails the whole call, as in
+        VDSM (its KeyError becomes an internal error)."""
+        xmls = {}
+        for vm_id in params.get("vmList") or ():
+            rec = host.records.get(str(vm_id))
+            if rec is None:
+                raise RpcError(INTERNAL_ERROR, f"Internal JSON-RPC error: {{'reason': \"{str(vm_id)!r}\"}}")
+            xmls[rec.spec.vm_id] = domain_xml(rec)
+        return orjson.dumps(xmls)
 
     def get_capabilities(self, host: Host, params: dict[str, Any]) -> bytes:
         return orjson.dumps(capabilities(host))

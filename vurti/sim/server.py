@@ -42,6 +42,7 @@ class SimConfig:
     control_token: str | None = None
     tick_seconds: float = 1.0
     postcopy_share: float = 0.1
+    legacy_hosts: int = 0  # the first N hosts run VDSM 4.30 (devices in Host.getVMFullList, no Host.dumpxmls)
     render_cache: bool = True
     agent_port: int = AGENT_PORT  # every host on its own loopback address, this port (0: any free port)
     agent_port_base: int | None = None  # else every host on `bind`, host i at port base + i - 1
@@ -58,7 +59,7 @@ class Simulator:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
-        self.fleet = Fleet(config.seed, config.hosts, config.vms_per_host, config.clusters)
+        self.fleet = Fleet(config.seed, config.hosts, config.vms_per_host, config.clusters, config.legacy_hosts)
         self.life = Life(self.fleet, config.churn, config.postcopy_share)
         self.rpc = Rpc(self.fleet, config.render_cache)
         tls = None

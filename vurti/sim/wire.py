@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from vurti.domain.status import VM_STATUS_TO_VDSM, VmStatus
+from vurti.sim.devices import devices, vm_jobs
 from vurti.sim.fleet import Host, Record
 
 STATS_PERIOD = 15  # ticks between statistics samples, as VDSM's vm_sample_interval
@@ -91,7 +92,7 @@ def vm_stats(rec: Record, status_time: Any, epoch: int, now: float | None = None
         "guestCPUCount": spec.ncpu if seed & 1 else -1,
         "guestIPs": "", "guestFQDN": "", "username": "Unknown", "session": "Unknown", "appsList": [],
         "displayInfo": [{"type": "vnc", "port": str(spec.vnc_port), "tlsPort": "-1", "ipAddress": "0"}],
-        "hash": str((seed * 2654435761) % (2**63) - 2**62),
+        "hash": devices(spec)[1],
         "vcpuQuota": "-1", "vcpuPeriod": 100000,
     }
     if rec.pause_code is not None and rec.status is VmStatus.Paused:
@@ -101,6 +102,7 @@ def vm_stats(rec: Record, status_time: Any, epoch: int, now: float | None = None
     if rec.watchdog is not None:
         st["watchdogEvent"] = rec.watchdog
     if sampled:
+        st["vmJobs"] = vm_jobs(rec)  # VDSM: absent until the jobs are known, then a map (maybe empty)
         _sampled(st, rec, elapsed, epoch)
     return st
 

@@ -57,6 +57,9 @@ clusters = Table(
     Column("push_interval", Float, nullable=False, server_default="15"),
     Column("required_cpu_flags", JSON, nullable=False),
     Column("required_networks", JSON, nullable=False),
+    Column("required_rng_sources", JSON, nullable=False, server_default="[]"),
+    Column("max_memory_used_percent", Float),  # None: the system's threshold
+    Column("min_free_memory_mb", Integer),  # set: alert on free memory (MB) instead of the percentage
 )
 
 vds_static = Table(
@@ -87,6 +90,15 @@ vds_dynamic = Table(
     Column("vm_count", Integer, nullable=False),
     Column("fence_token", BigInteger, nullable=False, server_default="0"),
     Column("nic_samples", JSON, nullable=False, server_default="[]"),  # counters for the next NIC rates
+    Column("kvm_enabled", Boolean),
+    Column("rng_sources", JSON, nullable=False, server_default="[]"),
+    Column("network_nics", JSON, nullable=False, server_default="[]"),  # each network's NICs, from capabilities
+    Column("bond_slaves", JSON, nullable=False, server_default="[]"),  # each bond's slaves, from capabilities
+    Column("nic_states", JSON, nullable=False, server_default="[]"),  # last seen state of those NICs
+    Column("nics_down_since", Float),  # a required network's NIC first seen down
+    Column("alerts_sent", JSON, nullable=False, server_default="[]"),  # the flood regulator's last alerts
+    Column("non_responsive_since", Float),
+    Column("lease_restart_at", Float),
     Column("updated_at", Float, default=time.time, onupdate=time.time),
 )
 
@@ -110,6 +122,7 @@ vds_statistics = Table(
     Column("elapsed_time", Float, nullable=False),
     Column("boot_time", String(64)),
     Column("nics", JSON, nullable=False),
+    Column("disks_free", JSON, nullable=False, server_default="[]"),
 )
 
 vm_static = Table(
@@ -119,6 +132,7 @@ vm_static = Table(
     Column("name", NAME, nullable=False),
     Column("managed", Boolean, nullable=False),
     Column("auto_start", Boolean, nullable=False),
+    Column("lease_sd_id", ID),  # storage domain of the VM's lease (an administrator's setting)
 )
 
 vm_dynamic = Table(
@@ -143,6 +157,23 @@ vm_dynamic = Table(
     Column("migrating_from_host", ID),
     Column("guest_mem_low", Boolean, nullable=False),
     Column("balloon_misses", Integer, nullable=False),
+    Column("jobs", JSON, nullable=False, server_default="[]"),  # block jobs running (vmJobs), with progress
+)
+
+# A VM's devices, refreshed when its device hash changes (oVirt's vm_device, VmDevicesMonitoring).
+vm_devices = Table(
+    "vm_devices",
+    metadata,
+    Column("vm_id", ID, ForeignKey("vm_static.vm_id", ondelete="CASCADE"), primary_key=True),
+    Column("device_id", ID, primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("alias", NAME, nullable=False),
+    Column("managed", Boolean, nullable=False),
+    Column("plugged", Boolean, nullable=False),
+    Column("readonly", Boolean, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
 
 vm_statistics = Table(
@@ -234,4 +265,18 @@ host_commands = Table(
     Index("ix_host_commands_state_next_attempt_at", "state", "next_attempt_at"),
     Index("ix_host_commands_created_at", "created_at"),  # recent commands: repeats are refused
     sqlite_autoincrement=True,
+)
+
+# Engine-started runs and migrations the monitor is to confirm (oVirt's asyncRunningVms): one per VM,
+# few at a time. `host_id`: where a run starts, or a migration's source. No foreign keys: the
+# analysis that settles one deletes it, and a host removed meanwhile leaves it to time out.
+pending_operations = Table(
+    "pending_operations",
+    metadata,
+    Column("vm_id", ID, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("host_id", ID, nullable=False, index=True),
+    Column("destination_host_id", ID, index=True),
+    Column("started_at", Float, nullable=False),
+    Column("deadline", Float, nullable=False),
 )

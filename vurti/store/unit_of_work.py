@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from vurti.store.audit import AuditLogRepository
 from vurti.store.command_repository import CommandRepository
+from vurti.store.operation_repository import OperationRepository
 from vurti.store.outbox import OutboxRepository
 from vurti.store.scope import Scope, ScopeGuard
 from vurti.store.vds_repository import VdsRepository
@@ -38,6 +39,9 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLogRepository: ...
+
+    @property
+    def operations(self) -> OperationRepository: ...
 
     def __enter__(self) -> Self: ...
 
@@ -97,6 +101,8 @@ class SqlUnitOfWork:
                 repo = OutboxRepository(conn)
             elif name == "commands":
                 repo = CommandRepository(conn)
+            elif name == "operations":
+                repo = OperationRepository(conn)
             else:
                 repo = AuditLogRepository(conn)
             self._repos[name] = repo
@@ -121,6 +127,10 @@ class SqlUnitOfWork:
     @property
     def audit(self) -> AuditLogRepository:
         return self._repo("audit")  # type: ignore[return-value]
+
+    @property
+    def operations(self) -> OperationRepository:
+        return self._repo("operations")  # type: ignore[return-value]
 
     def commit(self) -> None:
         if self._conn is not None:

@@ -6,8 +6,9 @@ batch, every step below is one statement for all its hosts.
 Order inside the transaction: fencing check first, in the same UPDATE as the host's
 changed dynamic columns (so a writer that lost its lock writes nothing), then host
 statistics, VM dynamic data (changed rows and columns, batched),
-VM statistics (one bulk upsert), events into the outbox and host commands, all
-committed together. Events and commands are acted on only after the commit.
+VM devices (when a hash changed), VM statistics (one bulk upsert), settled engine
+operations deleted, events into the outbox and host commands, all committed together.
+Events and commands are acted on only after the commit.
 
 Idempotence: the analyzer returns an empty analysis for a report already applied,
 which costs nothing here. Beyond that, applying the very same analysis twice (a
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 
 from vurti.domain.analysis import Analysis
 from vurti.domain.commands import Command
+from vurti.domain.devices import VmDevice
 from vurti.domain.events import Event
 from vurti.domain.model import HostSnapshot, VmState, VmUsage
 from vurti.domain.report import VmStats
@@ -83,8 +85,12 @@ class VmUpdater:
         changed: list[VmState] = []
         stats: list[tuple[str, VmStats]] = []
         usage: dict[str, VmUsage] = {}
+        saved: list[tuple[str, VmDevice]] = []
+        removed: list[tuple[str, str]] = []
         for w in writes:
             analysis, vms = w.analysis, w.snapshot.vms
+            saved.extend(analysis.devices_saved)
+            removed.extend(analysis.devices_removed)
             if analysis.vms:
                 previous.update(vms)
                 changed.extend(analysis.vms)
@@ -97,6 +103,8 @@ class VmUpdater:
             self._vms.save_vms(previous, changed)
         if stats:
             self._vms.save_vm_stats(stats, now, usage)
+        if saved or removed:  # after save_vms: a device's VM row exists by then
+            self._vms.save_devices(saved, removed, now)
 
 
 def _placement(vm: VmState) -> tuple[object, ...]:
@@ -138,7 +146,7 @@ def _overlapping(writes: Sequence[Write]) -> bool:
     hosts: set[str] = set()
     vms: set[str] = set()
     for w in writes:
-        mine = w.snapshot.vms.keys() | {vm.vm_id for vm in w.analysis.vms}
+        mine = w.snapshot.vms.keys() | {vm.vm_id for vm in w.analysis.vms} | set(w.analysis.ended_operations)
         if w.host_id in hosts or not vms.isdisjoint(mine):
             return True
         hosts.add(w.host_id)
@@ -184,7 +192,8 @@ def apply_analyses(
     executemany per table and column set), so a batch of statistics cycles costs
     about what one costs. None, with nothing written: writes that overlap (see
     `_overlapping`), or a VM that another host's update changed since a snapshot;
-    the caller redoes them one at a time, each on a fresh snapshot.
+    the caller redoes them one at a time, each on a fresh snapshot. Likewise when an
+    engine operation this batch settles was settled or replaced by another update meanwhile.
     """
     for w in writes:
         if w.analysis.host is not None and w.analysis.host.host_id != w.host_id:
@@ -207,6 +216,12 @@ def apply_analyses(
     if moved:
         uow.rollback()
         log.info("hosts %s: a VM changed under this update (another host's report); redone", ", ".join(moved))
+        return None
+    ending = [op for w in fenced for vm_id in w.analysis.ended_operations
+              if (op := w.snapshot.operations.get(vm_id)) is not None]
+    if ending and not uow.operations.end(ending):
+        uow.rollback()
+        log.info("an engine operation was settled or replaced under this update; redone")
         return None
     VdsUpdater(uow.hosts).apply(fenced, now)
     VmUpdater(uow.vms).apply(fenced, now)

@@ -10,19 +10,30 @@ from functools import lru_cache
 from typing import Any, get_type_hints
 
 import msgspec
-from sqlalchemy import ARRAY, JSON, String, Text, and_, any_, bindparam, cast, delete, or_, select, update
+from sqlalchemy import ARRAY, JSON, String, Text, and_, any_, bindparam, cast, delete, exists, or_, select, update
 from sqlalchemy.engine import Connection
 
-from vurti.domain.model import Cluster, HostConfig, HostSnapshot, HostState, VmState, VmUsage, changed_fields
+from vurti.domain.model import (
+    Cluster,
+    HostConfig,
+    HostSnapshot,
+    HostState,
+    PendingOperation,
+    VmState,
+    VmUsage,
+    changed_fields,
+)
 from vurti.domain.report import HostStats
 from vurti.domain.status import RUNNING_VM_STATUSES, HostStatus
 from vurti.store.codec import Codec
 from vurti.store.errors import HostInUse, HostNotFound, OutOfScope
+from vurti.store.operation_repository import OperationRepository
 from vurti.store.scope import Scope, ScopeGuard
 from vurti.store.sqlutil import chunked, upsert
 from vurti.store.tables import (
     clusters,
     host_commands,
+    pending_operations,
     vds_dynamic,
     vds_static,
     vds_statistics,
@@ -71,9 +82,13 @@ def _in(column: Any, name: str, dialect: str) -> Any:
 
 @lru_cache(maxsize=8)
 def _snapshot_hosts_statement(dialect: str) -> Any:
-    """Hosts :hosts with their dynamic state, fence token and cluster."""
+    """Hosts :hosts with their dynamic state, fence token and cluster, and whether an engine operation
+    concerns them (an index probe each on a table of a few rows: no query of its own when none does)."""
+    ops = pending_operations.c
+    has_operations = exists().where(or_(ops.host_id == vds_static.c.id, ops.destination_host_id == vds_static.c.id))
     return (
-        select(vds_static, *_STATE_COLUMNS[1:], vds_dynamic.c.fence_token, *_CLUSTER_COLUMNS)
+        select(vds_static, *_STATE_COLUMNS[1:], vds_dynamic.c.fence_token, *_CLUSTER_COLUMNS,
+               has_operations.label("has_operations"))
         .join(vds_dynamic, vds_dynamic.c.vds_id == vds_static.c.id)
         .join(clusters, clusters.c.id == vds_static.c.cluster_id)
         .where(_in(vds_static.c.id, "hosts", dialect))
@@ -238,7 +253,8 @@ class VdsRepository:
     def load_snapshots(self, requests: Sequence[tuple[str, Iterable[str]]]) -> dict[str, HostSnapshot]:
         """The snapshots of several hosts, in two queries whatever the host and VM counts.
 
-        1: hosts static + dynamic + cluster. 2: VMs that run on one of the hosts, migrate
+        1: hosts static + dynamic + cluster. (Only when an engine operation is pending on one
+        of the hosts: its operations, and their VMs join the reported ones.) 2: VMs that run on one of the hosts, migrate
         to one, or that one reported, each joined to the status of the hosts it refers
         to and to its statistics row's usage (histories, NIC counters: `vm_usage`); each
         VM goes into the snapshot of every host it concerns. (On SQLite, more
@@ -251,8 +267,11 @@ class VdsRepository:
         dialect = self._conn.dialect.name
         stmt = self._scoped(_snapshot_hosts_statement(dialect), vds_static.c.cluster_id)
         heads: dict[str, tuple[Cluster, HostConfig, HostState, int]] = {}
+        with_operations: list[str] = []
         for row in self._conn.execute(stmt, {"hosts": sorted(reported)}).mappings():
             host_id = row["id"]
+            if row["has_operations"]:
+                with_operations.append(host_id)
             self._guard.note_inside(host_id)
             heads[host_id] = (
                 CLUSTER.from_row({c: row[f"cluster__{c}"] for c in CLUSTER.columns.values()}),
@@ -270,6 +289,13 @@ class VdsRepository:
         for host_id in heads:
             for vm_id in reported[host_id]:
                 claimed_by.setdefault(vm_id, []).append(host_id)
+        operations: dict[str, dict[str, PendingOperation]] = {h: {} for h in heads}
+        if with_operations:  # rare: an engine operation is pending on one of these hosts
+            for op in OperationRepository(self._conn).for_hosts(with_operations):
+                for host_id in heads.keys() & {op.host_id, op.destination_host_id}:
+                    operations[host_id][op.vm_id] = op
+                    if host_id not in claimed_by.setdefault(op.vm_id, []):  # its VM goes into the snapshot
+                        claimed_by[op.vm_id].append(host_id)
         for row in self._snapshot_vm_rows(sorted(heads), sorted(claimed_by)):
             vm = VM.from_row(row)
             vm_usage = _usage(row)
@@ -293,6 +319,7 @@ class VdsRepository:
                 host_statuses=statuses[host_id],
                 fence_token=token,
                 host_names=names[host_id],
+                operations=operations[host_id],
                 vm_usage=usage[host_id],
             )
             for host_id, (cluster, config, state, token) in heads.items()

@@ -12,7 +12,7 @@ from vurti.domain.model import VmState
 from vurti.store.codec import Codec
 from vurti.store.tables import vm_dynamic, vm_static
 
-STATIC_FIELDS = frozenset({"name", "managed", "auto_start"})
+STATIC_FIELDS = frozenset({"name", "managed", "auto_start", "lease_sd_id"})
 VM = Codec(VmState, {"host_id": "run_on_host"})
 STATIC_COLUMNS = frozenset(VM.column(f) for f in STATIC_FIELDS)
 KEY = "vm_id"

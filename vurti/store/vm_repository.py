@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 
+from vurti.domain.devices import VmDevice
 from vurti.domain.model import VmState, VmUsage, changed_fields
 from vurti.domain.report import VmStats
 from vurti.domain.status import VmStatus
@@ -22,10 +23,15 @@ from vurti.store.codec import Codec
 from vurti.store.errors import OutOfScope
 from vurti.store.scope import Scope, ScopeGuard
 from vurti.store.sqlutil import BulkStatement, bulk_upsert, encode_json, json_columns, upsert
-from vurti.store.tables import vds_static, vm_dynamic, vm_static, vm_statistics
+from vurti.store.tables import vds_static, vm_devices, vm_dynamic, vm_static, vm_statistics
 from vurti.store.vm_codec import KEY, VM, split, vm_columns
 
 VM_STATS = Codec(VmStats)
+DEVICE = Codec(VmDevice)
+_DEVICES_OF = select(vm_devices).where(vm_devices.c.vm_id.in_(bindparam("ids", expanding=True)))
+_DEVICE_DELETE = delete(vm_devices).where(
+    and_(vm_devices.c.vm_id == bindparam("_vm"), vm_devices.c.device_id == bindparam("_device"))
+)
 VM_USAGE = Codec(VmUsage)
 _NO_USAGE = VmUsage()
 # One statistics row: the VM, the time, VmStats' fields, VmUsage's fields (columns named after fields).
@@ -130,6 +136,23 @@ class VmRepository:
             self._conn, [_stats_row(vm_id, at, stats, usage.get(vm_id, _NO_USAGE)) for vm_id, stats in latest.items()]
         )
 
+    def devices_of(self, vm_ids: Sequence[str]) -> dict[str, tuple[VmDevice, ...]]:
+        """The stored devices of these VMs (only VMs that have some are keys), in one query."""
+        out: dict[str, list[VmDevice]] = defaultdict(list)
+        for row in self._conn.execute(_DEVICES_OF, {"ids": list(vm_ids)}).mappings():
+            out[row["vm_id"]].append(DEVICE.from_row(row))
+        return {vm_id: tuple(sorted(devices, key=lambda d: d.device_id)) for vm_id, devices in out.items()}
+
+    def save_devices(self, saved: Sequence[tuple[str, VmDevice]], removed: Sequence[tuple[str, str]],
+                     at: float) -> None:
+        """Upsert (VM id, device) rows and delete (VM id, device id) rows; one statement each."""
+        if saved:
+            latest = {(vm_id, d.device_id): (vm_id, d) for vm_id, d in saved}
+            rows = [{"vm_id": vm_id, "updated_at": at, **DEVICE.to_row(d)} for vm_id, d in latest.values()]
+            upsert(self._conn, vm_devices, rows, ["vm_id", "device_id"])
+        if removed:
+            self._conn.execute(_DEVICE_DELETE, [{"_vm": vm_id, "_device": device_id} for vm_id, device_id in removed])
+
     def placements(self, vm_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
         """(status, run-on host, migration target, statusTime, its host) of each VM, locked until commit
         on PostgreSQL: what two hosts' updates of one VM (a migration) must agree on."""
@@ -144,6 +167,16 @@ class VmRepository:
             return {}
         stmt = select(vm_static.c.vm_id, vm_static.c.name).where(vm_static.c.vm_id.in_(sorted(set(vm_ids))))
         return dict(self._conn.execute(stmt).all())  # rows, not the result: it has keys(), so dict() would read it as a mapping
+
+    def find(self, name_or_id: str) -> list[VmState]:
+        """The VM with this id, else the VMs with this name (names need not be unique)."""
+        by_id = self._select(vm_dynamic.c.vm_id == name_or_id)
+        return by_id or self._select(vm_static.c.name == name_or_id)
+
+    def set_config(self, vm_id: str, auto_start: bool, lease_sd_id: str | None) -> None:
+        """An administrator's settings (vm_static): monitoring never writes them."""
+        self._conn.execute(update(vm_static).where(vm_static.c.vm_id == vm_id)
+                           .values(auto_start=auto_start, lease_sd_id=lease_sd_id))
 
     def get_vm(self, vm_id: str) -> VmState | None:
         vms = self._select(vm_dynamic.c.vm_id == vm_id)
