@@ -37,6 +37,7 @@ def test_a_running_vm_in_wire_form() -> None:
         guest_mem_total=4030000,
         guest_mem_unused=1900000,
         migration_progress=None,
+        vcpu_count=2,  # vcpuCount, a string on the wire
         nics=(NicStats("vnet0", "up", 1000, None, None, 123456, 654321, 0, 1, 2, 0, sample_time=4300.12),),
         disks=(DiskStats("vda", 1024.0, 2048.5, 0.002, 0.0005, 0.0, 10737418240, 2147483648),),
     )

@@ -43,7 +43,7 @@ CASES = [
 
 @pytest.mark.parametrize("fields, changes, status, events", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_capabilities_while_up(fields, changes, status, events):
-    from dataclasses import replace
+    from vurti.domain.model import replace
 
     caps = replace(CAPS, **changes)
     analysis = run(snapshot(stored(**fields), cluster=CLUSTER), report(None, capabilities=caps))
@@ -53,7 +53,7 @@ def test_capabilities_while_up(fields, changes, status, events):
 
 
 def test_the_changed_event_says_what_changed():
-    from dataclasses import replace
+    from vurti.domain.model import replace
 
     analysis = run(snapshot(stored(), cluster=CLUSTER),
                    report(None, capabilities=replace(CAPS, kvm_enabled=False, cpu_flags=("vmx",))))
@@ -92,9 +92,8 @@ def test_non_operational_host_with_fixed_capabilities_comes_back_up():
 
 @pytest.mark.parametrize("mode, events", [(1, []), (0, []), (None, []), (-1, ["HostSelinuxNotEnforcing"])])
 def test_selinux_disabled_is_a_warning_once_an_hour(mode, events):
-    from dataclasses import replace
-
     from vurti.analyze import apply_analysis
+    from vurti.domain.model import replace
 
     snap = snapshot(stored(), cluster=CLUSTER)
     first = run(snap, report(None, capabilities=replace(CAPS, selinux_mode=mode)))

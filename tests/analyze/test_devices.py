@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from tests.analyze.builders import names, report, run, snapshot, up, vm
 from vurti.domain.devices import VmDevice
 from vurti.domain.events import VmDevicePlugged, VmDeviceUnplugged
+from vurti.domain.model import replace
 from vurti.domain.status import VmStatus
 
 DISK = VmDevice("d1", "disk", "disk", '{"unit":"0"}', "ua-d1", managed=True)

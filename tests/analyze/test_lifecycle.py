@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from tests.analyze.builders import (
@@ -27,6 +25,7 @@ from vurti.analyze.lifecycle import NOT_FOUND
 from vurti.domain.analysis import Analysis
 from vurti.domain.commands import DestroyVm
 from vurti.domain.events import InvalidVmData, VmAnalysisFailed, VmDown
+from vurti.domain.model import replace
 from vurti.domain.report import VmStats
 from vurti.domain.status import VmStatus
 

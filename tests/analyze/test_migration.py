@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from tests.analyze.builders import NOW, POLICY, H, down, events_of, names, report, run, snapshot, up, vm, vm_after
 from vurti.analyze import analyze, apply_analysis
 from vurti.domain.commands import DestroyVm
 from vurti.domain.events import VmMigrationAborted, VmMigrationEnded, VmMigrationFailed, VmMigrationStarted
-from vurti.domain.model import HostConfig
+from vurti.domain.model import HostConfig, replace
 from vurti.domain.status import HostStatus, VmStatus
 
 MIGRATING = {"status": VmStatus.MigratingFrom, "migrating_to_host": "h2"}

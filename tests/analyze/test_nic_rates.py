@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.analyze.builders import NOW, host, report, run, snapshot, up, vm
+from vurti.analyze import apply_analysis
 from vurti.analyze.nic_rates import nic_rates
-from vurti.domain.model import NicSample
+from vurti.domain.model import NicSample, VmUsage
 from vurti.domain.report import HostStats, NicStats, VmStats
 
 GBIT = 1000  # Mbps
@@ -58,9 +59,9 @@ def test_vm_rates_over_two_statistics_cycles():
     first = run(snap, report((up(stats=_vm_stats(0, 100.0), status_time=1),), stats_due=True))
     [(_, stats)] = first.vm_stats
     assert stats.nics[0].rx_rate is None
-    [stored] = first.vms
-    assert stored.nic_samples == (NicSample("vnet0", 0, 0, 100.0),)
-    snap = snapshot(first.host, (stored,))
+    [(_, usage)] = first.vm_usage
+    assert usage.nic_samples == (NicSample("vnet0", 0, 0, 100.0),)
+    snap = apply_analysis(snap, first)
     second = run(snap, report((up(stats=_vm_stats(250_000_000, 115.0), status_time=2),), stats_due=True,
                               fetched_at=NOW + 15), now=NOW + 15)
     [(_, stats)] = second.vm_stats
@@ -68,7 +69,8 @@ def test_vm_rates_over_two_statistics_cycles():
 
 
 def test_samples_from_the_host_a_vm_left_do_not_count():
-    snap = snapshot(vms=(vm(host_id="h2", nic_samples=(NicSample("vnet0", 0, 0, 100.0),)),))
+    snap = snapshot(vms=(vm(host_id="h2"),))
+    snap.vm_usage["v1"] = VmUsage(nic_samples=(NicSample("vnet0", 0, 0, 100.0),))
     analysis = run(snap, report((up(stats=_vm_stats(250_000_000, 115.0), status_time=2),), stats_due=True))
     [(_, stats)] = analysis.vm_stats
     assert stats.nics[0].rx_rate is None

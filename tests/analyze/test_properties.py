@@ -8,7 +8,7 @@ applied twice gives an empty second Analysis; a stale report changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,7 +18,7 @@ from vurti.analyze._work import left_by_migration
 from vurti.domain.analysis import Analysis
 from vurti.domain.events import InvalidVmData
 from vurti.domain.exits import ExitReason
-from vurti.domain.model import Cluster, HostConfig, HostSnapshot, HostState, VmState
+from vurti.domain.model import Cluster, HostConfig, HostSnapshot, HostState, VmState, replace
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import (
     AGENT_RECOVERING_CODE,

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from vurti.domain.analysis import Analysis
 from vurti.domain.commands import DestroyVm
 from vurti.domain.events import HostStatusChanged, VmDown, VmStateChanged
-from vurti.domain.model import HostSnapshot, HostState, VmState, replace
+from vurti.domain.model import HostSnapshot, HostState, NicSample, VmState, VmUsage, replace
 from vurti.domain.report import HostStats, VmStats
 from vurti.domain.status import HostStatus, VmStatus
 from vurti.store import SqlUnitOfWork, apply_analysis
@@ -101,6 +101,23 @@ def test_statistics_written_in_bulk_only_when_present(engine: Engine, uow: SqlUn
     assert count_rows(engine, vm_statistics) == 20 and count_rows(engine, vds_statistics) == 1
     with uow:
         assert uow.vms.get_vm_stats("vm-05") == (50.0, VmStats(cpu_user=5.0, mem_usage=5))
+
+
+def test_usage_is_stored_with_the_statistics_and_loaded_with_the_snapshot(
+    engine: Engine, uow: SqlUnitOfWork, hosts: object
+) -> None:
+    snap = seed(uow, 3)
+    usage = VmUsage(usage_cpu_percent=12, usage_network_percent=None, cpu_usage_history=(3, 12),
+                    memory_usage_history=(40,), network_usage_history=(), nic_samples=(NicSample("vnet0", 5, 6, 7.5),))
+    analysis = Analysis(vm_stats=(("vm-01", VmStats(vcpu_count=4)),), vm_usage=(("vm-01", usage),))
+    with StatementCounter(engine) as sql, uow:
+        assert apply_analysis(uow, snap, analysis, 1, 50.0, SUBSCRIBERS)
+    assert not any("vm_dynamic" in s.sql for s in sql.statements)  # statistics never rewrite the VM's row
+    after = snapshot_of(uow)
+    assert after.vm_usage == {"vm-01": usage}  # VMs without a statistics row have no usage yet
+    with uow:
+        assert uow.vms.get_vm_usage("vm-01") == usage
+        assert uow.vms.get_vm_stats("vm-01") == (50.0, VmStats(vcpu_count=4))
 
 
 def test_stale_token_is_refused_and_writes_nothing(engine: Engine, uow: SqlUnitOfWork, hosts: object) -> None:

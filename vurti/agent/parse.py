@@ -76,6 +76,7 @@ def _vm_stats(e: dict[str, Any], bad: list[str]) -> VmStats:
         guest_mem_total=_nested(memory, "memoryStats", "mem_total", bad),
         guest_mem_unused=_nested(memory, "memoryStats", "mem_unused", bad),
         migration_progress=get_int(e, "migrationProgress", bad, None),
+        vcpu_count=get_int(e, "vcpuCount", bad, None),
         nics=devices(get_dict(e, "network", bad), "network", bad, nic_stats),
         disks=devices(get_dict(e, "disks", bad), "disks", bad, disk_stats),
     )

@@ -15,13 +15,12 @@ with a lease), operations (engine-started runs and migrations settled),
 devices (a VM's device list read again after its hash changed), jobs (block jobs),
 maintenance (PreparingForMaintenance -> Maintenance, an administrator's requests),
 thresholds + flood (usage alerts, flood-regulated), host_network + nic_state
-(NIC state changes, required networks' NICs down), staleness, apply (fold an
+(NIC state changes, required networks' NICs down), usage (CPU per vCPU, usage histories,
+statistics zeroed on stop), staleness, apply (fold an
 Analysis into a snapshot).
 """
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 from vurti.analyze._work import Work
 from vurti.analyze.apply import apply_analysis
@@ -35,11 +34,13 @@ from vurti.analyze.nic_rates import nic_rates
 from vurti.analyze.operations import settle_operations
 from vurti.analyze.staleness import Freshness, forget_host_clock, report_freshness
 from vurti.analyze.thresholds import check_thresholds
+from vurti.analyze.usage import STOPPED
 from vurti.analyze.vms import analyze_vms
 from vurti.domain.analysis import Analysis
-from vurti.domain.model import HostSnapshot, evolve
+from vurti.domain.model import HostSnapshot, VmState, VmUsage, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmStats
+from vurti.domain.status import VmStatus
 
 __all__ = ["administer", "analyze", "apply_analysis"]
 
@@ -74,14 +75,14 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
     )
     outcome = analyze_host(work, snapshot, report, policy)
     state = outcome.state
-    vm_stats: tuple[tuple[str, VmStats], ...] = ()
+    vm_stats: list[tuple[str, VmStats, VmUsage]] = []
     if outcome.rebooted:
         forget_host_clock(work.vms, host_id)
     if outcome.vms_unknown:
         lost_with_host(work)
         state = restart_leased(work, state, snapshot.cluster, policy)
     if outcome.analyse_vms and report.vms is not None:
-        vm_stats = analyze_vms(work, report.vms, report, policy)
+        vm_stats = analyze_vms(work, report.vms, report, policy, snapshot.vm_usage)
         if not report.partial:
             state = evolve(state, vm_count=len(work.running_here()))
 
@@ -100,16 +101,26 @@ def analyze(snapshot: HostSnapshot, report: HostReport, now: float, policy: Moni
     if host_stats is not None:
         nics, samples = nic_rates(host_stats.nics, state.nic_samples)
         state = evolve(state, nic_samples=samples)
-        host_stats = replace(host_stats, nics=nics) if nics != host_stats.nics else host_stats
+        host_stats = evolve(host_stats, nics=nics)
         state = check_thresholds(work, snapshot.cluster, state, host_stats, policy)
+    vm_stats.extend((vm.vm_id, *STOPPED) for vm in changed if _stopped(snapshot.vms.get(vm.vm_id), vm))
     return Analysis(
         host=state if state != snapshot.state else None,
         vms=tuple(changed),
         host_stats=host_stats,
-        vm_stats=vm_stats,
+        vm_stats=tuple((vm_id, stats) for vm_id, stats, _ in vm_stats),
+        vm_usage=tuple((vm_id, usage) for vm_id, _, usage in vm_stats),
         events=tuple(evolve(e, host_name=snapshot.config.name) for e in work.events),
         commands=tuple(work.commands),
         ended_operations=tuple(ended),
         devices_saved=tuple(work.devices_saved),
         devices_removed=tuple(work.devices_removed),
     )
+
+
+_STOPPED_STATUSES = frozenset({VmStatus.Down, VmStatus.Suspended})
+
+
+def _stopped(old: VmState | None, new: VmState) -> bool:
+    """A recorded VM that stopped running (Down, or Suspended by hibernation): its statistics are zeroed."""
+    return old is not None and old.status not in _STOPPED_STATUSES and new.status in _STOPPED_STATUSES

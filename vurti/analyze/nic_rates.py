@@ -11,9 +11,7 @@ reports rates itself (`rxRate`, older VDSM) keeps them when none can be derived.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from vurti.domain.model import NicSample
+from vurti.domain.model import NicSample, evolve
 from vurti.domain.report import NicStats
 
 BITS_IN_BYTE = 8
@@ -41,7 +39,7 @@ def nic_rates(
             continue
         seconds = nic.sample_time - last.sample_time
         out.append(
-            replace(
+            evolve(
                 nic,
                 rx_rate=rate_percent(nic.rx_bytes, last.rx, seconds, nic.speed),
                 tx_rate=rate_percent(nic.tx_bytes, last.tx, seconds, nic.speed),

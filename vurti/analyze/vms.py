@@ -9,18 +9,18 @@ simply not known, never disappeared.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Mapping
 
 from vurti.analyze._work import Work
 from vurti.analyze.devices import refresh_devices
 from vurti.analyze.jobs import jobs_of_stopped, track_jobs
 from vurti.analyze.lifecycle import disappeared, discovered, down_reported
 from vurti.analyze.migration import on_other_host
-from vurti.analyze.nic_rates import nic_rates
 from vurti.analyze.running import effective_status, on_own_host
 from vurti.analyze.staleness import stamp, vm_report_is_stale
+from vurti.analyze.usage import sample
 from vurti.domain.events import InvalidVmData, VmAnalysisFailed
-from vurti.domain.model import VmState, evolve
+from vurti.domain.model import VmState, VmUsage, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport, VmStats
 from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
@@ -28,12 +28,20 @@ from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
 log = logging.getLogger(__name__)
 
 
+_NO_USAGE = VmUsage()
+
+
 def analyze_vms(
-    work: Work, reported_vms: tuple[VmReport, ...], report: HostReport, policy: MonitoringPolicy
-) -> tuple[tuple[str, VmStats], ...]:
-    """Update `work.vms`; return the statistics to save (only on statistics cycles)."""
+    work: Work,
+    reported_vms: tuple[VmReport, ...],
+    report: HostReport,
+    policy: MonitoringPolicy,
+    usage: Mapping[str, VmUsage],
+) -> list[tuple[str, VmStats, VmUsage]]:
+    """Update `work.vms`; return the statistics to save (only on statistics cycles), each
+    with the VM's usage after it (`usage`: the stored one)."""
     seen: set[str] = set()
-    stats: list[tuple[str, VmStats]] = []
+    stats: list[tuple[str, VmStats, VmUsage]] = []
     for reported in reported_vms:
         if reported.vm_id in seen:
             work.emit(InvalidVmData, vm_id=reported.vm_id, problem="VM reported twice in one report")
@@ -49,12 +57,10 @@ def analyze_vms(
             and vm.host_id == work.host_id
             and vm.status in RUNNING_VM_STATUSES
         ):
-            # Samples of another host's clock (before a migration) do not count.
-            previous = before.nic_samples if before is not None and before.host_id == work.host_id else ()
-            sampled, samples = nic_rates(reported.stats.nics, previous)
-            work.vms[vm.vm_id] = evolve(vm, nic_samples=samples)
-            stats.append((vm.vm_id, replace(reported.stats, nics=sampled) if sampled != reported.stats.nics
-                          else reported.stats))
+            previous = usage.get(vm.vm_id, _NO_USAGE)
+            if previous.nic_samples and (before is None or before.host_id != work.host_id):
+                previous = evolve(previous, nic_samples=())  # counters of another host's clock (a migration)
+            stats.append((vm.vm_id, *sample(reported.stats, previous, policy.usage_history_limit)))
     if not report.partial:
         for vm in work.running_here():
             if vm.vm_id not in seen:
@@ -62,7 +68,7 @@ def analyze_vms(
     for vm_id, vm in list(work.vms.items()):
         if vm.jobs:
             work.vms[vm_id] = jobs_of_stopped(work, vm)
-    return tuple(stats)
+    return stats
 
 
 def analyze_isolated(work: Work, reported: VmReport, report: HostReport, policy: MonitoringPolicy) -> VmState | None:

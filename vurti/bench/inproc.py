@@ -1,4 +1,9 @@
-"""Simulated hosts whose replies are rendered in process (no HTTP), for benchmarks that time vurti's own work."""
+"""Simulated hosts whose replies are rendered in process (no HTTP), for benchmarks that time vurti's own work.
+
+Each host's replies are rendered once; the VM statistics get the poll's own statusTime,
+as VDSM's do (it is the time of the report and grows on every poll), so a statistics
+cycle costs what it costs against a real host.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ from vurti.domain.report import HostReport
 from vurti.inventory import NewHost, add_hosts
 from vurti.sim.fleet import Fleet
 from vurti.sim.rpc import Rpc
+from vurti.sim.wire import all_stats_chunks, splice
+
+INT_MAX = 2**31 - 1  # VDSM's statusTime: monotonic milliseconds plus INT_MAX
 
 
 class Plan(TypedDict, total=False):
@@ -39,19 +47,23 @@ class InProcessFleet:
         self.hosts: list[HostConfig] = add_hosts(
             svc, [NewHost(h.name, f"stomp://{h.name}.invalid:9") for h in fleet.hosts])
         self._replies = {
-            host.id: {c: rpc.call(sim, c.verb, c.params or {}) for c in (CAPABILITIES_CALL, STATS_CALL, ALL_VM_STATS_CALL)}
+            host.id: {c: rpc.call(sim, c.verb, c.params or {}) for c in (CAPABILITIES_CALL, STATS_CALL)}
             for host, sim in zip(self.hosts, fleet.hosts, strict=True)
         }
+        self._vm_stats = {host.id: all_stats_chunks(sim, rpc.epoch)
+                          for host, sim in zip(self.hosts, fleet.hosts, strict=True)}
 
     def reports(self, now: float, plan: Plan = STATISTICS) -> list[HostReport]:
         """One report per host, as polled at `now` (each cycle needs a later `now`, or it is stale)."""
         out = []
         for host in self.hosts:
             request = PollRequest(host.id, "unused", now=now, **plan)
-            out.append(run_steps(poll_steps(request), partial(self._reply, host.id)))
+            out.append(run_steps(poll_steps(request), partial(self._reply, host.id, int(now * 1000) + INT_MAX)))
         return out
 
-    def _reply(self, host_id: str, call: Call) -> Any:
+    def _reply(self, host_id: str, status_time: int, call: Call) -> Any:
+        if call == ALL_VM_STATS_CALL:
+            return orjson.loads(splice(self._vm_stats[host_id], status_time))
         return orjson.loads(self._replies[host_id][call])
 
     def bring_up(self, update: Any, now: float) -> float:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from vurti.domain.commands import Command
 from vurti.domain.devices import VmDevice
 from vurti.domain.events import Event
-from vurti.domain.model import HostState, VmState
+from vurti.domain.model import HostState, VmState, VmUsage
 from vurti.domain.report import HostStats, VmStats
 
 
@@ -17,7 +17,9 @@ class Analysis:
 
     `host` is the host's new dynamic state, or None when it did not change.
     `vms` holds new or changed VM states only (a VM not in the snapshot is new).
-    `host_stats` / `vm_stats` are set only when statistics are due this cycle.
+    `host_stats` / `vm_stats` are set when statistics are due this cycle; `vm_usage` goes
+    with `vm_stats` (one entry per VM of it: the same statistics row). A VM that stopped
+    gets zeroed statistics and usage whatever the cycle (VmAnalyzer.resetVmStatistics).
     `stale` is True when the report was older than stored state and was ignored.
     `ended_operations`: pending engine operations settled by this analysis (their outcome is in `events`).
     `devices_saved` (VM id, device) rows to insert or overwrite; `devices_removed` (VM id,
@@ -28,6 +30,7 @@ class Analysis:
     vms: tuple[VmState, ...] = ()
     host_stats: HostStats | None = None
     vm_stats: tuple[tuple[str, VmStats], ...] = ()
+    vm_usage: tuple[tuple[str, VmUsage], ...] = ()
     events: tuple[Event, ...] = ()
     commands: tuple[Command, ...] = ()
     stale: bool = False

@@ -8,9 +8,12 @@ report.VmStats). Repositories load and store these; analyzers take and return th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+import dataclasses
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, TypeVar
+
+import msgspec
 
 from vurti.domain.devices import VmDevice, VmJob
 from vurti.domain.status import HostStatus, VmStatus
@@ -115,8 +118,25 @@ class VmState:
     migrating_from_host: str | None = None  # source of a migration handed over to host_id, until it runs there
     guest_mem_low: bool = False  # last stats sample was below the low-memory threshold (warn on transition)
     balloon_misses: int = 0  # consecutive stats samples with the balloon off target (capped at 2)
-    nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
     jobs: tuple[VmJob, ...] = ()  # block jobs running, as last reported (vmJobs)
+
+
+@dataclass(frozen=True)
+class VmUsage:
+    """What a VM's statistics carry from one statistics cycle to the next (oVirt's VmStatistics):
+    CPU per vCPU and network usage in percent, the last samples of CPU, memory and network
+    usage, and the NIC counters the next rates start from.
+
+    Stored in the VM's statistics row, never in its dynamic row: it changes on every
+    statistics cycle, and a VM whose state did not change costs no row rewrite.
+    """
+
+    usage_cpu_percent: int | None = None  # (cpuUser + cpuSys) / vCPUs; None: vCPU count unknown
+    usage_network_percent: int | None = None  # busiest NIC, rx or tx; None: no NIC rate known
+    cpu_usage_history: tuple[int, ...] = ()  # oldest first, at most policy.usage_history_limit
+    memory_usage_history: tuple[int, ...] = ()
+    network_usage_history: tuple[int, ...] = ()
+    nic_samples: tuple[NicSample, ...] = ()  # last statistics cycle's counters, for NIC rates
 
 
 class OperationKind(StrEnum):
@@ -156,6 +176,7 @@ class HostSnapshot:
     pending engine-started runs and migrations that start, end or leave here (their VMs
     are in `vms`).
     `devices` holds the stored devices of the VMs whose report carries devices (only those).
+    `vm_usage` holds the stored usage (histories, NIC counters) of those VMs that have statistics.
     """
 
     cluster: Cluster
@@ -167,30 +188,71 @@ class HostSnapshot:
     host_names: dict[str, str] = field(default_factory=dict)
     operations: dict[str, PendingOperation] = field(default_factory=dict)  # by VM id: runs/migrations concerning the host
     devices: dict[str, tuple[VmDevice, ...]] = field(default_factory=dict)
+    vm_usage: dict[str, VmUsage] = field(default_factory=dict)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
+def field_names(cls: type) -> tuple[str, ...]:
+    """The fields of a domain type, a dataclass or a msgspec Struct (report.py), in order."""
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+        struct_fields = getattr(cls, "__struct_fields__", None)
+        names = _FIELD_NAMES[cls] = (
+            tuple(struct_fields) if struct_fields is not None else tuple(f.name for f in fields(cls))
+        )
     return names
 
 
 def changed_fields(old: Any, new: Any) -> dict[str, Any]:
-    """The fields of a frozen dataclass that differ between two versions."""
-    return {n: v for n in _field_names(type(new)) if (v := getattr(new, n)) != getattr(old, n)}
+    """The fields of a frozen dataclass that differ between two versions (read from the
+    instances' dicts: a getattr per field cost twice as much)."""
+    if type(old) is type(new) and hasattr(new, "__dict__"):
+        before = old.__dict__
+        return {n: v for n, v in new.__dict__.items() if v != before[n]}
+    return {n: v for n in field_names(type(new)) if (v := getattr(new, n)) != getattr(old, n)}
 
 
 def evolve(obj: T, **changes: Any) -> T:
-    """`replace`, but the very same object when no value changes: the analyzers' common case,
-    and replace() rebuilds the whole dataclass each time."""
+    """`replace`, but the very same object when no value changes (the analyzers' common case),
+    and a copy of the instance's fields otherwise: replace() runs the whole __init__ again,
+    which cost a statistics cycle ~1 us per VM field. Domain dataclasses have no __post_init__
+    (checked: one with it goes through replace)."""
     for name, value in changes.items():
         if getattr(obj, name) != value:
-            return replace(obj, **changes)  # type: ignore[type-var]
+            return _copy_with(obj, changes)
     return obj
+
+
+def _copy_with(obj: T, changes: dict[str, Any]) -> T:
+    cls = type(obj)
+    if isinstance(obj, msgspec.Struct):
+        return msgspec.structs.replace(obj, **changes)
+    if hasattr(cls, "__post_init__") or not changes.keys() <= _field_set(cls):
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]  # (raises for an unknown field)
+    new = object.__new__(cls)
+    values = new.__dict__
+    values.update(obj.__dict__)
+    values.update(changes)
+    return new
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """`dataclasses.replace`, for the report's msgspec Structs too."""
+    if isinstance(obj, msgspec.Struct):
+        return msgspec.structs.replace(obj, **changes)
+    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+
+
+_FIELD_SETS: dict[type, frozenset[str]] = {}
+
+
+def _field_set(cls: type) -> frozenset[str]:
+    names = _FIELD_SETS.get(cls)
+    if names is None:
+        names = _FIELD_SETS[cls] = frozenset(field_names(cls))
+    return names
 
 
 __all__ = [
@@ -202,7 +264,9 @@ __all__ = [
     "OperationKind",
     "PendingOperation",
     "VmState",
+    "VmUsage",
     "changed_fields",
     "evolve",
+    "field_names",
     "replace",
 ]

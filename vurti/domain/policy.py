@@ -17,6 +17,7 @@ class MonitoringPolicy:
     recovery_timeout: float = 180.0  # error 99 for this long -> NonOperational
     guest_mem_low_percent: float = 5.0  # guest free memory below this -> GuestMemoryLow
     balloon_tolerance_kib: int = 10 * 1024  # balloon this far from target for a stats cycle -> warn
+    usage_history_limit: int = 40  # UsageHistoryLimit: samples of CPU, memory and network usage kept per VM
     # oVirt destroys an unknown VM paused on EIO and a paused copy of a VM running elsewhere.
     # Off: vurti never destroys a VM that is not Down (taking over a running fleet must not
     # kill the VMs it had never seen).

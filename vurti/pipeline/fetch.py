@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Final, Protocol
 
+import msgspec
+
 from vurti.agent import PollPlan, PollRequest, device_digest, plan_poll, report_digest, vm_digest, vm_hashes
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import FetchError, FetchErrorKind, HostReport
@@ -186,10 +188,11 @@ class FetchService:
             before = stored.get(host_id, {})
             settled = {vm_id: h for vm_id, h in hashes.items() if vm_id not in failed}
             settled.update({vm_id: before[vm_id] for vm_id in failed if vm_id in before})
-            vms = tuple(replace(vm, devices=devices[vm.vm_id]) if vm.vm_id in devices else vm for vm in report.vms)
+            vms = tuple(msgspec.structs.replace(vm, devices=devices[vm.vm_id]) if vm.vm_id in devices else vm
+                        for vm in report.vms)
             extra = got.warnings + ((f"devices not read: {got.error.message}",) if got.error else ()) if got else ()
-            reports[host_id] = replace(report, vms=vms, device_hashes=tuple(sorted(settled.items())),
-                                       warnings=report.warnings + extra)
+            reports[host_id] = msgspec.structs.replace(report, vms=vms, device_hashes=tuple(sorted(settled.items())),
+                                                       warnings=report.warnings + extra)
 
     def _plan(self, host: CachedHost, force: bool) -> PollPlan:
         every = self._policy.stats_every
@@ -271,7 +274,7 @@ class FetchService:
             return FetchOutcome(host.host_id, None, None, due_at, started, answered=ok)  # polled, nothing to write
         if not report.ok and host.answered_at is not None:
             # The grace period counts from the last answered poll, which may never have reached the DB.
-            report = replace(report, last_answered_at=host.answered_at)
+            report = msgspec.structs.replace(report, last_answered_at=host.answered_at)
         digest = report_digest(report)
         return FetchOutcome(host.host_id, report, None, due_at, started, digest, answered=ok)
 
@@ -289,5 +292,5 @@ def _with_vms_of(short: HostReport, full: HostReport) -> HostReport:
     """The first round's host data (capabilities, statistics) with the second round's VMs."""
     if short.capabilities is None and short.stats is None:
         return full
-    return replace(full, capabilities=short.capabilities, stats=short.stats, stats_due=short.stats_due,
-                   warnings=short.warnings + full.warnings)
+    return msgspec.structs.replace(full, capabilities=short.capabilities, stats=short.stats, stats_due=short.stats_due,
+                                   warnings=short.warnings + full.warnings)

@@ -83,8 +83,9 @@ def vm_stats(rec: Record, status_time: Any, epoch: int, now: float | None = None
         "statusTime": status_time, "vmType": "kvm", "kvmEnable": "true", "acpiEnable": "true",
         "elapsedTime": str(elapsed), "monitorResponse": "0" if rec.monitor_ok else "-1",
         "clientIp": "", "timeOffset": "0",
-        "cpuUser": "%.2f" % (load * 85.0) if sampled else "0.0",
-        "cpuSys": "%.2f" % (load * 9.0) if sampled else "0.0",
+        # Percent of one host CPU summed over the vCPUs (vmstats.cpu): up to 100 per vCPU.
+        "cpuUser": "%.2f" % (load * 85.0 * spec.ncpu) if sampled else "0.0",
+        "cpuSys": "%.2f" % (load * 9.0 * spec.ncpu) if sampled else "0.0",
         "cpuUsage": str(int(elapsed * spec.ncpu * load * 1e9)) if sampled else "0.0",
         "cpuActual": sampled,
         "memUsage": str(int(15 + 70 * noise(seed, epoch, 1))) if sampled else "0",

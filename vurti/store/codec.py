@@ -11,10 +11,11 @@ tests/store/test_schema.py fails when a field has no column.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
 from typing import Any, Generic, TypeVar
 
 import msgspec
+
+from vurti.domain.model import field_names
 
 T = TypeVar("T")
 
@@ -23,7 +24,7 @@ class Codec(Generic[T]):
     def __init__(self, cls: type[T], renames: Mapping[str, str] | None = None, only: Iterable[str] | None = None):
         """`only` restricts the codec to some fields (a dataclass split over two tables)."""
         self.cls = cls
-        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        names = list(field_names(cls))
         if only is not None:
             wanted = set(only)
             names = [n for n in names if n in wanted]
@@ -39,9 +40,8 @@ class Codec(Generic[T]):
         return {cols[k]: msgspec.to_builtins(v) for k, v in values.items() if k in cols}
 
     def to_row(self, obj: T) -> dict[str, Any]:
-        data: dict[str, Any] = msgspec.to_builtins(obj)
-        cols = self.columns
-        return {cols[k]: v for k, v in data.items() if k in cols}
+        """Every column, defaults included (the report's Structs leave defaults out of their JSON)."""
+        return {col: msgspec.to_builtins(getattr(obj, name)) for name, col in self.columns.items()}
 
     def fields_of(self, row: Mapping[Any, Any]) -> dict[str, Any]:
         return {name: row[col] for name, col in self.columns.items()}

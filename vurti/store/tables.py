@@ -157,7 +157,6 @@ vm_dynamic = Table(
     Column("migrating_from_host", ID),
     Column("guest_mem_low", Boolean, nullable=False),
     Column("balloon_misses", Integer, nullable=False),
-    Column("nic_samples", JSON, nullable=False, server_default="[]"),  # counters for the next NIC rates
     Column("jobs", JSON, nullable=False, server_default="[]"),  # block jobs running (vmJobs), with progress
 )
 
@@ -194,8 +193,16 @@ vm_statistics = Table(
     Column("guest_mem_total", BigInteger),
     Column("guest_mem_unused", BigInteger),
     Column("migration_progress", Integer),
+    Column("vcpu_count", Integer),
     Column("nics", JSON, nullable=False),
     Column("disks", JSON, nullable=False),
+    # VmUsage: what the next statistics cycle builds on, kept here so it never rewrites vm_dynamic.
+    Column("usage_cpu_percent", Integer),
+    Column("usage_network_percent", Integer),
+    Column("cpu_usage_history", JSON, nullable=False, server_default="[]"),
+    Column("memory_usage_history", JSON, nullable=False, server_default="[]"),
+    Column("network_usage_history", JSON, nullable=False, server_default="[]"),
+    Column("nic_samples", JSON, nullable=False, server_default="[]"),  # counters for the next NIC rates
 )
 
 # The outbox: events written in the same transaction as the state change.

@@ -26,7 +26,7 @@ from vurti.domain.analysis import Analysis
 from vurti.domain.commands import Command
 from vurti.domain.devices import VmDevice
 from vurti.domain.events import Event
-from vurti.domain.model import HostSnapshot, VmState
+from vurti.domain.model import HostSnapshot, VmState, VmUsage
 from vurti.domain.report import VmStats
 from vurti.store.unit_of_work import UnitOfWork
 from vurti.store.vds_repository import VdsRepository
@@ -84,6 +84,7 @@ class VmUpdater:
         previous: dict[str, VmState] = {}
         changed: list[VmState] = []
         stats: list[tuple[str, VmStats]] = []
+        usage: dict[str, VmUsage] = {}
         saved: list[tuple[str, VmDevice]] = []
         removed: list[tuple[str, str]] = []
         for w in writes:
@@ -97,10 +98,11 @@ class VmUpdater:
                 # Statistics only for VMs that have a row: a VM the analysis chose not to record has none.
                 known = vms.keys() | {vm.vm_id for vm in analysis.vms}
                 stats.extend((vm_id, s) for vm_id, s in analysis.vm_stats if vm_id in known)
+                usage.update(analysis.vm_usage)
         if changed:
             self._vms.save_vms(previous, changed)
         if stats:
-            self._vms.save_vm_stats(stats, now)
+            self._vms.save_vm_stats(stats, now, usage)
         if saved or removed:  # after save_vms: a device's VM row exists by then
             self._vms.save_devices(saved, removed, now)
 

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from vurti.domain.devices import VmDevice
-from vurti.domain.model import VmState, changed_fields
+from vurti.domain.model import VmState, VmUsage, changed_fields
 from vurti.domain.report import VmStats
 from vurti.domain.status import VmStatus
 from vurti.store.codec import Codec
 from vurti.store.errors import OutOfScope
 from vurti.store.scope import Scope, ScopeGuard
-from vurti.store.sqlutil import upsert
+from vurti.store.sqlutil import BulkStatement, bulk_upsert, encode_json, json_columns, upsert
 from vurti.store.tables import vds_static, vm_devices, vm_dynamic, vm_static, vm_statistics
 from vurti.store.vm_codec import KEY, VM, split, vm_columns
 
@@ -31,10 +32,35 @@ _DEVICES_OF = select(vm_devices).where(vm_devices.c.vm_id.in_(bindparam("ids", e
 _DEVICE_DELETE = delete(vm_devices).where(
     and_(vm_devices.c.vm_id == bindparam("_vm"), vm_devices.c.device_id == bindparam("_device"))
 )
-_KEY_PARAM = "_key"
+VM_USAGE = Codec(VmUsage)
+_NO_USAGE = VmUsage()
+# One statistics row: the VM, the time, VmStats' fields, VmUsage's fields (columns named after fields).
+_STATS_UPSERT = bulk_upsert(
+    vm_statistics, [KEY], [KEY, "updated_at", *VM_STATS.columns.values(), *VM_USAGE.columns.values()]
+)
+_JSON_COLUMNS = json_columns(vm_statistics) | json_columns(vm_dynamic) | json_columns(vm_static)
+_STATS_FIELDS = tuple((f, f in _JSON_COLUMNS) for f in VM_STATS.columns)
+_USAGE_FIELDS = tuple((f, f in _JSON_COLUMNS) for f in VM_USAGE.columns)
 
+
+def _stats_row(vm_id: str, at: float, stats: VmStats, usage: VmUsage) -> tuple[Any, ...]:
+    return (
+        vm_id,
+        at,
+        *[encode_json(getattr(stats, f)) if js else getattr(stats, f) for f, js in _STATS_FIELDS],
+        *[encode_json(getattr(usage, f)) if js else getattr(usage, f) for f, js in _USAGE_FIELDS],
+    )
+
+
+_KEY_PARAM = "_key"
 # Built once (construction costs more than execution); SET columns come from each row's keys.
 _UPDATE_BY_KEY = {t.name: update(t).where(t.c[KEY] == bindparam(_KEY_PARAM)) for t in (vm_static, vm_dynamic)}
+
+
+@lru_cache(maxsize=512)
+def _update_by_key(table: Table, columns: tuple[str, ...]) -> BulkStatement:
+    """UPDATE table SET columns WHERE vm_id = :_key; each row is the columns' values, then the VM's id."""
+    return BulkStatement(lambda _dialect: _UPDATE_BY_KEY[table.name], (*columns, _KEY_PARAM))
 _c = vm_dynamic.c
 _PLACEMENTS = select(_c.vm_id, _c.status, _c.run_on_host, _c.migrating_to_host, _c.status_time,
                      _c.status_time_host).where(_c.vm_id.in_(bindparam("ids", expanding=True)))
@@ -60,7 +86,8 @@ class VmRepository:
         self._check_scope(previous, latest.values())
         new_static: list[dict[str, Any]] = []
         new_dynamic: list[dict[str, Any]] = []
-        groups: dict[tuple[Any, frozenset[str]], list[dict[str, Any]]] = defaultdict(list)
+        groups: dict[tuple[Table, tuple[str, ...]], list[tuple[Any, ...]]] = defaultdict(list)
+        updated: set[str] = set()
         for vm in latest.values():
             old = previous.get(vm.vm_id)
             if old is None:
@@ -71,13 +98,15 @@ class VmRepository:
             static, dynamic = split(VM.encode(changed_fields(old, vm)))
             for table, values in ((vm_static, static), (vm_dynamic, dynamic)):
                 if values:
-                    groups[(table, frozenset(values))].append({_KEY_PARAM: vm.vm_id, **values})
+                    columns = tuple(sorted(values))
+                    groups[(table, columns)].append(
+                        (*[encode_json(values[c]) if c in _JSON_COLUMNS else values[c] for c in columns], vm.vm_id))
+                    updated.add(vm.vm_id)
         upsert(self._conn, vm_static, new_static, [KEY], update=False)
         upsert(self._conn, vm_dynamic, new_dynamic, [KEY])
-        for (table, _columns), rows in groups.items():
-            # The SET clause comes from the rows' keys; one executemany per column set.
-            self._conn.execute(_UPDATE_BY_KEY[table.name], rows)
-        return len(new_static) + len({r[_KEY_PARAM] for rows in groups.values() for r in rows})
+        for (table, columns), rows in groups.items():
+            _update_by_key(table, columns).execute(self._conn, rows)  # one executemany per column set
+        return len(new_static) + len(updated)
 
     def _check_scope(self, previous: Mapping[str, VmState], changed: Any) -> None:
         if self.scope.is_system:
@@ -91,16 +120,21 @@ class VmRepository:
         if refused:
             raise OutOfScope(f"VMs on hosts outside {self.scope}: {refused}")
 
-    def save_vm_stats(self, rows: Sequence[tuple[str, VmStats]], at: float) -> None:
-        """Overwrite each VM's statistics row, all in one executemany upsert.
+    def save_vm_stats(
+        self, rows: Sequence[tuple[str, VmStats]], at: float, usage: Mapping[str, VmUsage] | None = None
+    ) -> None:
+        """Overwrite each VM's statistics row, usage included (none given: zero), all in one
+        executemany upsert.
 
         Keyed by VM only: the caller passes the VMs of a host it has already fenced.
         """
         if not rows:
             return
         latest = dict(rows)
-        values = [{KEY: vm_id, "updated_at": at, **VM_STATS.to_row(stats)} for vm_id, stats in latest.items()]
-        upsert(self._conn, vm_statistics, values, [KEY])
+        usage = usage or {}
+        _STATS_UPSERT.execute(
+            self._conn, [_stats_row(vm_id, at, stats, usage.get(vm_id, _NO_USAGE)) for vm_id, stats in latest.items()]
+        )
 
     def devices_of(self, vm_ids: Sequence[str]) -> dict[str, tuple[VmDevice, ...]]:
         """The stored devices of these VMs (only VMs that have some are keys), in one query."""
@@ -174,3 +208,8 @@ class VmRepository:
     def get_vm_stats(self, vm_id: str) -> tuple[float, VmStats] | None:
         row = self._conn.execute(select(vm_statistics).where(vm_statistics.c.vm_id == vm_id)).mappings().first()
         return (row["updated_at"], VM_STATS.from_row(row)) if row else None
+
+    def get_vm_usage(self, vm_id: str) -> VmUsage | None:
+        """The VM's usage and histories, as its statistics row holds them."""
+        row = self._conn.execute(select(vm_statistics).where(vm_statistics.c.vm_id == vm_id)).mappings().first()
+        return VM_USAGE.from_row(row) if row else None
