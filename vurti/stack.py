@@ -77,6 +77,7 @@ class Child:
     name: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    again: Callable[[], Child] | None = None  # how to start it again (workers and beat: LocalStack.revive)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -133,6 +134,25 @@ class LocalStack:
             os.killpg(child.proc.pid, signal.SIGKILL)  # pool children left behind, if any
         if child in self.children:
             self.children.remove(child)
+
+    def revive(self) -> list[tuple[str, int | None]]:
+        """Start again each worker or beat that exited by itself, as a supervisor's restart policy
+        does (docker/compose.yaml: restart unless-stopped); returns (name, exit code) of each.
+
+        A worker can end on a broker outage (kombu's restore of unacknowledged messages over a
+        connection already torn down raises, and Celery calls that unrecoverable), so a stack
+        that monitors for hours must not depend on none ever exiting. A child `stop` ended is
+        no longer listed, so it is never started again.
+        """
+        revived: list[tuple[str, int | None]] = []
+        for child in list(self.children):
+            if child.again is None or child.alive():
+                continue
+            self.children.remove(child)
+            revived.append((child.name, child.proc.returncode))
+            with contextlib.suppress(TimeoutError):  # spawned; it gets ready once its broker is back
+                child.again()
+        return revived
 
     def close(self) -> None:
         """Stop children newest first: beat, workers, simulator, then the servers."""
@@ -263,6 +283,7 @@ class LocalStack:
                 log.seek(offset)
                 return b"ready." in log.read()
 
+        child.again = lambda: self.start_worker(name, queues, pool, concurrency, extra)
         wait_until(ready, 60, f"worker {name}")
         return child
 
@@ -274,7 +295,9 @@ class LocalStack:
 
     def start_beat(self, name: str = "beat") -> Child:
         argv = [*PYTHON, *beat_command(str(self.workdir / f"{name}-schedule"))]
-        return self.spawn(name, argv, {"PYTHONPATH": _project_root()})
+        child = self.spawn(name, argv, {"PYTHONPATH": _project_root()})
+        child.again = lambda: self.start_beat(name)
+        return child
 
     def start_flower(self, auth: str, port: int | None = None) -> str:
         """`vurti flower` on 127.0.0.1 with basic auth (`user:password`, handed over in its

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from vurti.bootstrap import Services
+    from vurti.stack import LocalStack
     from vurti.store.audit import AuditEntry
 
 
@@ -91,7 +92,7 @@ def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, d
         if metrics_port:
             click.echo(f"metrics on {stack.start_metrics(metrics_port)}")
         click.echo(f"logs in {workdir}; Ctrl-C to stop")
-        _live(svc, duration, lambda: stopping)
+        _live(svc, duration, lambda: stopping, lambda: _revive(stack))
     except KeyboardInterrupt:
         pass
     finally:
@@ -121,8 +122,16 @@ def _password(auth: str | None, workdir: Path) -> str:
     return password
 
 
-def _live(svc: Services, duration: float, stop_requested: Callable[[], bool]) -> None:
-    """A live table on a terminal; a plain summary line every few seconds otherwise (logs, pipes)."""
+def _revive(stack: LocalStack) -> list[str]:
+    """Workers and beat that exited by themselves, started again (monitoring must not stop)."""
+    return [f"{name} exited (code {code}) and was started again; its log: {stack.workdir / name}.log"
+            for name, code in stack.revive()]
+
+
+def _live(svc: Services, duration: float, stop_requested: Callable[[], bool],
+          supervise: Callable[[], list[str]]) -> None:
+    """A live table on a terminal; a plain summary line every few seconds otherwise (logs, pipes).
+    Every second, `supervise` starts again what exited and says so."""
     from rich.console import Console
     from rich.live import Live
 
@@ -132,13 +141,20 @@ def _live(svc: Services, duration: float, stop_requested: Callable[[], bool]) ->
         return not stop_requested() and (duration == 0 or time.monotonic() - started < duration)
 
     if not Console().is_terminal:
+        last = 0.0
         while running():
-            click.echo(_summary_line(svc), nl=True)
-            _sleep_while(running, 5.0)
+            for line in supervise():
+                click.echo(line)
+            if time.monotonic() - last >= 5.0:
+                click.echo(_summary_line(svc), nl=True)
+                last = time.monotonic()
+            _sleep_while(running, 1.0)
         return
     with Live(_summary(svc), refresh_per_second=2, screen=False) as live:
         while running():
             _sleep_while(running, 1.0)
+            for line in supervise():
+                live.console.print(line)
             live.update(_summary(svc))
 
 

@@ -90,23 +90,16 @@ class Rig:
         return self.local.start_worker(name, "update", pool=pool, concurrency=1 if pool == "solo" else 2)
 
     def restart(self, name: str) -> Child:
-        """Start a worker again under its name (after it was killed or stopped)."""
-        with_name = [c for c in self.local.children if c.name == name]
-        for child in with_name:
-            self.local.stop(child)
-        if name.startswith("update"):
-            return self.start_update(name)
-        if name.startswith("fetch"):
-            return self.local.start_worker(name, "fetch", pool="threads", concurrency=8)
-        return self.local.start_beat(name)
+        """Start a worker or beat again under its name (after it was killed or stopped), as it was started."""
+        child = self.local.child(name)
+        assert child.again is not None, name
+        self.local.stop(child)
+        return child.again()
 
     def revive(self) -> None:
-        """Start again a worker or beat that exited by itself, as the deployment's supervisor does
-        (docker/compose.yaml: restart unless-stopped); each one is named in the case's notes."""
-        for child in list(self.local.children):
-            if child.name.startswith(("fetch", "update", "beat")) and not child.alive():
-                self.revived.append(child.name)
-                self.restart(child.name)
+        """Start again a worker or beat that exited by itself (LocalStack.revive, as the
+        deployment's supervisor does); each one is named in the case's notes."""
+        self.revived.extend(name for name, _ in self.local.revive())
 
     def close(self) -> None:
         self.local.close()
