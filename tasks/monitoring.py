@@ -4,7 +4,8 @@ and the engine's word on the runs and migrations it started (expect_operation)."
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 from celery.signals import worker_process_init, worker_ready
@@ -17,7 +18,9 @@ from vurti.pipeline.update import LOCKED
 from vurti.runtime.gc_tuning import tune_for_worker
 from vurti.runtime.host_names import batch_label, label
 from vurti.runtime.locking import LockBusy
+from vurti.runtime.outage import DB_DOWN
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -77,6 +80,25 @@ def _parse(report: Any) -> HostReport | None:
         return None
 
 
+def _database_down(exc: BaseException, reports: int) -> None:
+    """While the database does not answer, reports are dropped (the next polls bring their
+    state again): one line per outage instead of a traceback per report."""
+    services().update_outage.failed(exc)
+    log.debug("dropped %d reports: the database does not answer", reports)
+
+
+def _unless_database_down(run: Callable[[], T], otherwise: T) -> T:
+    """A periodic sweep (beat sends the next one) while the database does not answer: skipped,
+    counted in the same outage as the updates' (one line), not a traceback every 10 s."""
+    try:
+        result = run()
+    except DB_DOWN as exc:
+        services().update_outage.failed(exc)
+        return otherwise
+    services().update_outage.succeeded()
+    return result
+
+
 @app.task(name="vurti.update_host", bind=True)
 def update_host(self: Any, report: HostReport | dict[str, Any]) -> None:
     parsed = _parse(report)
@@ -89,6 +111,10 @@ def update_host(self: Any, report: HostReport | dict[str, Any]) -> None:
         log.info("host %s: update already running elsewhere, skipping this report", parsed.host_id)
         services().lock_contended(1)
         return
+    except DB_DOWN as exc:
+        _database_down(exc, 1)
+        return
+    services().update_outage.succeeded()
     if outcome.commands:
         send_commands.apply_async(args=[parsed.host_id])
 
@@ -100,7 +126,12 @@ def update_hosts(self: Any, reports: list[HostReport | dict[str, Any]]) -> None:
         log.error("dropping a malformed update_hosts message: a %s, not a list of reports", type(reports).__name__)
         return
     parsed = [p for p in map(_parse, reports) if p is not None]
-    outcomes = services().update.update_many(parsed, owner=self.request.id)
+    try:
+        outcomes = services().update.update_many(parsed, owner=self.request.id)
+    except DB_DOWN as exc:
+        _database_down(exc, len(parsed))
+        return
+    services().update_outage.succeeded()
     services().lock_contended(sum(1 for o in outcomes if o.reason == LOCKED))
     if any(o.commands for o in outcomes):
         # One sender for the whole batch (it takes every due command): a sender per host
@@ -120,19 +151,21 @@ def refresh_host(host: str) -> dict[str, Any]:
 @app.task(name="vurti.send_commands")
 def send_commands(host_id: str | None = None) -> int:
     """Send pending host commands (VM.destroy), retried with backoff."""
-    return services().commands.run_due(host_id)
+    return _unless_database_down(lambda: services().commands.run_due(host_id), 0)
 
 
 @app.task(name="vurti.drain_outbox")
 def drain_outbox() -> int:
     """Deliver events a subscriber failed to take earlier."""
-    return services().bus.drain()
+    return _unless_database_down(services().bus.drain, 0)
 
 
 @app.task(name="vurti.purge")
 def purge() -> dict[str, int]:
     """Delete rows past their retention (VURTI_RETAIN_*); hourly from beat."""
-    purged = services().purge()
+    purged = _unless_database_down(services().purge, None)
+    if purged is None:
+        return {}
     if any(vars(purged).values()):
         log.info("purged %s", purged)
     return dict(vars(purged))

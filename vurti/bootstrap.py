@@ -94,6 +94,15 @@ class Services:
         if self.worker_metrics is not None:
             self.worker_metrics.contended(reports)
 
+    @cached_property
+    def update_outage(self) -> Any:
+        """The database as the update tasks see it: one line when it stops answering, one when back."""
+        import logging
+
+        from vurti.runtime.outage import DB_DOWN, Outage
+
+        return Outage("updates: the database", logging.getLogger("vurti.update"), DB_DOWN)
+
     def uow(self, scope: Any = None) -> Any:
         from vurti.store.unit_of_work import Scope, SqlUnitOfWork
 

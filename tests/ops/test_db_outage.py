@@ -1,4 +1,5 @@
-"""A PostgreSQL outage does not stop polling: beat claims from Redis with the last schedule.
+"""A PostgreSQL outage does not stop polling: beat claims from Redis with the last schedule,
+and neither beat nor the update worker fills its log with a traceback per attempt.
 
 Real processes: redis-server, a PostgreSQL of its own (stopped mid-test), the simulator,
 a fetch worker, an update worker and beat. The poll counter each fetch increments in
@@ -57,4 +58,8 @@ def test_polling_goes_on_while_the_database_is_down(local: LocalStack) -> None:
     beat_log = local.logs("beat")
     assert beat_log.count("schedule sync with the database failed") == 1, beat_log[-3000:]
     assert "Traceback" not in beat_log, beat_log[-3000:]
+    # The update worker's failed reports: one line for the outage, not a traceback each.
+    update_log = local.logs("update")
+    assert update_log.count("updates: the database failed") == 1, update_log[-3000:]
+    assert "Traceback" not in update_log, update_log[-3000:]
     svc.redis.close()

@@ -14,8 +14,11 @@ from collections.abc import Callable
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+# What a database that stopped answering raises through SQLAlchemy (refused, reset, timed out).
+DB_DOWN: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 
 
 class Outage:
