@@ -25,9 +25,9 @@ from vurti.analyze.lifecycle import NOT_FOUND
 from vurti.domain.analysis import Analysis
 from vurti.domain.commands import DestroyVm
 from vurti.domain.events import InvalidVmData, VmAnalysisFailed, VmDown
-from vurti.domain.model import replace
+from vurti.domain.model import HostConfig, replace
 from vurti.domain.report import VmStats
-from vurti.domain.status import VmStatus
+from vurti.domain.status import HostStatus, VmStatus
 
 # ---- unknown to the engine -------------------------------------------------------------
 
@@ -331,3 +331,71 @@ def test_a_vm_whose_analysis_fails_does_not_stop_the_others():
     assert [e.vm_id for e in analysis.events if isinstance(e, VmAnalysisFailed)] == ["v1"]
     assert vm_after(analysis, snap, "v1") == snap.vms["v1"]
     assert vm_after(analysis, snap, "v2").status == VmStatus.Paused
+
+
+# ---- a Down record from the host a VM went to, seen before its source's "migration succeeded" ----
+
+CRASH = down(code=1, reason=2, message="Lost connection with qemu process")
+LEFT = down(code=0, reason=4, message="Migration succeeded")
+
+
+def _on(host_id: str, snap_vms: dict, rows: tuple, now: float):
+    """One host's full report applied to the stored VMs; returns (analysis, VMs after)."""
+    snap = replace(
+        snapshot(vms=tuple(snap_vms.values()), host_statuses=dict.fromkeys(("h1", "h2", "h3"), HostStatus.Up)),
+        config=HostConfig(id=host_id, name=host_id, cluster_id="c1", url=f"http://{host_id}"),
+        state=replace(host(), host_id=host_id),
+    )
+    analysis = run(snap, report(rows, host_id=host_id, fetched_at=now), now=now)
+    return analysis, dict(apply_analysis(snap, analysis).vms)
+
+
+DOWN_ELSEWHERE_STORIES = [
+    # (id, steps: (host, rows), final (status, host), exit code, events over the story)
+    ("migrated and down on its destination, that Down record first: Down",
+     [("h1", (CRASH,)), ("h2", (LEFT,))], (VmStatus.Down, None), 1, ["VmStateChanged", "VmDown"]),
+    ("the other order: Down (already a rule)",
+     [("h2", (LEFT,)), ("h1", (CRASH,))], (VmStatus.Down, None), 1, ["VmStateChanged", "VmStateChanged", "VmDown"]),
+    ("a failed migration's copy is no evidence: never Down",
+     [("h1", (down(code=1, reason=8),)), ("h2", (LEFT,))], (VmStatus.MigratingFrom, "h2"), 0, ["VmStateChanged"]),
+    ("a migration source's leftover is no evidence: never Down",
+     [("h1", (LEFT,)), ("h2", (LEFT,))], (VmStatus.MigratingFrom, "h2"), 0, ["VmStateChanged"]),
+    ("the evidence alone changes nothing",
+     [("h1", (CRASH,))], (VmStatus.Up, "h2"), None, []),
+    ("its host reports it running afterwards: the evidence is dropped, never Down",
+     [("h1", (CRASH,)), ("h2", (up(),)), ("h2", (LEFT,))], (VmStatus.MigratingFrom, "h2"), 0, ["VmStateChanged"]),
+    ("resolved Down, then found running on a third host: Up there",
+     [("h1", (CRASH,)), ("h2", (LEFT,)), ("h3", (up(),))], (VmStatus.Up, "h3"), None,
+     ["VmStateChanged", "VmDown", "VmStateChanged"]),
+]
+
+
+@pytest.mark.parametrize(
+    "steps,final,exit_code,events", [s[1:] for s in DOWN_ELSEWHERE_STORIES], ids=[s[0] for s in DOWN_ELSEWHERE_STORIES]
+)
+def test_a_down_record_from_another_host_is_evidence_for_a_later_migration_succeeded(steps, final, exit_code, events):
+    """A VM migrates h2 -> h1 and goes down on h1 while no report reaches the database; afterwards
+    h1's Down record is applied first (the VM still Up on h2 in the database), then h2's "migration
+    succeeded". Nothing will report the VM again: it must not stay MigratingFrom for good."""
+    vms = {"v1": vm(host_id="h2", status=VmStatus.Up)}
+    seen: list[str] = []
+    for i, (host_id, rows) in enumerate(steps):
+        analysis, vms = _on(host_id, vms, rows, NOW + 10 * i)
+        seen += names(analysis)
+        if rows and rows[0].status is VmStatus.Down:
+            assert [c.host_id for c in analysis.commands] == [host_id]  # the record is destroyed
+    after = vms["v1"]
+    assert ((after.status, after.host_id), after.exit_code) == (final, exit_code)
+    assert [n for n in seen if n in ("VmStateChanged", "VmDown")] == events
+
+
+def test_the_evidence_is_kept_once_and_cleared_when_the_vm_stops():
+    vms = {"v1": vm(host_id="h2", status=VmStatus.Up)}
+    first, vms = _on("h1", vms, (CRASH,), NOW)
+    assert (vms["v1"].down_seen_on_host, vms["v1"].down_seen_at, first.events) == ("h1", NOW, ())
+    assert vms["v1"].status_time_host is None  # not applied as h1's report of the VM
+    again, vms = _on("h1", vms, (CRASH,), NOW + 10)  # still listed: the destroy not done yet
+    assert again.vms == () and vms["v1"].down_seen_at == NOW
+    _, vms = _on("h2", vms, (LEFT,), NOW + 20)
+    assert (vms["v1"].down_seen_on_host, vms["v1"].down_seen_at) == (None, None)
+    assert vms["v1"].exit_message == "migrated to host h1 and went down there (its Down record came first)"

@@ -199,3 +199,22 @@ def test_a_vm_changed_by_another_hosts_update_since_the_snapshot_is_a_conflict(
         fresh = uow.hosts.load_snapshot(snap.config.id, ["vm-00"])
     redone = Analysis(vms=(replace(fresh.vms["vm-00"], status=VmStatus.Paused),))
     assert apply_analysis_in(uow, fresh, redone, 1)
+
+
+def test_a_down_record_kept_as_evidence_meanwhile_is_a_conflict(
+    engine: Engine, uow: SqlUnitOfWork, hosts: object
+) -> None:
+    """A migration's source ("migration succeeded") and its destination (a Down record) analysed at
+    once, each on a snapshot without the other's change: whichever commits second must redo, even
+    when the first only kept the Down record as evidence (analyze/lifecycle.py)."""
+    snap = seed(uow, 2)
+    vm0 = snap.vms["vm-00"]
+    evidence = replace(vm0, down_seen_on_host="h2", down_seen_at=50.0)  # the destination's write
+    with uow:
+        uow.vms.save_vms({vm0.vm_id: vm0}, [evidence])
+        uow.commit()
+    left = replace(vm0, status=VmStatus.MigratingFrom, exit_code=0, exit_reason=4)  # the source's, on the old snapshot
+    result = apply_analysis_in(uow, snap, Analysis(vms=(left,)), 1)
+    assert not result and result.conflict  # type: ignore[attr-defined]
+    with uow:
+        assert uow.vms.get_vm("vm-00") == evidence

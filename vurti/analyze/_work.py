@@ -81,6 +81,8 @@ def hand_over(work: Work, vm: VmState, destination: str, why: str) -> VmState:
         migrating_to_host=None,
         migrating_from_host=vm.host_id,
         pause_code=None,
+        down_seen_on_host=None,
+        down_seen_at=None,
     )
     work.status_changed(vm, new, f"{why}; handed over to host {work.name_of(destination)}")
     return new

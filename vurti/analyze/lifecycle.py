@@ -20,7 +20,7 @@ from vurti.domain.exits import ExitCode, ExitReason
 from vurti.domain.model import VmState, evolve
 from vurti.domain.policy import MonitoringPolicy
 from vurti.domain.report import HostReport, VmReport
-from vurti.domain.status import VmStatus
+from vurti.domain.status import RUNNING_VM_STATUSES, VmStatus
 
 NOT_FOUND = "Could not find VM on host, assuming it went down unexpectedly"
 
@@ -41,6 +41,8 @@ def to_down(vm: VmState, code: int | None, reason: int | None, message: str | No
         guest_ips=None,
         guest_mem_low=False,
         balloon_misses=0,
+        down_seen_on_host=None,
+        down_seen_at=None,
     )
 
 
@@ -79,6 +81,11 @@ def down_reported(work: Work, vm: VmState, reported: VmReport) -> VmState:
         # Leftover on a migration's source, a failed migration's copy on the
         # destination, or a Down record already recorded: just clean it up.
         work.destroy(vm.vm_id, "Down record of a VM not on this host")
+        if went_down_here_after_migrating(work, vm, reason):
+            # Or the VM migrated here and went down before its source's "migration
+            # succeeded" was seen (reports lost while the database was down, say): keep
+            # the evidence, the source's record decides (below).
+            return evolve(vm, down_seen_on_host=work.host_id, down_seen_at=work.now)
         return vm
     work.destroy(vm.vm_id, "down recorded")
     if vm.status == VmStatus.MigratingFrom:
@@ -88,6 +95,13 @@ def down_reported(work: Work, vm: VmState, reported: VmReport) -> VmState:
             return _down(work, vm, code, reason, message)
         if vm.migrating_to_host is not None:
             return hand_over(work, vm, vm.migrating_to_host, "migration succeeded on the source")
+    if reason == ExitReason.MigrationSucceeded and vm.down_seen_on_host not in (None, work.host_id):
+        # It left by migration, and a host had already shown it Down (a record that was no
+        # leftover of a migration): it went there and is down there. Nothing else reports it.
+        assert vm.down_seen_on_host is not None
+        there = work.name_of(vm.down_seen_on_host)
+        message = f"migrated to host {there} and went down there (its Down record came first)"
+        return _down(work, vm, int(ExitCode.Error), int(ExitReason.GenericError), message)
     if reason == ExitReason.MigrationSucceeded:
         # The VM left by migration to a host we do not know yet: not a crash, and never
         # Down. It stays migrating from here until a host reports it (migration.py).
@@ -108,6 +122,24 @@ def down_reported(work: Work, vm: VmState, reported: VmReport) -> VmState:
                   exit_message=message or "")
         return new
     return _down(work, vm, code, reason, message)
+
+
+# Down records a migration's own ends leave behind: the source's after success, a failed copy's.
+_MIGRATION_LEFTOVERS = frozenset(
+    {ExitReason.MigrationSucceeded, ExitReason.MigrationFailed, ExitReason.PostcopyMigrationFailed}
+)
+
+
+def went_down_here_after_migrating(work: Work, vm: VmState, reason: int | None) -> bool:
+    """A Down record on this host of a VM stored as running on another: evidence (kept on
+    the VM until a host reports it running) that it may have migrated here, unseen, and
+    gone down. Not for a migration's leftovers, nor when this host is known already."""
+    return (
+        vm.host_id is not None
+        and vm.status in RUNNING_VM_STATUSES
+        and reason not in _MIGRATION_LEFTOVERS
+        and vm.down_seen_on_host != work.host_id
+    )
 
 
 def aborted(work: Work, vm: VmState, why: str) -> None:

@@ -59,6 +59,13 @@ def stamp(before: VmState, after: VmState, reported: VmReport, host_id: str) -> 
     """
     if reported.status_time is None:
         return after
-    if after == before and after.host_id != host_id:
+    if after.host_id != host_id and (after == before or _only_evidence_kept(before, after)):
         return after
     return evolve(after, status_time=reported.status_time, status_time_host=host_id)
+
+
+def _only_evidence_kept(before: VmState, after: VmState) -> bool:
+    """A Down record here of a VM running elsewhere, kept as evidence only (lifecycle.py)."""
+    return after.down_seen_at != before.down_seen_at and after == evolve(
+        before, down_seen_on_host=after.down_seen_on_host, down_seen_at=after.down_seen_at
+    )

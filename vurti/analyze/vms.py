@@ -121,6 +121,8 @@ def analyze_reported(work: Work, reported: VmReport, report: HostReport, policy:
         new = on_own_host(work, vm, reported, status, report, policy)
     else:
         new = on_other_host(work, vm, reported, status, report, policy)
+    if status != VmStatus.Down and new.host_id == work.host_id and new.down_seen_on_host is not None:
+        new = evolve(new, down_seen_on_host=None, down_seen_at=None)  # it runs here: no longer evidence
     new = stamp(vm, new, reported, work.host_id)
     work.vms[new.vm_id] = new
     return new

@@ -18,7 +18,7 @@ import click
 @click.option("--details", is_flag=True, help="Print each lost, doubled or stale transition.")
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table as Markdown to this file.")
-@click.option("--keep", is_flag=True, help="Keep each case's work directory (process logs) for reading.")
+@click.option("--keep", is_flag=True, help="Keep each case's work directory (process logs, truth.jsonl, events.jsonl) for reading.")
 def faults(short: bool, names: tuple[str, ...], db: str, list_only: bool, details: bool, markdown: Path | None,
            keep: bool) -> None:
     """Inject each fault into redis-server, the database, celery workers and beat monitoring a churning

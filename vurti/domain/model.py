@@ -119,6 +119,10 @@ class VmState:
     guest_mem_low: bool = False  # last stats sample was below the low-memory threshold (warn on transition)
     balloon_misses: int = 0  # consecutive stats samples with the balloon off target (capped at 2)
     jobs: tuple[VmJob, ...] = ()  # block jobs running, as last reported (vmJobs)
+    # A Down record of this VM from another host while it ran here (not a migration's leftover):
+    # where a later "migration succeeded" without a known destination took it, and when seen.
+    down_seen_on_host: str | None = None
+    down_seen_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,14 @@ def changes(engine: Engine, after_id: int) -> list[Change]:
     return out
 
 
+def events(engine: Engine, after_id: int) -> list[dict[str, object]]:
+    """Every event written after `after_id` (the outbox, in order), for reading a case afterwards."""
+    query = sa.select(outbox.c.id, outbox.c.event_type, outbox.c.payload).where(outbox.c.id > after_id)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(outbox.c.id)).all()
+    return [{"id": int(r.id), "type": r.event_type, **r.payload} for r in rows]
+
+
 def undelivered(engine: Engine) -> int:
     """Events the audit log has not taken yet."""
     with engine.connect() as conn:

@@ -8,9 +8,11 @@ compared a last time; then every transition since the mark counted.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from vurti.faults import observe
 from vurti.faults.cases import Case
@@ -38,6 +40,11 @@ class Result:
         c = self.counts
         return (c.lost == 0 and c.doubled == 0 and c.stale == 0 and self.converge_s is not None
                 and c.observable > 0 and c.recorded > 0)
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """What a kept work directory offers for tracing a case: the truth's and vurti's events."""
+    path.write_text("".join(json.dumps(row, default=str) + "\n" for row in rows))
 
 
 def run_case(case: Case, db: str, workdir: Path) -> Result:
@@ -69,6 +76,8 @@ def run_case(case: Case, db: str, workdir: Path) -> Result:
         initial = {vm: Truth(vm, mark, t.get("host"), str(t["status"])) for vm, t in at_mark.items()}
         later = [Truth(r["vm_id"], float(r["at"]), r["host"], r["status"]) for r in rig.sim.transitions(seq)]
         changes = observe.changes(rig.engine, watermark)
+        _write_jsonl(workdir / "truth.jsonl", [dict(r) for r in rig.sim.transitions(seq)])
+        _write_jsonl(workdir / "events.jsonl", observe.events(rig.engine, watermark))
         clear = Window(mark, end, end, end, OBSERVE)
         fault = Window(mark, span.start, span.end, end, OBSERVE)
         if not case.blind:

@@ -158,6 +158,8 @@ vm_dynamic = Table(
     Column("guest_mem_low", Boolean, nullable=False),
     Column("balloon_misses", Integer, nullable=False),
     Column("jobs", JSON, nullable=False, server_default="[]"),  # block jobs running (vmJobs), with progress
+    Column("down_seen_on_host", ID),  # a Down record of the VM from another host while it ran here
+    Column("down_seen_at", Float),
 )
 
 # A VM's devices, refreshed when its device hash changes (oVirt's vm_device, VmDevicesMonitoring).

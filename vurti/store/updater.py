@@ -108,7 +108,8 @@ class VmUpdater:
 
 
 def _placement(vm: VmState) -> tuple[object, ...]:
-    return (int(vm.status), vm.host_id, vm.migrating_to_host, vm.status_time, vm.status_time_host)
+    return (int(vm.status), vm.host_id, vm.migrating_to_host, vm.status_time, vm.status_time_host,
+            vm.down_seen_on_host)
 
 
 def _moved_under_us(uow: UnitOfWork, writes: Sequence[Write]) -> list[str]:

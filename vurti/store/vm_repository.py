@@ -63,7 +63,7 @@ def _update_by_key(table: Table, columns: tuple[str, ...]) -> BulkStatement:
     return BulkStatement(lambda _dialect: _UPDATE_BY_KEY[table.name], (*columns, _KEY_PARAM))
 _c = vm_dynamic.c
 _PLACEMENTS = select(_c.vm_id, _c.status, _c.run_on_host, _c.migrating_to_host, _c.status_time,
-                     _c.status_time_host).where(_c.vm_id.in_(bindparam("ids", expanding=True)))
+                     _c.status_time_host, _c.down_seen_on_host).where(_c.vm_id.in_(bindparam("ids", expanding=True)))
 _PLACEMENTS_LOCKED = _PLACEMENTS.with_for_update()
 
 
@@ -154,8 +154,9 @@ class VmRepository:
             self._conn.execute(_DEVICE_DELETE, [{"_vm": vm_id, "_device": device_id} for vm_id, device_id in removed])
 
     def placements(self, vm_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-        """(status, run-on host, migration target, statusTime, its host) of each VM, locked until commit
-        on PostgreSQL: what two hosts' updates of one VM (a migration) must agree on."""
+        """(status, run-on host, migration target, statusTime, its host, a Down record seen elsewhere) of
+        each VM, locked until commit on PostgreSQL: what two hosts' updates of one VM (a migration)
+        must agree on."""
         if not vm_ids:
             return {}
         stmt = _PLACEMENTS_LOCKED if self._conn.dialect.name == "postgresql" else _PLACEMENTS
