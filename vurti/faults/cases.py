@@ -218,7 +218,7 @@ def duplicate_reorder(rig: Rig) -> Span:
     hosts = rig.host_names[:2]
     rig.sim.set_fault(hosts[0], "events_duplicate")
     rig.sim.set_fault(hosts[1], "events_reorder", seconds=1.5)
-    rig.local.stop(rig.local.child("update1"))
+    rig.stop("update1")
     time.sleep(5)
     queued = rig.redis.lrange("update", 0, -1)
     pipe = rig.redis.pipeline()

@@ -53,6 +53,7 @@ class Rig:
     redis: redis.Redis = field(init=False)
     host_names: list[str] = field(init=False)
     revived: list[str] = field(default_factory=list)  # workers or beat that exited by themselves
+    _stopped: dict[str, Child] = field(default_factory=dict)  # stopped on purpose, to be restarted
 
     def start(self) -> None:
         lay = self.layout
@@ -89,9 +90,15 @@ class Rig:
         pool = self.layout.update_pool
         return self.local.start_worker(name, "update", pool=pool, concurrency=1 if pool == "solo" else 2)
 
+    def stop(self, name: str) -> None:
+        """Stop a worker or beat on purpose (it is not revived); `restart` starts it again."""
+        child = self.local.child(name)
+        self._stopped[name] = child
+        self.local.stop(child)
+
     def restart(self, name: str) -> Child:
         """Start a worker or beat again under its name (after it was killed or stopped), as it was started."""
-        child = self.local.child(name)
+        child = self._stopped.pop(name, None) or self.local.child(name)
         assert child.again is not None, name
         self.local.stop(child)
         return child.again()
