@@ -178,16 +178,8 @@ def expect_operation(kind: str, vm: str, host: str | None = None, to: str | None
     confirms it or asks for a rerun. A request that cannot be taken is answered, not raised."""
     from vurti.operations import OperationError
 
-    ops = services().operations
     try:
-        if kind == "run":
-            if host is None:
-                raise OperationError("a run needs the host it was started on")
-            expected = ops.expect_run(vm, host, timeout)
-        elif kind == "migrate":
-            expected = ops.expect_migrate(vm, to, timeout)
-        else:
-            raise OperationError(f"unknown operation {kind!r}: run or migrate")
+        expected = services().operations.expect(kind, vm, host, to, timeout)
     except OperationError as exc:
         log.warning("expected %s of VM %s refused: %s", kind, vm, exc)
         return {"ok": False, "error": str(exc)}

@@ -86,6 +86,17 @@ class EngineOperations:
             return Expected(op, found.name, source.name if source else found.host_id,
                             destination.name if destination else None)
 
+    def expect(self, kind: str, vm: str, host: str | None = None, to: str | None = None,
+               timeout: float | None = None) -> Expected:
+        """`expect_run` or `expect_migrate` by name: what a message (the expect_operation task) asks."""
+        if kind == OperationKind.RUN:
+            if host is None:
+                raise OperationError("a run needs the host it was started on")
+            return self.expect_run(vm, host, timeout)
+        if kind == OperationKind.MIGRATE:
+            return self.expect_migrate(vm, to, timeout)
+        raise OperationError(f"unknown operation {kind!r}: run or migrate")
+
     def pending(self) -> list[PendingOperation]:
         with self._uow_factory() as uow:
             return list(uow.operations.all())
