@@ -167,6 +167,22 @@ def test_load_snapshots_equals_one_load_per_host(uow: SqlUnitOfWork, fleet: list
     assert f"{fleet[4]}-vm2" in together[fleet[3]].vms  # reported by it, runs elsewhere
 
 
+def test_a_host_requested_twice_gets_the_vms_of_both_requests(uow: SqlUnitOfWork, fleet: list[str]) -> None:
+    """Two reports of one host in one batch (two pushed events, a message and its twin): the
+    snapshot holds what each reported, else the analysis of one misses a VM it reported and
+    takes a known VM for one it never saw."""
+    host, other = fleet[0], fleet[1]
+    with uow:
+        for vm_id in (f"{other}-vm0", f"{other}-vm1"):
+            old = uow.vms.get_vm(vm_id)
+            assert old is not None
+            uow.vms.save_vms({vm_id: old}, [replace(old, status=VmStatus.Down, host_id=None)])
+        uow.commit()
+    with uow:
+        snaps = uow.hosts.load_snapshots([(host, [f"{other}-vm0"]), (host, [f"{other}-vm1"])])
+    assert {f"{other}-vm0", f"{other}-vm1"} <= snaps[host].vms.keys()
+
+
 def test_load_snapshots_takes_two_queries_for_many_hosts(
     engine: Engine, uow: SqlUnitOfWork, fleet: list[str]
 ) -> None:

@@ -266,7 +266,9 @@ class VdsRepository:
         than 5,000 reported ids take one more query per 5,000.) Hosts that do not
         exist or are outside the scope are absent from the result.
         """
-        reported = {host_id: set(vm_ids) for host_id, vm_ids in requests}
+        reported: dict[str, set[str]] = {}
+        for host_id, vm_ids in requests:  # a host twice in one batch (two events, a twin message): both lists count
+            reported.setdefault(host_id, set()).update(vm_ids)
         if not reported:
             return {}
         dialect = self._conn.dialect.name
