@@ -8,6 +8,7 @@ in its own process group and is stopped (TERM, then KILL) when the stack closes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pwd
 import shutil
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Self
+from typing import IO, NamedTuple, Self
 
 # The command lines of every role, shared with docker/compose.yaml (tests/ops/test_compose.py
 # checks that each service runs one of these): what the tests run is what a deployment runs.
@@ -70,6 +71,29 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str, inter
             pass
         time.sleep(interval)
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+class Worker(NamedTuple):
+    """A celery worker to start: its node name (before the @), queues, pool, concurrency."""
+
+    name: str
+    queues: str
+    pool: str = "prefork"
+    concurrency: int = 2
+    extra: tuple[str, ...] = ()
+
+
+def update_worker(processes: int) -> Worker:
+    """One writer runs in the worker's own process (solo): no hand-over of each message to a child."""
+    if processes == 1:
+        return Worker("update", "update", "solo", 1)
+    return Worker("update", "update", "prefork", processes)
+
+
+def _logged_since(path: Path, offset: int, text: bytes) -> bool:
+    with open(path, "rb") as log:
+        log.seek(offset)
+        return text in log.read()
 
 
 @dataclass
@@ -155,7 +179,14 @@ class LocalStack:
         return revived
 
     def close(self) -> None:
-        """Stop children newest first: beat, workers, simulator, then the servers."""
+        """Stop beat and the workers together (each warm shutdown takes a second or more, and none
+        waits for another), then the other children newest first: simulator, then the servers."""
+        celery = [c for c in self.children if c.again is not None]
+        for child in celery:
+            if child.alive():
+                child.proc.terminate()
+        for child in celery:
+            self.stop(child)
         for child in reversed(list(self.children)):
             self.stop(child)
         for path in self.scratch:
@@ -273,25 +304,28 @@ class LocalStack:
 
     def start_worker(self, name: str, queues: str, pool: str = "prefork", concurrency: int = 2,
                      extra: Sequence[str] = ()) -> Child:
-        argv = [*PYTHON, *worker_command(name, queues, pool, concurrency), *extra]
-        log_path = self.workdir / f"{name}.log"
-        offset = log_path.stat().st_size if log_path.exists() else 0  # a restarted worker appends to its log
-        child = self.spawn(name, argv, {"PYTHONPATH": _project_root()})
-
-        def ready() -> bool:
-            with open(child.log_path, "rb") as log:
-                log.seek(offset)
-                return b"ready." in log.read()
-
-        child.again = lambda: self.start_worker(name, queues, pool, concurrency, extra)
-        wait_until(ready, 60, f"worker {name}")
+        (child,) = self.start_workers([Worker(name, queues, pool, concurrency, tuple(extra))])
         return child
 
+    def start_workers(self, specs: Sequence[Worker]) -> list[Child]:
+        """Start workers side by side; return once every one is ready (each takes a second or
+        more to import and connect)."""
+        started: list[tuple[Child, int]] = []
+        for name, queues, pool, concurrency, extra in specs:
+            argv = [*PYTHON, *worker_command(name, queues, pool, concurrency), *extra]
+            log_path = self.workdir / f"{name}.log"
+            offset = log_path.stat().st_size if log_path.exists() else 0  # a restarted worker appends to its log
+            child = self.spawn(name, argv, {"PYTHONPATH": _project_root()})
+            child.again = functools.partial(self.start_worker, name, queues, pool, concurrency, extra)
+            started.append((child, offset))
+        for child, offset in started:
+            wait_until(functools.partial(_logged_since, child.log_path, offset, b"ready."), 60,
+                       f"worker {child.name}")
+        return [child for child, _ in started]
+
     def start_update_worker(self, processes: int) -> Child:
-        """One writer runs in the worker's own process (solo): no hand-over of each message to a child."""
-        if processes == 1:
-            return self.start_worker("update", "update", pool="solo", concurrency=1)
-        return self.start_worker("update", "update", pool="prefork", concurrency=processes)
+        (child,) = self.start_workers([update_worker(processes)])
+        return child
 
     def start_beat(self, name: str = "beat") -> Child:
         argv = [*PYTHON, *beat_command(str(self.workdir / f"{name}-schedule"))]

@@ -3,8 +3,12 @@
 module and per database.
 
 Module scope keeps each module's story to itself (its faults, pauses and
-migrations never leak into another module's expectations); the parameters run
-every module on SQLite, then PostgreSQL.
+migrations never leak into another module's expectations). The pipeline's own
+modules (pipeline, wire, redis restart, worker death) run on SQLite, then
+PostgreSQL. The rule modules name one database each (DATABASES), half of them
+each: what they prove is the analyzers' rules through the real processes, and the
+SQL under those rules is the same statements the repository tests and the
+pipeline modules run on both databases.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from vurti.domain.status import HostStatus
 from vurti.inventory import add_hosts
 from vurti.sim.control_client import ControlClient
 from vurti.sim.registration import fleet_hosts
-from vurti.stack import LocalStack
+from vurti.stack import LocalStack, Worker
 from vurti.store.db import upgrade
 
 INTERVAL = 1.0  # seconds between polls of each host
@@ -80,7 +84,14 @@ def _fresh_pg_database(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The databases a module's stack runs on: both, unless the module names one (DATABASES)."""
+    if "stack" in metafunc.fixturenames:
+        databases = getattr(metafunc.module, "DATABASES", ("sqlite", "postgresql"))
+        metafunc.parametrize("stack", databases, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     workdir = Path(tempfile.mkdtemp(prefix="vurti-e2e-"))
     if request.param == "sqlite":
@@ -119,9 +130,8 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         sim = ControlClient(sim_url)
         hosts = fleet_hosts(sim_url)
         add_hosts(svc, hosts[:-1])
-        local.start_worker("fetch1", "fetch", pool="threads", concurrency=8)
-        local.start_worker("update1", "update", pool="prefork", concurrency=2)
-        local.start_worker("update2", "update", pool="prefork", concurrency=2)
+        local.start_workers([Worker("fetch1", "fetch", "threads", 8), Worker("update1", "update", "prefork", 2),
+                             Worker("update2", "update", "prefork", 2)])
         local.start_beat()
         stack = Stack(local, svc, sim, sim_url)
         wait_for(lambda: all(stack.host_status(h.name) is HostStatus.Up for h in hosts[:-1]),

@@ -15,6 +15,8 @@ from tests.e2e.conftest import Stack
 from tests.support.procs import wait_for
 from vurti.domain.devices import VmDevice
 
+DATABASES = ("sqlite",)  # the rules on one database (tests/e2e/conftest.py)
+
 SIM_ARGS = ("--legacy-hosts", "1")
 LEGACY, HOST = "host-0001", "host-0002"
 

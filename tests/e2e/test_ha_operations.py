@@ -12,6 +12,8 @@ from tests.support.procs import wait_for
 from vurti.domain.status import HostStatus, VmStatus
 from vurti.runtime import keys
 
+DATABASES = ("postgresql",)  # the rules on one database (tests/e2e/conftest.py)
+
 
 def _running_vms(stack: Stack, host: str) -> list[str]:
     return [str(vm["vm_id"]) for vm in stack.sim.vms(host)

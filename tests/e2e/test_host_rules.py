@@ -16,6 +16,8 @@ from vurti.domain.admin import AdminAction
 from vurti.domain.status import HostStatus, VmStatus
 from vurti.inventory import set_cluster
 
+DATABASES = ("postgresql",)  # the rules on one database (tests/e2e/conftest.py)
+
 STACK_ENV = {"VURTI_NIC_DOWN_GRACE": "2"}  # seconds a required network's NIC may stay down (oVirt: 60)
 
 

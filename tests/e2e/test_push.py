@@ -29,7 +29,7 @@ from vurti.runtime import keys
 from vurti.runtime.members import owner
 from vurti.sim.control_client import ControlClient
 from vurti.sim.registration import fleet_hosts
-from vurti.stack import Child, LocalStack
+from vurti.stack import Child, LocalStack, Worker, update_worker
 from vurti.store.db import upgrade
 
 pytestmark = pytest.mark.e2e
@@ -122,9 +122,9 @@ def push() -> Iterator[Push]:
         hosts = fleet_hosts(sim_url)
         assert all(h.url.startswith("stomps://") for h in hosts)
         add_hosts(svc, hosts)
-        fetchers = {name: local.start_worker(name, "fetch", pool="threads", concurrency=4)
-                    for name in ("fetch1", "fetch2")}
-        local.start_worker("update", "update", pool="solo", concurrency=1)
+        *started, _ = local.start_workers([Worker("fetch1", "fetch", "threads", 4),
+                                           Worker("fetch2", "fetch", "threads", 4), update_worker(1)])
+        fetchers = {c.name: c for c in started}
         local.start_beat()
         p = Push(local, svc, sim, fetchers)
         wait_for(lambda: all(p.vms_recorded(h.name) for h in hosts), timeout=60, what="VMs recorded")

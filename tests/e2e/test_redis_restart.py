@@ -20,7 +20,7 @@ from vurti.domain.status import VmStatus
 from vurti.inventory import add_hosts
 from vurti.sim.control_client import ControlClient
 from vurti.sim.registration import fleet_hosts
-from vurti.stack import LocalStack
+from vurti.stack import LocalStack, Worker, update_worker
 from vurti.store.db import upgrade
 
 
@@ -37,8 +37,7 @@ def test_updates_go_on_after_redis_restarts_empty() -> None:
             sim_url = local.start_sim(1, 2, churn=0, seed=6)
             sim = ControlClient(sim_url)
             (host,) = add_hosts(svc, fleet_hosts(sim_url))
-            local.start_worker("fetch", "fetch", pool="threads", concurrency=2)
-            local.start_worker("update", "update", pool="solo", concurrency=1)
+            local.start_workers([Worker("fetch", "fetch", "threads", 2), update_worker(1)])
             local.start_beat()
 
             wait_for(lambda: host_up(svc, host.id), timeout=60, what="host Up")

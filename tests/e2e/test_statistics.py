@@ -15,6 +15,8 @@ from vurti.domain.model import VmUsage
 from vurti.domain.report import VmStats
 from vurti.domain.status import VmStatus
 
+DATABASES = ("sqlite",)  # the rules on one database (tests/e2e/conftest.py)
+
 
 def _running_vm_with_nics(stack: Stack, host: str) -> str | None:
     """A VM running on `host` whose stored statistics show NICs (not every simulated VM has one)."""

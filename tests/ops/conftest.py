@@ -21,7 +21,7 @@ from tests.support.procs import free_port, port_open, wait_for
 from vurti.bootstrap import Services
 from vurti.config import Settings
 from vurti.domain.status import HostStatus
-from vurti.stack import PYTHON, LocalStack, upgrade_command
+from vurti.stack import PYTHON, LocalStack, Worker, update_worker, upgrade_command
 
 HOSTS = 3
 SIM_EXTRA = ("--tick-seconds", "0.5", "--register")
@@ -98,8 +98,7 @@ def ops_stack(request: pytest.FixtureRequest) -> Iterator[OpsStack]:
         wait_for(registered, timeout=60, what="the simulator to register its hosts")
         local.enable_task_events()
         local.enable_worker_metrics()
-        local.start_worker("fetch", "fetch", pool="threads", concurrency=4)
-        local.start_update_worker(1)
+        local.start_workers([Worker("fetch", "fetch", "threads", 4), update_worker(1)])
         local.start_beat()
         flower_url = local.start_flower(f"{FLOWER_USER}:{flower_password}")
         metrics_url = local.start_metrics()

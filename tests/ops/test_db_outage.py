@@ -19,7 +19,7 @@ from vurti.bootstrap import Services
 from vurti.config import Settings
 from vurti.inventory import add_hosts
 from vurti.sim.registration import fleet_hosts
-from vurti.stack import LocalStack
+from vurti.stack import LocalStack, Worker, update_worker
 from vurti.store.db import upgrade
 
 INTERVAL = 0.5
@@ -42,8 +42,7 @@ def test_polling_goes_on_while_the_database_is_down(local: LocalStack) -> None:
     sim_url = local.start_sim(2, 1, churn=0, seed=3)
     ids = [c.id for c in add_hosts(svc, fleet_hosts(sim_url))]
     svc.engine.dispose()
-    local.start_worker("fetch", "fetch", pool="threads", concurrency=4)
-    local.start_worker("update", "update", pool="solo", concurrency=1)
+    local.start_workers([Worker("fetch", "fetch", "threads", 4), update_worker(1)])
     local.start_beat()
 
     def polls() -> dict[str, int]:

@@ -44,7 +44,8 @@ def test_doctor_reports_a_healthy_deployment_then_a_stopped_beat(ops_stack: OpsS
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines and all(line.startswith(("OK ", "WARN ")) for line in lines), out.stdout
-    names = [json.loads(_doctor(env, "--json").stdout)[i]["name"] for i in range(len(lines))]
+    names = [c["name"] for c in json.loads(_doctor(env, "--json").stdout)]
+    assert len(names) == len(lines)
     for expected in ("configuration", "redis", "database", "workers", "beat", "queues", "hosts overdue",
                      "certificates", "outbox", "host commands"):
         assert expected in names

@@ -19,7 +19,7 @@ from vurti.config import Settings
 from vurti.domain.status import HostStatus
 from vurti.inventory import add_hosts
 from vurti.sim.registration import fleet_hosts
-from vurti.stack import LocalStack
+from vurti.stack import LocalStack, Worker, update_worker
 from vurti.store.db import upgrade
 
 PASSWORD = "pw-Zq8v3kYt1"
@@ -56,8 +56,7 @@ def test_workers_and_beat_run_against_a_secured_redis(secured: tuple[RedisServer
         upgrade(settings.database_url)
         sim_url = local.start_sim(2, 1, churn=0, seed=4)
         ids = [c.id for c in add_hosts(svc, fleet_hosts(sim_url))]
-        local.start_worker("fetch", "fetch", pool="threads", concurrency=2)
-        local.start_worker("update", "update", pool="solo", concurrency=1)
+        local.start_workers([Worker("fetch", "fetch", "threads", 2), update_worker(1)])
         local.start_beat()
 
         def all_up() -> bool:

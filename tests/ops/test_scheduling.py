@@ -25,7 +25,7 @@ from vurti.domain.status import RUNNING_VM_STATUSES, HostStatus
 from vurti.inventory import InventoryError, add_hosts, remove_host
 from vurti.sim.control_client import ControlClient
 from vurti.sim.registration import fleet_hosts
-from vurti.stack import LocalStack
+from vurti.stack import LocalStack, Worker, update_worker
 from vurti.store.db import upgrade
 
 INTERVAL = 0.5
@@ -65,8 +65,7 @@ def ops() -> Iterator[Ops]:
         upgrade(svc.settings.database_url)
         sim_url = local.start_sim(3, 2, churn=0, seed=2)
         add_hosts(svc, fleet_hosts(sim_url))
-        local.start_worker("fetch", "fetch", pool="threads", concurrency=4)
-        local.start_worker("update", "update", pool="solo", concurrency=1)
+        local.start_workers([Worker("fetch", "fetch", "threads", 4), update_worker(1)])
         local.start_beat("beat1")
         local.start_beat("beat2")
         o = Ops(local, svc, sim_url)

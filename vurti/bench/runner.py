@@ -30,7 +30,7 @@ from vurti.bench import figures, procs, redisinfo
 from vurti.bench.figures import Poll, Probe, Window
 from vurti.bench.recorder import POLLS_KEY, SQL_FLUSH_EVERY, SQL_KEY, UPDATES_KEY
 from vurti.bench.stats import per
-from vurti.stack import Child, LocalStack
+from vurti.stack import Child, LocalStack, Worker, update_worker
 
 
 @dataclass
@@ -130,11 +130,11 @@ class BenchRun:
         stack.env["VURTI_BENCH_RECORD"] = record_url
         if cfg.task_events:
             stack.enable_task_events()
-        self.kinds["worker-update"] = [
-            stack.start_update_worker(cfg.update_concurrency)]
-        self.kinds["worker-fetch"] = [
-            stack.start_worker(f"fetch{i}", "fetch", pool="threads", concurrency=cfg.fetch_threads)
-            for i in range(cfg.fetch_workers)]
+        update, *fetch = stack.start_workers([
+            update_worker(cfg.update_concurrency),
+            *(Worker(f"fetch{i}", "fetch", "threads", cfg.fetch_threads) for i in range(cfg.fetch_workers))])
+        self.kinds["worker-update"] = [update]
+        self.kinds["worker-fetch"] = fetch
         self.kinds["beat"] = [stack.start_beat()]
         warmup = self._warm_up(svc)
 

@@ -42,7 +42,7 @@ def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, d
     from vurti.bootstrap import Services, set_services
     from vurti.config import Settings
     from vurti.sim.registration import register_fleet
-    from vurti.stack import LocalStack
+    from vurti.stack import LocalStack, Worker, update_worker
     from vurti.store.db import upgrade
 
     workdir = workdir.resolve()
@@ -80,10 +80,9 @@ def run(hosts: int, vms_per_host: int, churn: float, seed: int, workdir: Path, d
             stack.enable_task_events()  # before the workers start: they read it once
         if metrics_port:
             stack.enable_worker_metrics()
-        stack.start_worker("fetch", "fetch", pool="threads", concurrency=16)
         # SQLite takes one writer at a time: concurrent update processes only wait on its lock.
         writers = 1 if settings.database_url.startswith("sqlite") else 2
-        stack.start_update_worker(writers)
+        stack.start_workers([Worker("fetch", "fetch", "threads", 16), update_worker(writers)])
         stack.start_beat()
         if flower_port:
             user, where = _flower_login(settings.ops.flower_auth, workdir)

@@ -21,7 +21,7 @@ from vurti.faults import observe
 from vurti.inventory import add_hosts
 from vurti.sim.control_client import ControlClient
 from vurti.sim.registration import fleet_hosts
-from vurti.stack import Child, LocalStack, wait_until
+from vurti.stack import Child, LocalStack, Worker, wait_until
 from vurti.store.db import upgrade
 
 REFRESH = 1.0  # seconds between polls of a host whose events do not flow
@@ -80,15 +80,13 @@ class Rig:
         self.engine = sa.create_engine(db_url, pool_pre_ping=True)
         self.redis = redis.Redis.from_url(local.env["VURTI_REDIS_URL"], socket_timeout=5)
         self.host_names = [h["name"] for h in self.sim.hosts()]
-        for i in range(lay.fetch_workers):
-            local.start_worker(f"fetch{i + 1}", "fetch", pool="threads", concurrency=8)
-        for i in range(lay.update_workers):
-            self.start_update(f"update{i + 1}")
+        local.start_workers([*(Worker(f"fetch{i + 1}", "fetch", "threads", 8) for i in range(lay.fetch_workers)),
+                             *(self._update(f"update{i + 1}") for i in range(lay.update_workers))])
         local.start_beat()
 
-    def start_update(self, name: str) -> Child:
+    def _update(self, name: str) -> Worker:
         pool = self.layout.update_pool
-        return self.local.start_worker(name, "update", pool=pool, concurrency=1 if pool == "solo" else 2)
+        return Worker(name, "update", pool, 1 if pool == "solo" else 2)
 
     def stop(self, name: str) -> None:
         """Stop a worker or beat on purpose (it is not revived); `restart` starts it again."""

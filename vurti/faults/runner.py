@@ -47,7 +47,8 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(row, default=str) + "\n" for row in rows))
 
 
-def run_case(case: Case, db: str, workdir: Path) -> Result:
+def run_case(case: Case, db: str, workdir: Path, pre: float = PRE, post: float = POST) -> Result:
+    """`pre`, `post`: seconds of churn before the fault and after it (shorter in CI's short cases)."""
     layout = case.layout if case.layout.db == "postgres" else replace(case.layout, db=db)
     rig = Rig(workdir, layout)
     try:
@@ -60,14 +61,14 @@ def run_case(case: Case, db: str, workdir: Path) -> Result:
         watermark = observe.last_outbox_id(rig.engine)
 
         rig.thaw()
-        time.sleep(PRE)
+        time.sleep(pre)
         span = case.inject(rig)
         frozen = rig.freeze()
         converge_s, diff = rig.converge(case.converge_deadline)
         if converge_s is not None:  # from the fault's end
             converge_s += max(0.0, frozen - span.end)
         rig.thaw()
-        time.sleep(POST)
+        time.sleep(post)
         if span.settle is not None:
             span.settle()
         end = rig.freeze()
