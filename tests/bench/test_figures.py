@@ -103,7 +103,7 @@ def test_detection_takes_the_first_commit_and_event_after_each_probe() -> None:
     probes = [Probe("vm1", "pause", 100.0), Probe("vm1", "resume", 106.0), Probe("vm2", "pause", 101.0)]
     updates = [
         {"committed": 99.0, "vms": ["vm1"]},  # before: ignored
-        {"committed": 102.5, "vms": ["vm1"]},
+        {"committed": 102.5, "vms": ["vm1"], "fetched": 101.0, "started": 102.0},
         {"committed": 107.0, "vms": ["vm1", "vm3"]},
         {"committed": None, "vms": ["vm2"]},  # not applied
     ]
@@ -112,6 +112,9 @@ def test_detection_takes_the_first_commit_and_event_after_each_probe() -> None:
     assert d["probes"] == 3 and d["missed"] == 1
     assert d["to_commit_s"]["n"] == 2 and d["to_commit_s"]["max"] == pytest.approx(2.5)
     assert d["to_bus_s"]["p50"] == pytest.approx((2.6 + 1.1) / 2)
+    # the one commit with its record's times: 1 s to the poll, 1 s queued, 0.5 s to commit
+    assert d["to_report_s"]["n"] == 1 and d["to_report_s"]["max"] == pytest.approx(1.0)
+    assert d["queued_s"]["max"] == pytest.approx(1.0) and d["apply_s"]["max"] == pytest.approx(0.5)
 
 
 def test_stream_id_and_poll_rows() -> None:

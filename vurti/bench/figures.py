@@ -130,28 +130,40 @@ def detection(probes: Sequence[Probe], updates: Sequence[dict[str, Any]],
               feed: Sequence[tuple[float, str]]) -> dict[str, Any]:
     """Seconds from each probe to the first commit and the first live-feed event naming its VM after it.
 
-    `feed` holds (time the event was put on the stream, VM id).
+    `feed` holds (time the event was put on the stream, VM id). The first commit's
+    record splits its time in three: `to_report_s`, probe to the report's start (a poll
+    started, or a pushed event received); `queued_s`, report to its update's start
+    (the update message's time in the broker and the worker's prefetch); `apply_s`,
+    the update's own time to commit. (A poll that started before the probe and saw it
+    has a negative `to_report_s`.)
     """
-    commits: dict[str, list[float]] = defaultdict(list)
+    commits: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for u in updates:
         if u.get("committed") is None:
             continue
         for vm in u.get("vms", ()):
-            commits[vm].append(float(u["committed"]))
+            commits[vm].append(u)
     published: dict[str, list[float]] = defaultdict(list)
     for at, vm in feed:
         published[vm].append(at)
-    to_commit, to_bus, missed = [], [], 0
+    to_commit, to_bus, to_report, queued, applying, missed = [], [], [], [], [], 0
     for probe in probes:
-        c = _first_after(commits.get(probe.vm_id, ()), probe.at)
+        later = [u for u in commits.get(probe.vm_id, ()) if float(u["committed"]) >= probe.at]
+        first = min(later, key=lambda u: float(u["committed"])) if later else None
         b = _first_after(published.get(probe.vm_id, ()), probe.at)
-        if c is None and b is None:
+        if first is None and b is None:
             missed += 1
-        if c is not None:
-            to_commit.append(c - probe.at)
+        if first is not None:
+            committed = float(first["committed"])
+            to_commit.append(committed - probe.at)
+            if first.get("fetched") is not None and first.get("started") is not None:
+                to_report.append(float(first["fetched"]) - probe.at)
+                queued.append(float(first["started"]) - float(first["fetched"]))
+                applying.append(committed - float(first["started"]))
         if b is not None:
             to_bus.append(b - probe.at)
-    return {"probes": len(probes), "missed": missed, "to_commit_s": summary(to_commit), "to_bus_s": summary(to_bus)}
+    return {"probes": len(probes), "missed": missed, "to_commit_s": summary(to_commit), "to_bus_s": summary(to_bus),
+            "to_report_s": summary(to_report), "queued_s": summary(queued), "apply_s": summary(applying)}
 
 
 def _first_after(times: Iterable[float], t: float) -> float | None:

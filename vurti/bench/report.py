@@ -120,6 +120,9 @@ def console_lines(result: dict[str, Any]) -> list[str]:
     if det:
         out.append(f"detection ({det['probes']} probes, {det['missed']} missed): commit {det['to_commit_s']}, "
                    f"bus {det['to_bus_s']}")
+        if det.get("queued_s"):  # runs recorded before the split have none
+            out.append(f"    first commit's path: probe to report {det['to_report_s']}, report to update "
+                       f"{det['queued_s']}, update {det['apply_s']}")
     out.append(f"peak RSS MiB: {result['peak_rss_mib']}")
     bare = result["bare"]
     out.append(f"bare polling limit: {bare['polls_per_s']} polls/s ({bare['processes']} x {bare['concurrency']} "
