@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from tasks.queues import FETCH, UPDATE
 from vurti.config import Settings
 
 # Validated here too, so a worker or beat with unusable settings stops at start with the reason.
@@ -35,7 +36,10 @@ broker_connection_retry_on_startup = True
 # (kombu's default sweep is every 10th of those: 100 s more). Measured with a solo worker
 # killed by kill -9 mid-task: its message ran again 122 s later (204 s with only the
 # timeout lowered, an hour before).
-broker_transport_options = {"visibility_timeout": 120, "unacked_restore_interval": 10, "unacked_restore_throttle": 1}
+# queue_order_strategy "priority": a worker reads its queues in the order it lists them, so an
+# update worker takes a pushed event (`events`, listed first: tasks/queues.py) before queued polls.
+broker_transport_options = {"visibility_timeout": 120, "unacked_restore_interval": 10, "unacked_restore_throttle": 1,
+                            "queue_order_strategy": "priority"}
 
 task_serializer = "json"
 result_serializer = "json"
@@ -46,7 +50,10 @@ result_expires = 3600
 task_acks_late = True
 task_reject_on_worker_lost = True
 task_ignore_result = True  # only refresh_host and expect_operation keep a result, for callers that wait on it
-worker_prefetch_multiplier = 4
+# One message per pool slot: the next waits in the broker, where an event can pass it, rather
+# than in the worker's buffer behind a statistics batch (a fetch worker's 16 threads still
+# hold 16 messages).
+worker_prefetch_multiplier = 1
 
 # Time limits below the lock TTL: a hung update is killed before its lock can expire under it
 # (VURTI_UPDATE_TIME_LIMIT < VURTI_LOCK_TTL is checked by Settings). Enforced by the prefork
@@ -63,17 +70,17 @@ worker_hijack_root_logger = False
 worker_send_task_events = os.environ.get("VURTI_TASK_EVENTS", "") == "1"
 task_send_sent_event = worker_send_task_events
 
-task_default_queue = "update"
-task_routes = {
-    "vurti.fetch_host": {"queue": "fetch"},
-    "vurti.fetch_hosts": {"queue": "fetch"},
-    "vurti.refresh_host": {"queue": "fetch"},
-    "vurti.send_commands": {"queue": "fetch"},
-    "vurti.update_host": {"queue": "update"},
-    "vurti.update_hosts": {"queue": "update"},
-    "vurti.drain_outbox": {"queue": "update"},
-    "vurti.purge": {"queue": "update"},
-    "vurti.expect_operation": {"queue": "update"},
+task_default_queue = UPDATE
+task_routes = {  # pushed events: update_hosts sent to EVENTS (tasks/holding.py)
+    "vurti.fetch_host": {"queue": FETCH},
+    "vurti.fetch_hosts": {"queue": FETCH},
+    "vurti.refresh_host": {"queue": FETCH},
+    "vurti.send_commands": {"queue": FETCH},
+    "vurti.update_host": {"queue": UPDATE},
+    "vurti.update_hosts": {"queue": UPDATE},
+    "vurti.drain_outbox": {"queue": UPDATE},
+    "vurti.purge": {"queue": UPDATE},
+    "vurti.expect_operation": {"queue": UPDATE},
 }
 
 # Beat dispatches the per-host polls itself (tasks.beat.HostScheduler) and runs the

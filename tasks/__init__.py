@@ -21,7 +21,7 @@ except ConfigError as exc:
     sys.stderr.write(f"vurti: bad configuration: {exc}\n")
     raise SystemExit(2) from None
 
-app = Celery("vurti", set_as_current=False, include=["tasks.monitoring", "tasks.holding"])
+app = Celery("vurti", set_as_current=False, include=["tasks.queues", "tasks.monitoring", "tasks.holding"])
 app.config_from_object("celeryconfig")
 
 

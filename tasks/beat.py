@@ -29,6 +29,7 @@ from celery.beat import Scheduler
 from celery.utils.nodenames import worker_direct
 from sqlalchemy.exc import DBAPIError
 
+from tasks import queues
 from vurti.bootstrap import services
 from vurti.runtime.host_names import batch_label, label
 from vurti.runtime.members import owner
@@ -41,8 +42,6 @@ DISPATCH_EVERY = 0.2  # seconds between claims: bounds the cycle lag it adds
 SYNC_EVERY = 2.0  # seconds between re-reads of the host list (runtime adds/removals)
 TAKE_OVER_EVERY = 10.0  # seconds between sweeps for hosts held by members that are gone
 SINGLE_TASK_LIMIT = 20  # up to this many due hosts: one task each
-FETCH_QUEUE = "fetch"  # the Redis lists behind the queues (kombu's Redis transport)
-UPDATE_QUEUE = "update"
 
 
 def claim_room(queued: int, backlog: int, batch: int, updates_queued: int = 0, update_backlog: int = 0) -> int:
@@ -111,11 +110,13 @@ class HostScheduler(Scheduler):
                 log.info("fetch members: %s", ", ".join(members) or "none (polls go to the shared fetch queue)")
             self._members, self._next_take_over = members, now + TAKE_OVER_EVERY
         pipe = svc.redis.pipeline(transaction=False)
-        pipe.llen(UPDATE_QUEUE)
-        pipe.llen(FETCH_QUEUE)
+        pipe.llen(queues.UPDATE)
+        pipe.llen(queues.EVENTS)
+        pipe.llen(queues.FETCH)
         for member in members:
             pipe.llen(worker_direct(member).name)
-        updates_queued, *fetch_queued = pipe.execute()
+        polls_queued, events_queued, *fetch_queued = pipe.execute()
+        updates_queued = polls_queued + events_queued
         settings = svc.settings
         room = claim_room(sum(fetch_queued), settings.fetch_backlog * max(1, len(members)), self._batch,
                           updates_queued, settings.update_backlog)
@@ -129,7 +130,7 @@ class HostScheduler(Scheduler):
             by_owner.setdefault(owner(claim.host_id, members), []).append(claim)
         with self.app.producer_or_acquire() as producer:
             for member, owned in by_owner.items():
-                self._send(owned, worker_direct(member) if member else FETCH_QUEUE, producer)
+                self._send(owned, worker_direct(member) if member else queues.FETCH, producer)
 
     def _send(self, claims: list[Claim], queue: Any, producer: Any) -> None:
         app = self.app

@@ -15,20 +15,20 @@ from typing import Any
 from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from celery.utils.nodenames import worker_direct
 
+from tasks.queues import EVENTS, FETCH
 from tasks.serialization import NAME
 from vurti.bootstrap import services
 from vurti.domain.report import HostReport
 
 log = logging.getLogger(__name__)
 
-FETCH_QUEUE = "fetch"
 _member: list[str] = []  # this worker's node name, when it holds connections
 
 
 @celeryd_after_setup.connect
 def _own_queue(sender: str, instance: Any, **_: Any) -> None:
     queues = instance.app.amqp.queues
-    if FETCH_QUEUE not in queues.consume_from:
+    if FETCH not in queues.consume_from:
         return
     queues.select_add(worker_direct(sender))
     _member.append(sender)
@@ -52,7 +52,8 @@ def _leave(**_: Any) -> None:
 
 
 def send_events(reports: list[HostReport]) -> None:
-    """Pushed events go the polls' way: update_hosts on the update queue."""
+    """Pushed events go the polls' way, update_hosts, on the queue update workers read first."""
     from tasks.monitoring import update_hosts
 
-    update_hosts.apply_async(args=[reports], argsrepr=repr([r.host_id for r in reports]), serializer=NAME)
+    update_hosts.apply_async(args=[reports], argsrepr=repr([r.host_id for r in reports]), serializer=NAME,
+                             queue=EVENTS)

@@ -138,6 +138,21 @@ def push() -> Iterator[Push]:
             svc.engine.dispose()
 
 
+def test_update_workers_read_the_events_queue_before_the_update_queue(push: Push) -> None:
+    """Started with `-Q update` (as operators do), the update worker also reads `events`, first;
+    the fetch workers read neither."""
+    from celery import Celery
+
+    app = Celery("probe", broker=push.local.env["VURTI_REDIS_URL"], set_as_current=False)
+    try:
+        replies = app.control.inspect(timeout=3).active_queues() or {}
+    finally:
+        app.close()
+    queues = {worker.split("@")[0]: [q["name"] for q in qs] for worker, qs in replies.items()}
+    assert queues["update"] == ["events", "update"]
+    assert all("events" not in queues[name] and "update" not in queues[name] for name in ("fetch1", "fetch2"))
+
+
 def test_a_status_change_reaches_the_database_through_its_event_before_the_next_poll(push: Push) -> None:
     vm_id = push.running_vm("host-0001")
     polls = push.after_a_poll("host-0001")  # the next one is PUSH_INTERVAL away
