@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import orjson
 
 from tests.agent.server import AgentServer, echo
+from tests.support.procs import wait_for
 from vurti.stomp import Frame, FrameParser, encode
 
 
@@ -63,6 +64,8 @@ def test_a_reply_goes_to_every_subscription_of_its_reply_to_on_any_connection(se
         one.send("SUBSCRIBE", {"destination": "mine", "id": "s1", "ack": "auto"})
         two.send("SUBSCRIBE", {"destination": "mine", "id": "s2", "ack": "auto"})
         two.send("SUBSCRIBE", {"destination": "theirs", "id": "s3", "ack": "auto"})
+        # two connections: nothing orders `two`'s frames before `one`'s SEND but waiting for them
+        wait_for(lambda: len(server.frames("SUBSCRIBE")) == 3, timeout=10, what="the subscriptions")
         request = {"jsonrpc": "2.0", "id": "r1", "method": "Test.echo", "params": {"n": 1}}
         one.send("SEND", {"destination": "jms.topic.vdsm_requests", "reply-to": "mine"}, orjson.dumps(request))
         first, second = one.next(), two.next()
