@@ -106,6 +106,9 @@ def append_md(result: dict[str, Any], md_path: Path) -> None:
 
 def console_lines(result: dict[str, Any]) -> list[str]:
     out = []
+    up, hosts = result.get("hosts_up_after_warmup"), result["config"]["hosts"]
+    if up is not None and up < hosts:
+        out.append(f"warm-up ended with {up} of {hosts} hosts Up (--warmup-up); the others were never measured as Up")
     for w in result["windows"]:
         p = w["polls"]
         out.append(f"[{w['name']}] {w['seconds']}s: polls/s {p['achieved_per_s']} of {p['scheduled_per_s']} scheduled, "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import shutil
 import subprocess
@@ -50,6 +51,7 @@ class BenchConfig:
     probes_per_s: float = 1.0  # simulator actions per second in the probe window (0: no probe window)
     bare_seconds: float = 15.0
     warmup_max: float = 300.0
+    warmup_up: float = 1.0  # share of the hosts Up that ends the warm-up's first phase
     profile_seconds: float = 0.0  # >0: py-spy the workers for this long after the windows
     seed: int = 1
     push: bool = False  # fetch workers subscribe to VDSM's events; polls slow to push_interval
@@ -79,6 +81,7 @@ class BenchRun:
             shutil.rmtree(self.workdir)
         self.stack = LocalStack(self.workdir)
         self.kinds: dict[str, list[Child]] = {}
+        self.hosts_up = 0
         self.kind_of: dict[int, str] = {}
 
     # -- orchestration ----------------------------------------------------------------
@@ -169,6 +172,7 @@ class BenchRun:
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "registered": registered,
             "warmup_s": warmup,
+            "hosts_up_after_warmup": self.hosts_up,
             "windows": [self._window_figures(w, snaps[i], snaps[i + 1], polls, updates)
                         for i, w in enumerate(windows)],
             "detection": figures.detection(probes, updates, feed) if probes else None,
@@ -186,17 +190,19 @@ class BenchRun:
 
         started = time.monotonic()
         deadline = started + self.cfg.warmup_max
+        need = math.ceil(self.cfg.warmup_up * self.cfg.hosts)
         up = 0
         while time.monotonic() < deadline:
             self._check_children()
             with svc.uow() as uow:
                 up = sum(1 for _, state in uow.hosts.list_hosts() if state.status is HostStatus.Up)
             self.progress("warm-up: hosts Up", up, self.cfg.hosts)
-            if up >= self.cfg.hosts:
+            if up >= need:
                 break
             time.sleep(1.0)
-        if up < self.cfg.hosts:
+        if up < need:
             raise RuntimeError(f"only {up} of {self.cfg.hosts} hosts Up after {self.cfg.warmup_max:.0f}s of warm-up")
+        self.hosts_up = up
         # A host is Up one poll before its VMs are recorded; wait for them too, or the first
         # measured window is spent registering them. Churn makes the count drift (destroyed
         # VMs' records, restarts), so registration is settled once no VM row was added for two

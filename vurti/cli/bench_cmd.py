@@ -40,6 +40,11 @@ import click
               help="Also sample the workers with py-spy for this long.")
 @click.option("--task-events", is_flag=True,
               help="Workers and beat send the task events Flower needs (measures their cost).")
+@click.option("--warmup-max", default=300.0, show_default=True, type=click.FloatRange(10),
+              help="Seconds the warm-up may take before the run gives up.")
+@click.option("--warmup-up", default=1.0, show_default=True, type=click.FloatRange(0.01, 1.0),
+              help="Share of the hosts that must be Up to end the warm-up (below 1: measure a fleet "
+                   "part of which never came Up; the count goes into the results).")
 @click.option("--workdir", default=".vurti-bench", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--results-dir", default="benchmarks/results", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
@@ -52,7 +57,8 @@ def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval:
           fetch_workers: int, fetch_threads: int, fetch_concurrency: int, fetch_batch: int,
           update_concurrency: int | None,
           probes_per_s: float, bare_seconds: float, push: bool, push_interval: float, tls: bool,
-          profile_seconds: float, task_events: bool, workdir: Path, results_dir: Path,
+          profile_seconds: float, task_events: bool, warmup_max: float, warmup_up: float, workdir: Path,
+          results_dir: Path,
           markdown: str, plot_png: Path | None, plot_only: bool) -> None:
     """Start the simulator, redis-server, the database, workers and beat; measure; print and record the figures."""
     from vurti.bench import report
@@ -69,7 +75,8 @@ def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval:
                       fetch_concurrency=fetch_concurrency, fetch_batch=fetch_batch,
                       update_concurrency=update_concurrency or (1 if db == "sqlite" else 2),
                       probes_per_s=probes_per_s, bare_seconds=bare_seconds, profile_seconds=profile_seconds,
-                      push=push, push_interval=push_interval, tls=tls, task_events=task_events, workdir=workdir)
+                      push=push, push_interval=push_interval, tls=tls, task_events=task_events, workdir=workdir,
+                      warmup_max=warmup_max, warmup_up=warmup_up)
     def stop(*_: object) -> None:
         raise SystemExit(143)  # unwinds through BenchRun.run, which stops every process it started
 
