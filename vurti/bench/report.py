@@ -134,9 +134,10 @@ def console_lines(result: dict[str, Any]) -> list[str]:
 
 
 def plot(results_dir: Path, png: Path, interval: float = 3.0) -> Path | None:
-    """Cycle lag and detection latency (p50, p99) against fleet size, one line per database.
+    """Cycle lag and detection latency (p50, p99) against fleet size, one line per database
+    and mode (polls only, or with pushed events: their detection is event-to-commit).
 
-    Runs at `interval` that had a probe window; the newest run per database and fleet
+    Runs at `interval` that had a probe window; the newest run per database, mode and fleet
     size. A run whose probes were all missed is marked with an x at the top of the
     detection plot.
     """
@@ -145,12 +146,12 @@ def plot(results_dir: Path, png: Path, interval: float = 3.0) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    newest: dict[tuple[str, int], dict[str, Any]] = {}
+    newest: dict[tuple[str, int], dict[str, Any]] = {}  # (series, hosts) -> run
     for path in sorted(results_dir.glob("*.json")):
         r = json.loads(path.read_text())
         if r.get("detection") is None or r["config"]["interval"] != interval:
             continue
-        key = (r["config"]["db"], r["config"]["hosts"])
+        key = (r["config"]["db"] + (" push" if r["config"].get("push") else ""), r["config"]["hosts"])
         if key not in newest or r.get("finished_at", 0) >= newest[key].get("finished_at", 0):
             newest[key] = r
     if not newest:
