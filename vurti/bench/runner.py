@@ -81,7 +81,6 @@ class BenchRun:
             shutil.rmtree(self.workdir)
         self.stack = LocalStack(self.workdir)
         self.kinds: dict[str, list[Child]] = {}
-        self.hosts_up = 0
         self.kind_of: dict[int, str] = {}
 
     # -- orchestration ----------------------------------------------------------------
@@ -139,7 +138,7 @@ class BenchRun:
         self.kinds["worker-update"] = [update]
         self.kinds["worker-fetch"] = fetch
         self.kinds["beat"] = [stack.start_beat()]
-        warmup = self._warm_up(svc)
+        warmup, hosts_up = self._warm_up(svc)
 
         main_redis = redis.Redis.from_url(redis_url)
         records = redis.Redis.from_url(record_url)
@@ -172,7 +171,7 @@ class BenchRun:
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "registered": registered,
             "warmup_s": warmup,
-            "hosts_up_after_warmup": self.hosts_up,
+            "hosts_up_after_warmup": hosts_up,
             "windows": [self._window_figures(w, snaps[i], snaps[i + 1], polls, updates)
                         for i, w in enumerate(windows)],
             "detection": figures.detection(probes, updates, feed) if probes else None,
@@ -185,7 +184,8 @@ class BenchRun:
         return result
 
     # -- phases -----------------------------------------------------------------------
-    def _warm_up(self, svc: Any) -> float:
+    def _warm_up(self, svc: Any) -> tuple[float, int]:
+        """Seconds it took, and the hosts Up when it ended."""
         from vurti.domain.status import HostStatus
 
         started = time.monotonic()
@@ -202,7 +202,6 @@ class BenchRun:
             time.sleep(1.0)
         if up < need:
             raise RuntimeError(f"only {up} of {self.cfg.hosts} hosts Up after {self.cfg.warmup_max:.0f}s of warm-up")
-        self.hosts_up = up
         # A host is Up one poll before its VMs are recorded; wait for them too, or the first
         # measured window is spent registering them. Churn makes the count drift (destroyed
         # VMs' records, restarts), so registration is settled once no VM row was added for two
@@ -221,7 +220,7 @@ class BenchRun:
                 break
             time.sleep(1.0)
         self._wait("warm-up: settling", max(2 * self.cfg.interval, self.cfg.stats_every * self.cfg.interval))
-        return round(time.monotonic() - started, 1)
+        return round(time.monotonic() - started, 1), up
 
     def _wait(self, phase: str, seconds: float) -> None:
         end = time.monotonic() + seconds

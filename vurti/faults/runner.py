@@ -75,9 +75,10 @@ def run_case(case: Case, db: str, workdir: Path, pre: float = PRE, post: float =
         final_s, final = rig.converge(FINAL_DEADLINE)
 
         initial = {vm: Truth(vm, mark, t.get("host"), str(t["status"])) for vm, t in at_mark.items()}
-        later = [Truth(r["vm_id"], float(r["at"]), r["host"], r["status"]) for r in rig.sim.transitions(seq)]
+        transitions = rig.sim.transitions(seq)
+        later = [Truth(r["vm_id"], float(r["at"]), r["host"], r["status"]) for r in transitions]
         changes = observe.changes(rig.engine, watermark)
-        _write_jsonl(workdir / "truth.jsonl", [dict(r) for r in rig.sim.transitions(seq)])
+        _write_jsonl(workdir / "truth.jsonl", [dict(r) for r in transitions])
         _write_jsonl(workdir / "events.jsonl", observe.events(rig.engine, watermark))
         clear = Window(mark, end, end, end, OBSERVE)
         fault = Window(mark, span.start, span.end, end, OBSERVE)
