@@ -317,3 +317,23 @@ def test_left_by_migration_then_destination_named_and_up():
     final = apply_analysis(dst, a3).vms["v1"]
     assert (final.host_id, final.status, final.exit_reason) == ("h2", VmStatus.Up, None)
     assert ended(a3) == [(H, "h2")]
+
+
+def test_a_destination_learnt_leaves_the_vm_on_its_source_clock():
+    """The destination's MigratingTo names it (an external migration), but the VM still runs on
+    the source: an older report of the source queued meanwhile (Up, from before the migration
+    began) is stale by the source's clock, not a failed migration."""
+    src = snapshot(vms=(vm(status=VmStatus.MigratingFrom, status_time=100, status_time_host=H),))
+    dst = replace(
+        src,
+        config=HostConfig(id="h2", name="h2", cluster_id="c1", url="http://h2"),
+        state=replace(src.state, host_id="h2", last_report_at=None),
+    )
+    learnt = analyze(dst, report((up(status=VmStatus.MigratingTo, status_time=9_000),), host_id="h2"), NOW, POLICY)
+    after = apply_analysis(dst, learnt).vms["v1"]
+    assert (after.host_id, after.migrating_to_host, after.status_time_host, after.status_time) == (H, "h2", H, 100)
+
+    src = replace(src, vms={"v1": after})
+    older = run(src, report((up(status=VmStatus.Up, status_time=90),), fetched_at=NOW + 1), now=NOW + 1)
+    assert vm_after(older, src) == after
+    assert "VmMigrationFailed" not in names(older)

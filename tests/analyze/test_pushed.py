@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.analyze.builders import NOW, down, host, host_after, report, run, snapshot, up, vm, vm_after
+from tests.analyze.builders import NOW, down, host, host_after, names, report, run, snapshot, up, vm, vm_after
+from vurti.analyze import apply_analysis
 from vurti.domain.status import HostStatus, VmStatus
 
 T = 4_295_000_000  # the host's clock (statusTime / notify_time), ms
@@ -64,3 +65,20 @@ def test_vms_an_event_does_not_name_are_not_gone() -> None:
 def test_events_of_a_host_whose_vms_are_not_analysed_wait_for_its_polls(status: HostStatus) -> None:
     snap = snapshot(state=host(status), vms=(on_h1(VmStatus.Unknown),))
     assert run(snap, pushed(up(status=VmStatus.Up, status_time=T + 10))).is_empty
+
+
+def test_a_full_list_fetched_before_a_vm_started_does_not_make_it_disappear() -> None:
+    """The poll was sent, the VM started and its event overtook the poll's update: the list
+    lacks the VM but is older than its data. The next poll, fetched after, can say it is gone."""
+    snap = snapshot(vms=(vm(status=VmStatus.Down, host_id=None),))
+    started = run(snap, pushed(up(status=VmStatus.PoweringUp, status_time=T + 10), fetched_at=NOW + 1))
+    snap = apply_analysis(snap, started)
+    assert snap.vms["v1"].status is VmStatus.PoweringUp
+
+    older = run(snap, report((), fetched_at=NOW))
+    assert vm_after(older, snap) == snap.vms["v1"]
+    assert "VmDisappeared" not in names(older)
+
+    later = run(apply_analysis(snap, older), report((), fetched_at=NOW + 2))
+    assert vm_after(later, snap).status is VmStatus.Down  # type: ignore[union-attr]
+    assert "VmDisappeared" in names(later)

@@ -9,6 +9,10 @@ report never overwrites newer state":
   the last timestamp applied from the *same* host (each host has its own monotonic
   clock); a report from another host is never stale. When a host reboots its clock
   restarts, so its stored timestamps are forgotten (`forget_host_clock`).
+- A VM's absence from a full list has no statusTime. It is ordered by the engine's time:
+  a list fetched before the VM's newest applied data arrived (a pushed event that
+  overtook the poll's update) cannot say the VM disappeared (oVirt skips a VM "whose
+  data has changed since fetching"). The next poll can.
 """
 
 from __future__ import annotations
@@ -43,6 +47,11 @@ def vm_report_is_stale(vm: VmState, reported: VmReport, host_id: str) -> bool:
     )
 
 
+def absence_is_stale(vm: VmState, report: HostReport) -> bool:
+    """True when the VM's newest applied data arrived after this full list was fetched."""
+    return vm.status_fetched_at is not None and vm.status_fetched_at >= report.fetched_at
+
+
 def forget_host_clock(vms: dict[str, VmState], host_id: str) -> None:
     """After a reboot of `host_id`, its earlier statusTime values mean nothing."""
     for vm_id, vm in vms.items():
@@ -50,22 +59,19 @@ def forget_host_clock(vms: dict[str, VmState], host_id: str) -> None:
             vms[vm_id] = evolve(vm, status_time=None, status_time_host=None)
 
 
-def stamp(before: VmState, after: VmState, reported: VmReport, host_id: str) -> VmState:
-    """Remember the report's statusTime when it was applied to this VM.
+def stamp(before: VmState, after: VmState, reported: VmReport, report: HostReport) -> VmState:
+    """Remember the report's statusTime and engine time when it was applied to this VM.
 
-    Applied means: it changed the VM, or the VM is (now) on the reporting host.
-    Reports that were ignored (a migration destination's copy, a leftover Down
-    record) leave the VM untouched.
+    The VM's clock is the clock of the host it runs on, or ran on until this report:
+    a report from a host the VM was not and is not on (a migration's destination
+    learnt, a leftover Down record, evidence kept) leaves it alone. Otherwise a
+    destination's clock would replace the source's, and an older report of the
+    source, queued meanwhile, could no longer be told from a newer one.
     """
     if reported.status_time is None:
         return after
-    if after.host_id != host_id and (after == before or _only_evidence_kept(before, after)):
+    host_id = report.host_id
+    if host_id not in (before.host_id, after.host_id):
         return after
-    return evolve(after, status_time=reported.status_time, status_time_host=host_id)
+    return evolve(after, status_time=reported.status_time, status_time_host=host_id, status_fetched_at=report.fetched_at)
 
-
-def _only_evidence_kept(before: VmState, after: VmState) -> bool:
-    """A Down record here of a VM running elsewhere, kept as evidence only (lifecycle.py)."""
-    return after.down_seen_at != before.down_seen_at and after == evolve(
-        before, down_seen_on_host=after.down_seen_on_host, down_seen_at=after.down_seen_at
-    )

@@ -17,7 +17,7 @@ from vurti.analyze.jobs import jobs_of_stopped, track_jobs
 from vurti.analyze.lifecycle import disappeared, discovered, down_reported
 from vurti.analyze.migration import on_other_host
 from vurti.analyze.running import effective_status, on_own_host
-from vurti.analyze.staleness import stamp, vm_report_is_stale
+from vurti.analyze.staleness import absence_is_stale, stamp, vm_report_is_stale
 from vurti.analyze.usage import sample
 from vurti.domain.events import InvalidVmData, VmAnalysisFailed
 from vurti.domain.model import VmState, VmUsage, evolve
@@ -63,8 +63,12 @@ def analyze_vms(
             stats.append((vm.vm_id, *sample(reported.stats, previous, policy.usage_history_limit)))
     if not report.partial:
         for vm in work.running_here():
-            if vm.vm_id not in seen:
-                work.vms[vm.vm_id] = disappeared(work, vm)
+            if vm.vm_id in seen:
+                continue
+            if absence_is_stale(vm, report):
+                log.debug("host %s: VM %s absent from a list older than its data, kept", work.host_id, vm.vm_id)
+                continue
+            work.vms[vm.vm_id] = disappeared(work, vm)
     for vm_id, vm in list(work.vms.items()):
         if vm.jobs:
             work.vms[vm_id] = jobs_of_stopped(work, vm)
@@ -112,7 +116,7 @@ def analyze_reported(work: Work, reported: VmReport, report: HostReport, policy:
         new = discovered(work, reported, status, report, policy)
         if new is None:
             return None
-        new = stamp(VmState(vm_id=new.vm_id), new, reported, work.host_id)
+        new = stamp(VmState(vm_id=new.vm_id), new, reported, report)
         work.vms[new.vm_id] = new
         return new
     if status == VmStatus.Down:
@@ -123,6 +127,6 @@ def analyze_reported(work: Work, reported: VmReport, report: HostReport, policy:
         new = on_other_host(work, vm, reported, status, report, policy)
     if status != VmStatus.Down and new.host_id == work.host_id and new.down_seen_on_host is not None:
         new = evolve(new, down_seen_on_host=None, down_seen_at=None)  # it runs here: no longer evidence
-    new = stamp(vm, new, reported, work.host_id)
+    new = stamp(vm, new, reported, report)
     work.vms[new.vm_id] = new
     return new

@@ -92,7 +92,8 @@ class VmState:
 
     `status_time` is the agent statusTime of the newest report applied and
     `status_time_host` the host that sent it: timestamps are compared only with
-    reports from that same host.
+    reports from that same host. `status_fetched_at` is that report's engine time
+    (`HostReport.fetched_at`): what orders an absence, which carries no statusTime.
     """
 
     vm_id: str
@@ -123,6 +124,7 @@ class VmState:
     # where a later "migration succeeded" without a known destination took it, and when seen.
     down_seen_on_host: str | None = None
     down_seen_at: float | None = None
+    status_fetched_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,7 @@ vm_dynamic = Table(
     Column("jobs", JSON, nullable=False, server_default="[]"),  # block jobs running (vmJobs), with progress
     Column("down_seen_on_host", ID),  # a Down record of the VM from another host while it ran here
     Column("down_seen_at", Float),
+    Column("status_fetched_at", Float),  # engine time of the report status_time came from
 )
 
 # A VM's devices, refreshed when its device hash changes (oVirt's vm_device, VmDevicesMonitoring).
