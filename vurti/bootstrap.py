@@ -212,22 +212,23 @@ class Services:
             return uow.hosts.get_host(name_or_id) or uow.hosts.get_host_by_name(name_or_id)
 
     def sync_schedule(self, now: float) -> tuple[int, int]:
-        """Make the Redis schedule and poll cache match the hosts in the database."""
+        """Make the Redis schedule and poll cache match the hosts in the database.
+
+        Only what changed since this process's last sync is written, except on the syncs
+        that read Redis back (`PollSchedule.full_sync_due`)."""
         with self.uow() as uow:
-            hosts = uow.hosts.list_hosts()
+            configs = uow.hosts.list_host_configs()
             clusters = {c.id: c for c in uow.hosts.list_clusters()}
         policy = self.settings.policy
         wanted, push_intervals = {}, {}
-        for config, _state in hosts:
+        for config in configs:
             cluster = clusters.get(config.cluster_id)
             wanted[config.id] = cluster.refresh_interval if cluster else policy.refresh_interval
             push_intervals[config.id] = cluster.push_interval if cluster else policy.push_interval
-        self.host_names.sync({config.id: config.name for config, _state in hosts})
-        known = self.cache.urls([c.id for c, _ in hosts])
-        for (config, _state), url in zip(hosts, known, strict=True):
-            if url != config.url:
-                self.cache.put_host(config.id, config.url)
-        return self.schedule.sync(wanted, now, push_intervals)
+        self.host_names.sync({config.id: config.name for config in configs})
+        full = self.schedule.full_sync_due(now)
+        self.cache.sync_urls({config.id: config.url for config in configs}, verify=full)
+        return self.schedule.sync(wanted, now, push_intervals, full=full)
 
     def purge(self) -> Any:
         """Delete rows older than the retention settings allow (outbox, audit, commands, statistics)."""

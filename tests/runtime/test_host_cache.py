@@ -113,3 +113,15 @@ def test_device_digest_is_read_with_the_cycle_and_hashes_only_on_demand(cache: H
 def test_unreadable_device_hashes_read_as_none_known(cache: HostCache) -> None:
     cache._redis.hset(keys.host_cache("a"), "device_hashes", b"not json")  # type: ignore[attr-defined]
     assert cache.device_hashes(["a"]) == {"a": {}}
+
+
+def test_urls_synced_from_the_database_write_changes_and_verify_what_redis_lost(cache: HostCache) -> None:
+    cache.sync_urls({"a": "stomp://10.0.0.1:54321", "b": "stomp://10.0.0.2:54321"}, verify=True)
+    assert cache.urls(["a", "b"]) == ["stomp://10.0.0.1:54321", "stomp://10.0.0.2:54321"]
+    cache.sync_urls({"a": "stomp://10.0.0.9:54321", "b": "stomp://10.0.0.2:54321"}, verify=False)  # a moved
+    assert cache.urls(["a"]) == ["stomp://10.0.0.9:54321"]
+    cache._redis.delete(keys.host_cache("b"))  # lost behind the last sync's back
+    cache.sync_urls({"a": "stomp://10.0.0.9:54321", "b": "stomp://10.0.0.2:54321"}, verify=False)
+    assert cache.urls(["b"]) == [None]  # an unverified sync writes changes only
+    cache.sync_urls({"a": "stomp://10.0.0.9:54321", "b": "stomp://10.0.0.2:54321"}, verify=True)
+    assert cache.urls(["b"]) == ["stomp://10.0.0.2:54321"]

@@ -7,7 +7,8 @@ import threading
 import pytest
 import redis
 
-from vurti.runtime.schedule import PollSchedule, chunks, first_slot, phase
+from vurti.runtime import keys
+from vurti.runtime.schedule import FULL_SYNC_EVERY, PollSchedule, chunks, first_slot, phase
 
 
 def test_phase_is_stable_and_within_interval() -> None:
@@ -80,6 +81,44 @@ def test_sync_adds_removes_and_updates_intervals(client: redis.Redis) -> None:
     assert set(schedule.scheduled()) == {"keep", "new"}
     assert schedule.scheduled()["keep"] == kept_slot
     assert schedule.interval("keep") == 5.0
+
+
+def _reads(client: redis.Redis) -> int:
+    """How many times the schedule was read back from Redis since the last CONFIG RESETSTAT."""
+    stats = client.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("zrange", "hgetall"))
+
+
+def test_a_sync_writes_what_changed_since_the_last_without_reading_redis(client: redis.Redis) -> None:
+    schedule = PollSchedule(client, 3.0)
+    assert schedule.full_sync_due(1000.0)
+    assert schedule.sync({"a": 3.0, "b": 3.0}, now=1000.0, push_intervals={"a": 15.0}) == (2, 0)
+    assert not schedule.full_sync_due(1002.0)
+    client.config_resetstat()
+    assert schedule.sync({"a": 5.0, "c": 3.0}, now=1002.0, push_intervals={"a": 20.0}, full=False) == (1, 1)
+    assert _reads(client) == 0
+    assert set(schedule.scheduled()) == {"a", "c"}
+    assert (schedule.interval("a"), float(client.hget(keys.PUSH_INTERVALS, "a"))) == (5.0, 20.0)
+
+
+def test_a_redis_that_lost_the_schedule_gets_it_all_back_on_the_next_sync(client: redis.Redis) -> None:
+    """A restart without persistence: the full sync's mark is gone with the rest, so beat reads back."""
+    schedule = PollSchedule(client, 3.0)
+    schedule.sync({"a": 3.0, "b": 3.0}, now=1000.0)
+    client.flushdb()
+    assert schedule.full_sync_due(1002.0)
+    assert schedule.sync({"a": 3.0, "b": 3.0}, now=1002.0, full=True) == (2, 0)
+    assert set(schedule.scheduled()) == {"a", "b"}
+
+
+def test_a_full_sync_comes_once_a_minute_and_repairs_what_others_changed(client: redis.Redis) -> None:
+    schedule = PollSchedule(client, 3.0)
+    schedule.sync({"a": 3.0}, now=1000.0)
+    client.hset(keys.INTERVALS, "a", "9.0")  # drift the last sync cannot know of
+    assert not schedule.full_sync_due(1000.0 + FULL_SYNC_EVERY - 1)
+    assert schedule.full_sync_due(1000.0 + FULL_SYNC_EVERY)
+    schedule.sync({"a": 3.0}, now=1000.0 + FULL_SYNC_EVERY, full=True)
+    assert schedule.interval("a") == 3.0
 
 
 def test_chunks() -> None:

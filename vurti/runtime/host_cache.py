@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -106,6 +106,7 @@ class HostCache:
         self._begin = client.register_script(_BEGIN)
         self._end = client.register_script(_END)
         self._prefixes = [keys.host_fetching(""), keys.host_cache("")]
+        self._synced_urls: dict[str, str] = {}
 
     def new_token(self) -> str:
         """Identifies one batch's fetch marks (cheaper than a uuid per host)."""
@@ -160,6 +161,20 @@ class HostCache:
         for host_id in host_ids:
             pipe.hget(keys.host_cache(host_id), "url")
         return [u.decode() if u else None for u in pipe.execute()]
+
+    def sync_urls(self, urls: Mapping[str, str], verify: bool) -> None:
+        """Write the URLs that changed since the last sync, or (`verify`) that Redis does not hold."""
+        held: Mapping[str, str | None] = self._synced_urls
+        if verify:
+            ids = list(urls)
+            held = dict(zip(ids, self.urls(ids), strict=True))
+        pipe = self._redis.pipeline(transaction=False)
+        for host_id, url in urls.items():
+            if held.get(host_id) != url:
+                pipe.hset(keys.host_cache(host_id), "url", url)
+        if len(pipe):
+            pipe.execute()
+        self._synced_urls = dict(urls)
 
     def put_host(self, host_id: str, url: str) -> None:
         self._redis.hset(keys.host_cache(host_id), "url", url)

@@ -11,6 +11,7 @@ LOCK_LOG = f"{PREFIX}:lock-log"  # stream: lock acquisitions/releases, for audit
 MEMBERS = f"{PREFIX}:members"  # sorted set: fetch worker (connection holder) -> alive until (epoch s)
 PUSH = f"{PREFIX}:push"  # hash: host id -> the member whose link carries the host's events
 PUSH_INTERVALS = f"{PREFIX}:push-intervals"  # hash: host id -> safety-net poll interval while pushed (s)
+SCHEDULE_SYNCED = f"{PREFIX}:schedule-synced"  # string: set by a full schedule sync; gone = Redis lost it
 
 
 def member_queue(member: str) -> str:

@@ -7,6 +7,12 @@ moves each to its next slot atomically, so any number of beat processes can run
 for availability and a host is still claimed once per interval. Each host keeps a
 fixed phase inside its interval, derived from a hash of its id, so polls spread
 evenly over time instead of bunching (as Prometheus spreads its scrapes).
+
+Beat syncs the schedule with the database every few seconds. Reading the whole
+schedule back from Redis each time costs more than everything else beat does at
+thousands of hosts, so a sync compares the database with what this process last
+wrote, and reads Redis back only now and then (FULL_SYNC_EVERY) or when Redis has
+lost what a full sync marked (a restart without persistence, a flush).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import redis
@@ -62,6 +68,9 @@ return out
 """
 
 
+FULL_SYNC_EVERY = 60.0  # seconds between syncs that read the schedule back from Redis
+
+
 @dataclass(frozen=True)
 class Claim:
     host_id: str
@@ -72,6 +81,15 @@ class Claim:
     def expires_at(self) -> float:
         """A poll not started within one interval is stale: the next one is already due."""
         return self.due_at + self.interval
+
+
+@dataclass
+class _Written:
+    """What the last sync left in Redis: host id -> interval, and the push intervals."""
+
+    intervals: dict[str, float] = field(default_factory=dict)
+    pushes: dict[str, float] = field(default_factory=dict)
+    full_at: float = 0.0
 
 
 def phase(host_id: str, interval: float) -> float:
@@ -95,6 +113,7 @@ class PollSchedule:
         self._default_push = default_push_interval
         self._claim = client.register_script(_CLAIM)
         self._warned: set[tuple[str, float]] = set()
+        self._written: _Written | None = None
 
     def usable(self, host_id: str, interval: float) -> float:
         """`interval`, or the default when it is out of range (a bad cluster row), logged once.
@@ -134,37 +153,53 @@ class PollSchedule:
         pipe.hdel(keys.PUSH_INTERVALS, host_id)
         pipe.execute()
 
+    def full_sync_due(self, now: float) -> bool:
+        """Read Redis back on this sync: the first one, one a minute, or Redis lost the last one's mark."""
+        written = self._written
+        return written is None or now >= written.full_at + FULL_SYNC_EVERY or not self._redis.exists(
+            keys.SCHEDULE_SYNCED)
+
     def sync(self, wanted: Mapping[str, float], now: float,
-             push_intervals: Mapping[str, float] | None = None) -> tuple[int, int]:
+             push_intervals: Mapping[str, float] | None = None, full: bool = True) -> tuple[int, int]:
         """Make the schedule hold exactly `wanted` (host id -> interval, and the push intervals
-        of those whose cluster sets one); return (added, removed)."""
-        # redis-py types zrange's result for every option at once; without scores it is the members
-        current = {_text(m) for m in cast("list[bytes | str]", self._redis.zrange(keys.SCHEDULE, 0, -1))}
-        intervals = {_text(k): float(v) for k, v in self._redis.hgetall(keys.INTERVALS).items()}
-        pushes = {_text(k): float(v) for k, v in self._redis.hgetall(keys.PUSH_INTERVALS).items()}
+        of those whose cluster sets one); return (added, removed). Not `full`: only what
+        changed since this process's last sync is written, without reading Redis."""
+        if full or self._written is None:
+            # redis-py types zrange's result for every option at once; without scores it is the members
+            members = cast("list[bytes | str]", self._redis.zrange(keys.SCHEDULE, 0, -1))
+            in_redis = {_text(m): float(v) for m, v in self._redis.hgetall(keys.INTERVALS).items()}
+            current = _Written({_text(m): in_redis.get(_text(m), math.nan) for m in members},
+                               {_text(k): float(v) for k, v in self._redis.hgetall(keys.PUSH_INTERVALS).items()},
+                               now)
+            full = True
+        else:
+            current = self._written
+        pushes = {host_id: p if valid_interval(p) else self._default_push  # a bad cluster row: the default
+                  for host_id, p in (push_intervals or {}).items()}
+        intervals = {host_id: self.usable(host_id, asked) for host_id, asked in wanted.items()}
         pipe = self._redis.pipeline()
-        gone = current - set(wanted)
+        gone = current.intervals.keys() - intervals.keys()
         if gone:
             pipe.zrem(keys.SCHEDULE, *gone)
             pipe.hdel(keys.INTERVALS, *gone)
             pipe.hdel(keys.PUSH, *gone)
-        for host_id, push_interval in (push_intervals or {}).items():
-            if not valid_interval(push_interval):  # a bad cluster row: the default, as for intervals
-                push_interval = self._default_push
-            if pushes.get(host_id) != push_interval:
+        for host_id, push_interval in pushes.items():
+            if current.pushes.get(host_id) != push_interval:
                 pipe.hset(keys.PUSH_INTERVALS, host_id, repr(push_interval))
-        stale_pushes = set(pushes) - set(push_intervals or {})
+        stale_pushes = current.pushes.keys() - pushes.keys()
         if stale_pushes:
             pipe.hdel(keys.PUSH_INTERVALS, *stale_pushes)
         added = 0
-        for host_id, asked in wanted.items():
-            interval = self.usable(host_id, asked)
-            if intervals.get(host_id) != interval:
+        for host_id, interval in intervals.items():
+            if current.intervals.get(host_id) != interval:
                 pipe.hset(keys.INTERVALS, host_id, repr(interval))
-            if host_id not in current:
+            if host_id not in current.intervals:
                 pipe.zadd(keys.SCHEDULE, {host_id: first_slot(host_id, interval, now)}, nx=True)
                 added += 1
+        if full:
+            pipe.set(keys.SCHEDULE_SYNCED, repr(now))
         pipe.execute()
+        self._written = _Written(intervals, pushes, current.full_at)
         return added, len(gone)
 
     def scheduled(self) -> dict[str, float]:
