@@ -337,3 +337,17 @@ def test_a_destination_learnt_leaves_the_vm_on_its_source_clock():
     older = run(src, report((up(status=VmStatus.Up, status_time=90),), fetched_at=NOW + 1), now=NOW + 1)
     assert vm_after(older, src) == after
     assert "VmMigrationFailed" not in names(older)
+
+
+def test_a_former_hosts_report_fetched_before_the_vms_newest_data_is_stale():
+    """The VM left h2 and runs on h1 now, stamped by h1's report fetched at NOW + 5. A report of
+    h2 fetched before that (the VM still Up there), applied late, is older: it moves nothing.
+    Fetched after it, the same report is news (a migration back that no poll caught)."""
+    on_h1 = vm(status=VmStatus.Up, status_time=500, status_time_host=H, status_fetched_at=NOW + 5)
+    h2 = snapshot(vms=(on_h1,))
+    h2 = replace(h2, config=HostConfig(id="h2", name="h2", cluster_id="c1", url="http://h2"),
+                 state=replace(h2.state, host_id="h2"))
+    older = analyze(h2, report((up(status_time=77),), host_id="h2", fetched_at=NOW + 1), NOW + 6, POLICY)
+    assert (older.vms, older.events) == ((), ())
+    newer = analyze(h2, report((up(status_time=78),), host_id="h2", fetched_at=NOW + 6), NOW + 7, POLICY)
+    assert ended(newer) == [(H, "h2")]

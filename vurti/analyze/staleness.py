@@ -7,8 +7,9 @@ report never overwrites newer state":
   report -> stale; equal -> the same report delivered again -> nothing to do.
 - A VM inside a report is ordered by the agent's own `statusTime`, compared only with
   the last timestamp applied from the *same* host (each host has its own monotonic
-  clock); a report from another host is never stale. When a host reboots its clock
-  restarts, so its stored timestamps are forgotten (`forget_host_clock`).
+  clock). A report from another host is ordered by the engine's time: fetched before
+  the VM's newest data arrived, it is older. When a host reboots its clock restarts,
+  so its stored timestamps are forgotten (`forget_host_clock`).
 - A VM's absence from a full list has no statusTime. It is ordered by the engine's time:
   a list fetched before the VM's newest applied data arrived (a pushed event that
   overtook the poll's update) cannot say the VM disappeared (oVirt skips a VM "whose
@@ -37,14 +38,16 @@ def report_freshness(state: HostState, report: HostReport) -> Freshness:
     return Freshness.STALE
 
 
-def vm_report_is_stale(vm: VmState, reported: VmReport, host_id: str) -> bool:
-    """True when this host already gave us a report at least as new for this VM."""
-    return (
-        reported.status_time is not None
-        and vm.status_time is not None
-        and vm.status_time_host == host_id
-        and reported.status_time <= vm.status_time
-    )
+def vm_report_is_stale(vm: VmState, reported: VmReport, report: HostReport) -> bool:
+    """True when newer data of this VM was applied already.
+
+    From the host whose clock the VM keeps: by that clock (statusTime). From another host,
+    whose clock means nothing here: by the engine's, as oVirt skips a VM "whose data has
+    changed since fetching" (a report fetched before the VM's newest data arrived).
+    """
+    if vm.status_time_host == report.host_id:
+        return reported.status_time is not None and vm.status_time is not None and reported.status_time <= vm.status_time
+    return vm.status_fetched_at is not None and report.fetched_at <= vm.status_fetched_at
 
 
 def absence_is_stale(vm: VmState, report: HostReport) -> bool:

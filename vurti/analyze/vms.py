@@ -105,7 +105,7 @@ def devices_and_jobs(work: Work, vm: VmState, reported: VmReport) -> VmState:
 def analyze_reported(work: Work, reported: VmReport, report: HostReport, policy: MonitoringPolicy) -> VmState | None:
     """One reported VM; returns its state after the analysis (None: not known/accepted)."""
     vm = work.vms.get(reported.vm_id)
-    if vm is not None and vm_report_is_stale(vm, reported, work.host_id):
+    if vm is not None and vm_report_is_stale(vm, reported, report):
         return None
     status = effective_status(reported, vm, work.host_id)
     if status is None:

@@ -48,6 +48,7 @@ class BenchConfig:
     fetch_concurrency: int = 64  # agent calls in flight per fetch worker (VURTI_AGENT_POOL_SIZE)
     fetch_batch: int = 50
     update_concurrency: int = 2  # prefork processes of the update worker
+    events_worker: bool = False  # one more (solo) update worker that reads the events queue only
     probes_per_s: float = 1.0  # simulator actions per second in the probe window (0: no probe window)
     bare_seconds: float = 15.0
     warmup_max: float = 300.0
@@ -132,10 +133,11 @@ class BenchRun:
         stack.env["VURTI_BENCH_RECORD"] = record_url
         if cfg.task_events:
             stack.enable_task_events()
-        update, *fetch = stack.start_workers([
-            update_worker(cfg.update_concurrency),
-            *(Worker(f"fetch{i}", "fetch", "threads", cfg.fetch_threads) for i in range(cfg.fetch_workers))])
-        self.kinds["worker-update"] = [update]
+        writers = [update_worker(cfg.update_concurrency)] + ([Worker("events", "events", "solo", 1)]
+                                                             if cfg.events_worker else [])
+        started = stack.start_workers([
+            *writers, *(Worker(f"fetch{i}", "fetch", "threads", cfg.fetch_threads) for i in range(cfg.fetch_workers))])
+        self.kinds["worker-update"], fetch = started[:len(writers)], started[len(writers):]
         self.kinds["worker-fetch"] = fetch
         self.kinds["beat"] = [stack.start_beat()]
         warmup, hosts_up = self._warm_up(svc)

@@ -28,6 +28,8 @@ import click
               help="Hosts per fetch_hosts message (VURTI_FETCH_BATCH).")
 @click.option("--update-concurrency", default=None, type=click.IntRange(1, 32),
               help="Update worker processes [default: 1 on SQLite, which takes one writer at a time; 2 on PostgreSQL].")
+@click.option("--events-worker", is_flag=True,
+              help="One more update worker (solo) that reads only the pushed events' queue.")
 @click.option("--probes-per-s", default=1.0, show_default=True, type=click.FloatRange(0),
               help="VM pauses/resumes per second to time detection (0: no probe window).")
 @click.option("--bare-seconds", default=15.0, show_default=True, type=click.FloatRange(1))
@@ -55,7 +57,7 @@ import click
 @click.option("--plot-only", is_flag=True, help="Only plot the results already in --results-dir.")
 def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval: float, stats_every: int, db: str,
           fetch_workers: int, fetch_threads: int, fetch_concurrency: int, fetch_batch: int,
-          update_concurrency: int | None,
+          update_concurrency: int | None, events_worker: bool,
           probes_per_s: float, bare_seconds: float, push: bool, push_interval: float, tls: bool,
           profile_seconds: float, task_events: bool, warmup_max: float, warmup_up: float, workdir: Path,
           results_dir: Path,
@@ -74,6 +76,7 @@ def bench(hosts: int, vms_per_host: int, churn: float, seconds: float, interval:
                       stats_every=stats_every, db=db, fetch_workers=fetch_workers, fetch_threads=fetch_threads,
                       fetch_concurrency=fetch_concurrency, fetch_batch=fetch_batch,
                       update_concurrency=update_concurrency or (1 if db == "sqlite" else 2),
+                      events_worker=events_worker,
                       probes_per_s=probes_per_s, bare_seconds=bare_seconds, profile_seconds=profile_seconds,
                       push=push, push_interval=push_interval, tls=tls, task_events=task_events, workdir=workdir,
                       warmup_max=warmup_max, warmup_up=warmup_up)
