@@ -6,6 +6,7 @@ by eager execution.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +18,11 @@ from celery.signals import task_prerun
 
 from tasks import app
 from tasks.monitoring import fetch_host, fetch_hosts, refresh_host, update_host, update_hosts
+from tests.support.procs import wait_for
 from tests.support.sim import SimProcess, running_sim
 from vurti.bootstrap import Services, set_services
 from vurti.config import Settings
+from vurti.domain.report import HostReport
 from vurti.domain.status import HostStatus, VmStatus
 from vurti.inventory import add_hosts
 from vurti.runtime import keys
@@ -103,6 +106,30 @@ def test_update_of_a_locked_host_is_skipped_and_writes_nothing(svc: Services) ->
         assert _status(svc, "host-0002") is HostStatus.Unassigned
     update_host.delay(outcome.report.to_json())
     assert _status(svc, "host-0002") is HostStatus.Up
+
+
+def test_a_pushed_event_that_waits_for_its_hosts_lock_holds_it_under_its_message(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed worker's hold is taken over by its message's redelivery (runtime/locking.py) only
+    if the hold names the message: the wait of a pushed event for its host's lock too. A hold
+    without it stayed until its TTL (30 s), and every event of that host waited 5 s for it."""
+    host = svc.resolve_host("host-0002")
+    event = HostReport(host_id=host.id, fetched_at=time.time(), vms=(), partial=True)
+    owners: list[str | None] = []
+    hold = svc.locks.hold
+
+    def spy(host_id: str, blocking_timeout: float | None = None, owner: str | None = None) -> Any:
+        owners.append(owner)
+        return hold(host_id, blocking_timeout=blocking_timeout, owner=owner)
+
+    monkeypatch.setattr(svc.locks, "hold", spy)
+    with svc.locks.hold_many([host.id], owner="another message"):  # the batch finds the host busy
+        waiter = threading.Thread(target=svc.update.update_many, args=([event],), kwargs={"owner": "m-1"})
+        waiter.start()
+        wait_for(lambda: owners, 10, what="the event's wait for its host's lock")
+    waiter.join(10)
+    assert not waiter.is_alive() and owners == ["m-1"]
 
 
 def test_malformed_report_message_is_dropped_without_raising(svc: Services) -> None:

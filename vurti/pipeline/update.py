@@ -171,7 +171,7 @@ class UpdateService:
             self._publish(published)  # still under the locks: the cache must not go back in time
         for i, report in waiting:
             try:
-                outcomes[i] = self.update(report, wait_for_lock=EVENT_LOCK_WAIT)
+                outcomes[i] = self.update(report, wait_for_lock=EVENT_LOCK_WAIT, owner=owner)
             except LockBusy:
                 log.warning("host %s: pushed event not applied, its lock stayed busy for %.0f s (the next "
                             "safety-net poll brings its state)", report.host_id, EVENT_LOCK_WAIT)
