@@ -43,11 +43,12 @@ def vm_report_is_stale(vm: VmState, reported: VmReport, report: HostReport) -> b
 
     From the host whose clock the VM keeps: by that clock (statusTime). From another host,
     whose clock means nothing here: by the engine's, as oVirt skips a VM "whose data has
-    changed since fetching" (a report fetched before the VM's newest data arrived).
+    changed since fetching" (a report fetched before the VM's newest data arrived; one
+    fetched at the same moment, by the same batch of polls, is not older).
     """
     if vm.status_time_host == report.host_id:
         return reported.status_time is not None and vm.status_time is not None and reported.status_time <= vm.status_time
-    return vm.status_fetched_at is not None and report.fetched_at <= vm.status_fetched_at
+    return vm.status_fetched_at is not None and report.fetched_at < vm.status_fetched_at
 
 
 def absence_is_stale(vm: VmState, report: HostReport) -> bool:
