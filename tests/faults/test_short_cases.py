@@ -11,16 +11,15 @@ from pathlib import Path
 import pytest
 
 from vurti.faults.cases import CASES
-from vurti.faults.runner import run_case
+from vurti.faults.runner import CI_POST, CI_PRE, run_case
 
 SHORT = [c for c in CASES if c.short]
 CONVERGE_WITHIN = 30.0  # seconds after the fault ends; a busy 2-core machine included
-PRE, POST = 5.0, 8.0  # seconds of churn around the fault: shorter than the whole suite's, enough to count
 
 
 @pytest.mark.parametrize("case", SHORT, ids=[c.name for c in SHORT])
 def test_short_fault_case(case: object, tmp_path: Path) -> None:
-    result = run_case(case, "sqlite", tmp_path, pre=PRE, post=POST)  # type: ignore[arg-type]
+    result = run_case(case, "sqlite", tmp_path, pre=CI_PRE, post=CI_POST)  # type: ignore[arg-type]
     counts = result.counts
     assert counts.observable > 0 and counts.recorded > 0, result  # the fleet churned and vurti recorded it
     assert (counts.lost, counts.doubled, counts.stale) == (0, 0, 0), counts.details

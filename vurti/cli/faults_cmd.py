@@ -19,12 +19,16 @@ import click
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table as Markdown to this file.")
 @click.option("--keep", is_flag=True, help="Keep each case's work directory (process logs, truth.jsonl, events.jsonl) for reading.")
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 1000),
+              help="Run each chosen case this many times (an intermittent defect shows in some runs only).")
+@click.option("--ci-timing", is_flag=True,
+              help="Churn around the fault as CI's short cases do (shorter than the whole suite's).")
 def faults(short: bool, names: tuple[str, ...], db: str, list_only: bool, details: bool, markdown: Path | None,
-           keep: bool) -> None:
+           keep: bool, repeat: int, ci_timing: bool) -> None:
     """Inject each fault into redis-server, the database, celery workers and beat monitoring a churning
     simulated fleet; print lost, doubled and stale transitions and the seconds to converge."""
     from vurti.faults.cases import BY_NAME, CASES
-    from vurti.faults.runner import Result, run_case
+    from vurti.faults.runner import CI_POST, CI_PRE, POST, PRE, Result, run_case
     from vurti.faults.table import markdown as as_markdown
     from vurti.faults.table import text
 
@@ -36,11 +40,12 @@ def faults(short: bool, names: tuple[str, ...], db: str, list_only: bool, detail
             click.echo(f"{case.name:22} {'short' if case.short else 'long ':5} {case.fault}")
         return
     chosen = [BY_NAME[n] for n in names] if names else [c for c in CASES if c.short or not short]
+    pre, post = (CI_PRE, CI_POST) if ci_timing else (PRE, POST)
     results: list[Result] = []
-    for case in chosen:
+    for case in [c for c in chosen for _ in range(repeat)]:
         workdir = Path(tempfile.mkdtemp(prefix=f"vurti-fault-{case.name}-"))
         click.echo(f"{case.name}: {case.fault} ...", err=True)
-        result = run_case(case, db, workdir)
+        result = run_case(case, db, workdir, pre=pre, post=post)
         results.append(result)
         verdict = "ok" if result.ok else "FAILED"
         healed = f"{result.converge_s:.1f}s" if result.converge_s is not None else "no time"

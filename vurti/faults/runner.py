@@ -21,6 +21,7 @@ from vurti.faults.rig import OBSERVE, Rig
 
 PRE = 10.0
 POST = 15.0
+CI_PRE, CI_POST = 5.0, 8.0  # CI's short cases: shorter, still enough churn to count
 FINAL_DEADLINE = 60.0
 
 
