@@ -146,13 +146,14 @@ def detection(probes: Sequence[Probe], updates: Sequence[dict[str, Any]],
     published: dict[str, list[float]] = defaultdict(list)
     for at, vm in feed:
         published[vm].append(at)
-    to_commit, to_bus, to_report, queued, applying, missed = [], [], [], [], [], 0
+    to_commit, to_bus, to_report, queued, applying = [], [], [], [], []
+    missed: list[dict[str, Any]] = []
     for probe in probes:
         later = [u for u in commits.get(probe.vm_id, ()) if float(u["committed"]) >= probe.at]
         first = min(later, key=lambda u: float(u["committed"])) if later else None
         b = _first_after(published.get(probe.vm_id, ()), probe.at)
         if first is None and b is None:
-            missed += 1
+            missed.append({"vm_id": probe.vm_id, "action": probe.action, "at": probe.at})
         if first is not None:
             committed = float(first["committed"])
             to_commit.append(committed - probe.at)
@@ -162,7 +163,7 @@ def detection(probes: Sequence[Probe], updates: Sequence[dict[str, Any]],
                 applying.append(committed - float(first["started"]))
         if b is not None:
             to_bus.append(b - probe.at)
-    return {"probes": len(probes), "missed": missed, "to_commit_s": summary(to_commit), "to_bus_s": summary(to_bus),
+    return {"probes": len(probes), "missed": len(missed), "missed_probes": missed, "to_commit_s": summary(to_commit), "to_bus_s": summary(to_bus),
             "to_report_s": summary(to_report), "queued_s": summary(queued), "apply_s": summary(applying)}
 
 
