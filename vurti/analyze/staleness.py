@@ -52,7 +52,9 @@ def vm_report_is_stale(vm: VmState, reported: VmReport, report: HostReport) -> b
 
 
 def absence_is_stale(vm: VmState, report: HostReport) -> bool:
-    """True when the VM's newest applied data arrived after this full list was fetched."""
+    """True when the VM's newest applied data arrived after this full list was fetched, or with it
+    (unlike a report, an absence fetched by the same batch as the VM's data is not trusted: the
+    next poll decides, since disappearing ends the VM)."""
     return vm.status_fetched_at is not None and vm.status_fetched_at >= report.fetched_at
 
 

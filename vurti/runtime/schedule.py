@@ -21,7 +21,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import cast
 
 import redis
@@ -83,13 +83,14 @@ class Claim:
         return self.due_at + self.interval
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Written:
-    """What the last sync left in Redis: host id -> interval, and the push intervals."""
+    """What the last sync left in Redis (host id -> interval, the push intervals), and when
+    Redis was last read back."""
 
-    intervals: dict[str, float] = field(default_factory=dict)
-    pushes: dict[str, float] = field(default_factory=dict)
-    full_at: float = 0.0
+    intervals: dict[str, float]
+    pushes: dict[str, float]
+    full_at: float
 
 
 def phase(host_id: str, interval: float) -> float:

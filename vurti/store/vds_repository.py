@@ -234,10 +234,8 @@ class VdsRepository:
 
     def list_host_configs(self) -> list[HostConfig]:
         """Every host's configuration alone: beat reads it every few seconds, at any fleet size."""
-        c = vds_static.c
-        stmt = self._scoped(select(c.id, c.name, c.cluster_id, c.url, c.is_spm), c.cluster_id)
-        return [HostConfig(id=i, name=n, cluster_id=cl, url=u, is_spm=bool(spm))
-                for i, n, cl, u, spm in self._conn.execute(stmt)]
+        stmt = self._scoped(select(vds_static), vds_static.c.cluster_id)
+        return [HOST_CONFIG.from_row(row) for row in self._conn.execute(stmt).mappings()]
 
     def _hosts(self, condition: Any) -> list[tuple[HostConfig, HostState]]:
         stmt = select(vds_static, *_STATE_COLUMNS[1:]).join(vds_dynamic, vds_dynamic.c.vds_id == vds_static.c.id)
