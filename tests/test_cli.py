@@ -121,8 +121,10 @@ def test_events_follow_prints_the_live_feed(runner: CliRunner, sim: SimProcess, 
     import signal
 
     publisher = threading.Thread(target=publish)
-    # Ctrl-C ends --follow; here it arrives after three seconds of following.
+    # Ctrl-C ends --follow; here it arrives after three seconds of following. A test run started in
+    # the background of a non-interactive shell ignores SIGINT: give it its default meaning here.
     timer = threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     publisher.start()
     timer.start()
     try:
@@ -131,6 +133,7 @@ def test_events_follow_prints_the_live_feed(runner: CliRunner, sim: SimProcess, 
         stop.set()
         timer.cancel()
         publisher.join()
+        signal.signal(signal.SIGINT, before)
     assert "Host host-x status changed from Up to Connecting" in out.output
 
 

@@ -32,6 +32,9 @@ def test_run_shows_a_live_fleet_and_ctrl_c_stops_every_process(tmp_path: Path) -
     log = tmp_path / "out.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VURTI_")}
     env["COLUMNS"] = "200"
+    # A test run started in the background of a non-interactive shell ignores SIGINT and a child
+    # inherits that; a handler set here is reset to the default in the child: Ctrl-C means Ctrl-C.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "vurti.cli.main", "run", "--hosts", "3", "--vms-per-host", "2",
@@ -39,6 +42,7 @@ def test_run_shows_a_live_fleet_and_ctrl_c_stops_every_process(tmp_path: Path) -
              "--metrics-port", str(free_port())],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[2],
         )
+    signal.signal(signal.SIGINT, before)
     try:
         wait_for(lambda: "Up: 3" in log.read_text(errors="replace"), timeout=90, what="three hosts Up in the summary")
         wait_for(lambda: "metrics on http://127.0.0.1:" in log.read_text(errors="replace"), timeout=60,
