@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vurti.bench.stats import per, summary
@@ -34,6 +34,7 @@ class Probe:
     vm_id: str
     action: str
     at: float  # wall clock just before the simulator was told
+    seen: dict[str, Any] = field(default_factory=dict, compare=False)  # vurti's view of the VM's host just after
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def detection(probes: Sequence[Probe], updates: Sequence[dict[str, Any]],
         first = min(later, key=lambda u: float(u["committed"])) if later else None
         b = _first_after(published.get(probe.vm_id, ()), probe.at)
         if first is None and b is None:
-            missed.append({"vm_id": probe.vm_id, "action": probe.action, "at": probe.at})
+            missed.append({"vm_id": probe.vm_id, "action": probe.action, "at": probe.at, "seen": probe.seen})
         if first is not None:
             committed = float(first["committed"])
             to_commit.append(committed - probe.at)

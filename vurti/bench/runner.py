@@ -153,7 +153,8 @@ class BenchRun:
         windows.append(Window("churn" if cfg.churn > 0 else "steady", snaps[0].at, snaps[1].at))
         probes: list[Probe] = []
         if cfg.probes_per_s > 0:
-            prober = Prober(sim, cfg.probes_per_s, hold=4 * cfg.interval, seed=cfg.seed)
+            prober = Prober(sim, cfg.probes_per_s, hold=4 * cfg.interval, seed=cfg.seed,
+                            look=lambda vm_id: _host_seen(svc, main_redis, vm_id))
             prober.start()
             self._wait("probe window", cfg.seconds - quiet)
             snaps.append(self._snapshot(main_redis, records))
@@ -176,7 +177,7 @@ class BenchRun:
             "hosts_up_after_warmup": hosts_up,
             "windows": [self._window_figures(w, snaps[i], snaps[i + 1], polls, updates)
                         for i, w in enumerate(windows)],
-            "detection": figures.detection(probes, updates, feed) if probes else None,
+            "detection": self._detection(svc, probes, polls, updates, feed) if probes else None,
             "peak_rss_mib": {k: list(v.values()) for k, v in rss.items()},
             "bare": bare,
             "profile": profile,
@@ -286,6 +287,28 @@ class BenchRun:
             "beat_cores": per(cpu.get("beat", 0.0), w.seconds),
         }
 
+    def _detection(self, svc: Any, probes: list[Probe], polls: list[Poll], updates: list[dict[str, Any]],
+                   feed: list[tuple[float, str]]) -> dict[str, Any]:
+        """Detection figures, and for each probe never committed what vurti did with its host around it."""
+        found = figures.detection(probes, updates, feed)
+        span = 4 * self.cfg.interval + 2 * self.cfg.push_interval
+        for missed in found["missed_probes"]:
+            at = float(missed["at"])
+            with svc.uow() as uow:
+                vm = uow.vms.get_vm(missed["vm_id"])
+                host = uow.hosts.get_host_state(vm.host_id) if vm is not None and vm.host_id else None
+            host_id = vm.host_id if vm is not None else None
+            missed["stored"] = {"vm": None if vm is None else vm.status.name,
+                                "host": None if host is None else host.status.name, "host_id": host_id}
+            missed["polls"] = [(round(p.started_at - at, 2), p.result) for p in polls
+                               if p.host == host_id and at - span <= p.started_at <= at + span]
+            missed["updates"] = [{"fetched": round(float(u["fetched"]) - at, 2),
+                                  "committed": None if u["committed"] is None else round(float(u["committed"]) - at, 2),
+                                  "applied": u["applied"], "vms": len(u["vms"])}
+                                 for u in updates if u["host"] == host_id and u.get("fetched") is not None
+                                 and at - span <= float(u["fetched"]) <= at + span]
+        return found
+
     def _profile(self) -> dict[str, Any]:
         from vurti.bench.profile import record_workers
 
@@ -348,8 +371,10 @@ class BenchRun:
 class Prober:
     """Pause and later resume random Up VMs at a steady rate, noting when each change was made."""
 
-    def __init__(self, sim: Any, rate: float, hold: float, seed: int, limit: int = 2000) -> None:
+    def __init__(self, sim: Any, rate: float, hold: float, seed: int, limit: int = 2000,
+                 look: Callable[[str], dict[str, Any]] | None = None) -> None:
         self.sim = sim
+        self.look = look
         self.rate = rate
         self.hold = hold
         self.limit = limit
@@ -366,6 +391,9 @@ class Prober:
         self._stop.set()
         self._thread.join(timeout=30)
 
+    def _look(self, vm_id: str) -> dict[str, Any]:
+        return self.look(vm_id) if self.look is not None else {}
+
     def _loop(self) -> None:
         from vurti.sim.control_client import ControlError
 
@@ -379,12 +407,12 @@ class Prober:
                     _, vm = paused.pop(0)
                     at = time.time()
                     self.sim.resume(vm)
-                    self.probes.append(Probe(vm, "resume", at))
+                    self.probes.append(Probe(vm, "resume", at, self._look(vm)))
                 else:
                     vm = self._candidates.pop(self.rng.randrange(len(self._candidates)))
                     at = time.time()
                     self.sim.pause(vm)
-                    self.probes.append(Probe(vm, "pause", at))
+                    self.probes.append(Probe(vm, "pause", at, self._look(vm)))
                     paused.append((at + self.hold, vm))
             except ControlError:
                 pass  # the simulator's own churn moved that VM: not a probe
@@ -393,6 +421,18 @@ class Prober:
         for _, vm in paused:  # leave the fleet as found; these are not timed
             with contextlib.suppress(ControlError):
                 self.sim.resume(vm)
+
+
+def _host_seen(svc: Any, client: redis.Redis, vm_id: str) -> dict[str, Any]:
+    """Whose link carried the events of a probed VM's host, and its poll count, just after the probe."""
+    from vurti.runtime import keys
+
+    with svc.uow() as uow:
+        vm = uow.vms.get_vm(vm_id)
+    if vm is None or not vm.host_id:
+        return {}
+    holder, cycle = client.hget(keys.PUSH, vm.host_id), client.hget(keys.host_cache(vm.host_id), "cycle")
+    return {"host_id": vm.host_id, "holder": holder.decode() if isinstance(holder, bytes) else holder, "polls": int(cycle or 0)}
 
 
 def _feed(client: redis.Redis, since: float) -> list[tuple[float, str]]:
