@@ -209,3 +209,9 @@ def test_scope_hides_and_refuses_other_clusters(engine: Engine, uow: SqlUnitOfWo
     with uow:
         assert uow.hosts.get_host_state("hb") == HostState("hb")
         assert uow.vms.get_vm("vm-0003") is None and uow.vms.get_vm("vm-0004") is not None
+
+
+def test_hosts_running_vms_are_counted_once_each(uow: SqlUnitOfWork, hosts: object) -> None:
+    seed_vms(uow, [vm(1), vm(2), vm(3, host="h2"), vm(4, host=None, status=VmStatus.Down)])
+    with uow:
+        assert uow.vms.count_hosts_running_vms() == 2

@@ -206,20 +206,21 @@ class BenchRun:
         if up < need:
             raise RuntimeError(f"only {up} of {self.cfg.hosts} hosts Up after {self.cfg.warmup_max:.0f}s of warm-up")
         # A host is Up one poll before its VMs are recorded; wait for them too, or the first
-        # measured window is spent registering them. Churn makes the count drift (destroyed
-        # VMs' records, restarts), so registration is settled once no VM row was added for two
-        # intervals (the push interval when polls slow to it), or every VM is known.
-        want, known = self.cfg.hosts * self.cfg.vms_per_host, 0
+        # measured window is spent registering them. Churn makes the VM count drift (destroyed
+        # VMs' records, restarts; at thousands of hosts it never rests), so registration is
+        # settled once as many hosts have VMs recorded as had to be Up, or no VM row was added
+        # for two intervals (the push interval when polls slow to it).
+        known = 0
         settle = 2 * (self.cfg.push_interval if self.cfg.push else self.cfg.interval)
         last_change, last_known = time.monotonic(), -1
         while time.monotonic() < deadline:
             self._check_children()
             with svc.uow() as uow:
-                known = sum(uow.vms.count_by_status().values())
-            self.progress("warm-up: VMs recorded", min(known, want), want)
+                known, with_vms = sum(uow.vms.count_by_status().values()), uow.vms.count_hosts_running_vms()
+            self.progress("warm-up: hosts with VMs recorded", min(with_vms, need), need)
             if known != last_known:
                 last_change, last_known = time.monotonic(), known
-            if known >= want or (known > 0 and time.monotonic() - last_change >= settle):
+            if with_vms >= need or (known > 0 and time.monotonic() - last_change >= settle):
                 break
             time.sleep(1.0)
         self._wait("warm-up: settling", max(2 * self.cfg.interval, self.cfg.stats_every * self.cfg.interval))

@@ -195,6 +195,11 @@ class VmRepository:
         stmt = select(vm_dynamic.c.status, func.count()).group_by(vm_dynamic.c.status)
         return {VmStatus(int(status)): int(n) for status, n in self._conn.execute(stmt)}
 
+    def count_hosts_running_vms(self) -> int:
+        """How many hosts have a VM recorded on them (one aggregate query)."""
+        stmt = select(func.count(func.distinct(vm_dynamic.c.run_on_host))).where(vm_dynamic.c.run_on_host.is_not(None))
+        return int(self._conn.execute(stmt).scalar_one())
+
     def _select(self, condition: Any) -> list[VmState]:
         stmt = select(*vm_columns()).select_from(vm_dynamic.join(vm_static, vm_static.c.vm_id == vm_dynamic.c.vm_id))
         if condition is not None:
