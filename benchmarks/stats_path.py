@@ -33,13 +33,11 @@ import msgspec
 
 from vurti.agent.plan import vm_digest
 from vurti.analyze.usage import sample
-from vurti.bench.inproc import InProcessFleet
+from vurti.bench.inproc import fleet_up
 from vurti.bootstrap import Services
-from vurti.config import Settings
 from vurti.domain.model import VmUsage
 from vurti.domain.report import HostReport, HostStats, VmStats
 from vurti.stack import LocalStack
-from vurti.store.db import upgrade
 
 clock = time.thread_time
 
@@ -93,12 +91,7 @@ def main() -> None:
 
 
 def run(stack: LocalStack, tmp: Path, size: int, vms: int, rounds: int) -> None:
-    redis_url = stack.start_redis()
-    settings = Settings.from_env({"VURTI_DATABASE_URL": f"sqlite:///{tmp / 'stats.db'}", "VURTI_REDIS_URL": redis_url})
-    upgrade(settings.database_url)
-    svc = Services(settings)
-    fleet = InProcessFleet(svc, size, vms)
-    now = fleet.bring_up(svc.update, time.time())
+    svc, fleet, now = fleet_up(stack, tmp / "stats.db", size, vms)
     holder = Holder(svc)
     holder.cycle(fleet.reports(now), now)  # learns the digests; usage starts as the update tier's did
     times: dict[str, list[float]] = {"today": [], "message": [], "prototype": []}

@@ -41,7 +41,7 @@ from vurti.agent.steps import (
     run_steps,
 )
 from vurti.analyze import analyze
-from vurti.bench.inproc import InProcessFleet
+from vurti.bench.inproc import fleet_up
 from vurti.bootstrap import Services
 from vurti.config import Settings
 from vurti.domain.report import HostReport
@@ -146,12 +146,7 @@ def run(stack: LocalStack, tmp: Path, vms: int, rounds: int, profile: str | None
 
 def run_batch(stack: LocalStack, tmp: Path, vms: int, size: int, rounds: int) -> None:
     """Per host: the update service one report at a time, then `update_many` on the whole batch."""
-    redis_url = stack.start_redis()
-    settings = Settings.from_env({"VURTI_DATABASE_URL": f"sqlite:///{tmp / 'batch.db'}", "VURTI_REDIS_URL": redis_url})
-    upgrade(settings.database_url)
-    svc = Services(settings)
-    fleet = InProcessFleet(svc, size, vms)
-    now = fleet.bring_up(svc.update, time.time())
+    svc, fleet, now = fleet_up(stack, tmp / "batch.db", size, vms)
     single: list[float] = []
     together: list[float] = []
     for _ in range(rounds):

@@ -7,7 +7,9 @@ cycle costs what it costs against a real host.
 
 from __future__ import annotations
 
+import time
 from functools import partial
+from pathlib import Path
 from typing import Any, TypedDict
 
 import orjson
@@ -72,3 +74,17 @@ class InProcessFleet:
             update.update_many(self.reports(now, FIRST))
             now += 3
         return now
+
+
+def fleet_up(stack: Any, db: Path, hosts: int, vms_per_host: int) -> tuple[Any, InProcessFleet, float]:
+    """Services on a new SQLite database at `db` and a new redis-server of `stack` (a LocalStack),
+    with an in-process fleet registered and brought Up; returns them and the next `now`."""
+    from vurti.bootstrap import Services
+    from vurti.config import Settings
+    from vurti.store.db import upgrade
+
+    settings = Settings.from_env({"VURTI_DATABASE_URL": f"sqlite:///{db}", "VURTI_REDIS_URL": stack.start_redis()})
+    upgrade(settings.database_url)
+    svc = Services(settings)
+    fleet = InProcessFleet(svc, hosts, vms_per_host)
+    return svc, fleet, fleet.bring_up(svc.update, time.time())
