@@ -90,9 +90,15 @@ class Push:
         return self.host_id(name) in self.holders()
 
     def after_a_poll(self, name: str) -> int:
-        """Wait for the host's next (safety-net) poll; return the poll count after it."""
+        """Wait for the host's next (safety-net) poll to end; return the poll count after it.
+
+        A poll is counted when it starts, and may read the VM list until it ends: only a
+        change made after its end needs the next poll (or an event) to arrive.
+        """
         before = self.polls(name)
         wait_for(lambda: self.polls(name) > before, timeout=PUSH_INTERVAL + 10, what=f"a poll of {name}")
+        fetching = keys.host_fetching(self.host_id(name))
+        wait_for(lambda: not self.svc.redis.exists(fetching), timeout=10, what=f"the poll of {name} ended")
         return self.polls(name)
 
     def changes(self, vm_id: str) -> list[str]:
@@ -223,15 +229,13 @@ def test_a_lost_event_is_caught_by_the_safety_net_poll(push: Push) -> None:
     vm_id = push.running_vm("host-0001")
     push.sim.set_fault("host-0001", "events_lose")
     try:
-        push.after_a_poll("host-0001")
+        polls = push.after_a_poll("host-0001")
         lost = push.events_lost()
         push.sim.pause(vm_id)
         wait_for(lambda: push.vm(vm_id).status is VmStatus.Paused, timeout=PUSH_INTERVAL + 10,
                  what="the pause, from the next poll")
-        # The pause's event never left the host, so a poll brought it: later, not lost. (The
-        # poll counter cannot tell: a poll is counted when it starts, and the one counted
-        # just before the pause may still read the VM list after it.)
-        assert push.events_lost() == lost + 1
+        assert push.events_lost() == lost + 1  # its event never left the host
+        assert push.polls("host-0001") > polls  # a poll brought it, later but not lost
     finally:
         push.sim.clear_fault("host-0001")
     push.sim.resume(vm_id)
