@@ -42,7 +42,7 @@ from vurti.stack import LocalStack
 clock = time.thread_time
 
 
-class Holder:
+class HeldStatistics:
     """The prototype's state in a fetch worker: each VM's usage, and the last status digest per host."""
 
     def __init__(self, svc: Services) -> None:
@@ -92,7 +92,7 @@ def main() -> None:
 
 def run(stack: LocalStack, tmp: Path, size: int, vms: int, rounds: int) -> None:
     svc, fleet, now = fleet_up(stack, tmp / "stats.db", size, vms)
-    holder = Holder(svc)
+    holder = HeldStatistics(svc)
     holder.cycle(fleet.reports(now), now)  # learns the digests; usage starts as the update tier's did
     times: dict[str, list[float]] = {"today": [], "message": [], "prototype": []}
     status_changes = 0

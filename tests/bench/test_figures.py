@@ -169,3 +169,16 @@ def test_one_process_cpu_and_rss_and_a_gone_process() -> None:
         sum(range(10_000))
     assert procs.rss_mib(os.getpid()) > 10
     assert procs.cpu_seconds(2**22 + 1) == 0.0 and procs.rss_mib(2**22 + 1) == 0.0  # above pid_max: no such process
+
+
+def test_around_a_probe_keeps_the_hosts_polls_and_updates_near_it() -> None:
+    polls = [Poll("h1", None, 90.0, 90.1, "unchanged"), Poll("h1", None, 98.0, 98.2, "update"),
+             Poll("h2", None, 99.0, 99.1, "update"), Poll("h1", None, 111.0, 111.1, "unchanged")]
+    updates = [{"host": "h1", "fetched": 98.0, "committed": 99.5, "applied": True, "vms": ["vm1"]},
+               {"host": "h1", "fetched": 101.0, "committed": None, "applied": False, "vms": []},
+               {"host": "h2", "fetched": 100.0, "committed": 100.2, "applied": True, "vms": ["vm9"]},
+               {"host": "h1", "fetched": None, "committed": 100.0, "vms": []}]  # not a report: left out
+    seen = figures.around("h1", 100.0, 5.0, polls, updates)
+    assert seen["polls"] == [(-2.0, "update")]
+    assert seen["updates"] == [{"fetched": -2.0, "committed": -0.5, "applied": True, "vms": 1},
+                               {"fetched": 1.0, "committed": None, "applied": False, "vms": 0}]

@@ -168,6 +168,23 @@ def detection(probes: Sequence[Probe], updates: Sequence[dict[str, Any]],
             "to_report_s": summary(to_report), "queued_s": summary(queued), "apply_s": summary(applying)}
 
 
+def around(host_id: str, at: float, span: float, polls: Sequence[Poll],
+           updates: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What vurti did with a host within `span` seconds of `at`: its polls (start, result) and
+    its updates (fetched, committed, applied, VMs named), times relative to `at`."""
+    def near(t: float) -> bool:
+        return at - span <= t <= at + span
+
+    return {
+        "polls": [(round(p.started_at - at, 2), p.result) for p in polls if p.host == host_id and near(p.started_at)],
+        "updates": [{"fetched": round(float(u["fetched"]) - at, 2),
+                     "committed": None if u.get("committed") is None else round(float(u["committed"]) - at, 2),
+                     "applied": u.get("applied"), "vms": len(u.get("vms", ()))}
+                    for u in updates if u.get("host") == host_id and u.get("fetched") is not None
+                    and near(float(u["fetched"]))],
+    }
+
+
 def _first_after(times: Iterable[float], t: float) -> float | None:
     later = [x for x in times if x >= t]
     return min(later) if later else None

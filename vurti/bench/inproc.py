@@ -10,18 +10,24 @@ from __future__ import annotations
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import orjson
 
 from vurti.agent.plan import PollRequest
 from vurti.agent.steps import ALL_VM_STATS_CALL, CAPABILITIES_CALL, STATS_CALL, Call, poll_steps, run_steps
+from vurti.bootstrap import Services
+from vurti.config import Settings
 from vurti.domain.model import HostConfig
 from vurti.domain.report import HostReport
 from vurti.inventory import NewHost, add_hosts
 from vurti.sim.fleet import Fleet
 from vurti.sim.rpc import Rpc
 from vurti.sim.wire import all_stats_chunks, splice
+from vurti.store.db import upgrade
+
+if TYPE_CHECKING:
+    from vurti.stack import LocalStack
 
 INT_MAX = 2**31 - 1  # VDSM's statusTime: monotonic milliseconds plus INT_MAX
 
@@ -76,13 +82,9 @@ class InProcessFleet:
         return now
 
 
-def fleet_up(stack: Any, db: Path, hosts: int, vms_per_host: int) -> tuple[Any, InProcessFleet, float]:
-    """Services on a new SQLite database at `db` and a new redis-server of `stack` (a LocalStack),
-    with an in-process fleet registered and brought Up; returns them and the next `now`."""
-    from vurti.bootstrap import Services
-    from vurti.config import Settings
-    from vurti.store.db import upgrade
-
+def fleet_up(stack: LocalStack, db: Path, hosts: int, vms_per_host: int) -> tuple[Services, InProcessFleet, float]:
+    """Services on a new SQLite database at `db` and a new redis-server of `stack`, with an
+    in-process fleet registered and brought Up; returns them and the next `now`."""
     settings = Settings.from_env({"VURTI_DATABASE_URL": f"sqlite:///{db}", "VURTI_REDIS_URL": stack.start_redis()})
     upgrade(settings.database_url)
     svc = Services(settings)

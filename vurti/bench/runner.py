@@ -294,20 +294,14 @@ class BenchRun:
         found = figures.detection(probes, updates, feed)
         span = 4 * self.cfg.interval + 2 * self.cfg.push_interval
         for missed in found["missed_probes"]:
-            at = float(missed["at"])
             with svc.uow() as uow:
                 vm = uow.vms.get_vm(missed["vm_id"])
                 host = uow.hosts.get_host_state(vm.host_id) if vm is not None and vm.host_id else None
-            host_id = vm.host_id if vm is not None else None
             missed["stored"] = {"vm": None if vm is None else vm.status.name,
-                                "host": None if host is None else host.status.name, "host_id": host_id}
-            missed["polls"] = [(round(p.started_at - at, 2), p.result) for p in polls
-                               if p.host == host_id and at - span <= p.started_at <= at + span]
-            missed["updates"] = [{"fetched": round(float(u["fetched"]) - at, 2),
-                                  "committed": None if u["committed"] is None else round(float(u["committed"]) - at, 2),
-                                  "applied": u["applied"], "vms": len(u["vms"])}
-                                 for u in updates if u["host"] == host_id and u.get("fetched") is not None
-                                 and at - span <= float(u["fetched"]) <= at + span]
+                                "host": None if host is None else host.status.name}
+            host_id = missed["seen"].get("host_id") or (vm.host_id if vm is not None else None)
+            if host_id:
+                missed.update(figures.around(host_id, float(missed["at"]), span, polls, updates))
         return found
 
     def _profile(self) -> dict[str, Any]:
@@ -373,9 +367,9 @@ class Prober:
     """Pause and later resume random Up VMs at a steady rate, noting when each change was made."""
 
     def __init__(self, sim: Any, rate: float, hold: float, seed: int, limit: int = 2000,
-                 look: Callable[[str], dict[str, Any]] | None = None) -> None:
+                 look: Callable[[str], dict[str, Any]] = lambda _vm_id: {}) -> None:
         self.sim = sim
-        self.look = look
+        self.look = look  # what vurti knows of a probed VM's host, noted with the probe
         self.rate = rate
         self.hold = hold
         self.limit = limit
@@ -392,9 +386,6 @@ class Prober:
         self._stop.set()
         self._thread.join(timeout=30)
 
-    def _look(self, vm_id: str) -> dict[str, Any]:
-        return self.look(vm_id) if self.look is not None else {}
-
     def _loop(self) -> None:
         from vurti.sim.control_client import ControlError
 
@@ -408,12 +399,12 @@ class Prober:
                     _, vm = paused.pop(0)
                     at = time.time()
                     self.sim.resume(vm)
-                    self.probes.append(Probe(vm, "resume", at, self._look(vm)))
+                    self.probes.append(Probe(vm, "resume", at, self.look(vm)))
                 else:
                     vm = self._candidates.pop(self.rng.randrange(len(self._candidates)))
                     at = time.time()
                     self.sim.pause(vm)
-                    self.probes.append(Probe(vm, "pause", at, self._look(vm)))
+                    self.probes.append(Probe(vm, "pause", at, self.look(vm)))
                     paused.append((at + self.hold, vm))
             except ControlError:
                 pass  # the simulator's own churn moved that VM: not a probe
